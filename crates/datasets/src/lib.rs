@@ -1,0 +1,25 @@
+//! Benchmark loaders and seeded splits.
+//!
+//! - [`data_dir`]: where the benchmark files live (`--data-dir`, `NARFORMER_DATA`, `data/`).
+//! - [`nb201`]: NAS-Bench-201 cells with their CIFAR-10 accuracy.
+//! - [`split`]: disjoint train / validation / test index sets from a seed.
+
+pub mod data_dir;
+mod error;
+pub mod nb201;
+pub mod split;
+
+pub use error::DatasetError;
+pub use split::{Split, SplitSizes};
+
+/// One labelled architecture, whatever the benchmark.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The benchmark's own index of the architecture.
+    pub index: usize,
+    /// The architecture in the benchmark's text form (a cell string for NB201).
+    pub arch: String,
+    pub graph: graph_ir::Graph,
+    /// The regression target (accuracy as a fraction).
+    pub label: f64,
+}

@@ -1,0 +1,196 @@
+use super::CellError;
+use crate::{ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, PoolAttrs};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An operation on a NAS-Bench-201 edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Nb201Op {
+    None,
+    SkipConnect,
+    NorConv1x1,
+    NorConv3x3,
+    AvgPool3x3,
+}
+
+impl Nb201Op {
+    pub const ALL: [Nb201Op; 5] = [
+        Nb201Op::None,
+        Nb201Op::SkipConnect,
+        Nb201Op::NorConv1x1,
+        Nb201Op::NorConv3x3,
+        Nb201Op::AvgPool3x3,
+    ];
+
+    /// The name used in NAS-Bench-201 cell strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Nb201Op::None => "none",
+            Nb201Op::SkipConnect => "skip_connect",
+            Nb201Op::NorConv1x1 => "nor_conv_1x1",
+            Nb201Op::NorConv3x3 => "nor_conv_3x3",
+            Nb201Op::AvgPool3x3 => "avg_pool_3x3",
+        }
+    }
+
+    /// The typed graph op this edge operation becomes.
+    pub fn to_op(self) -> Op {
+        match self {
+            Nb201Op::None => Op::Zero,
+            Nb201Op::SkipConnect => Op::Identity,
+            Nb201Op::NorConv1x1 => Op::ReluConvBn(ConvAttrs::same(1)),
+            Nb201Op::NorConv3x3 => Op::ReluConvBn(ConvAttrs::same(3)),
+            Nb201Op::AvgPool3x3 => Op::AveragePool(PoolAttrs::same(3)),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == s)
+    }
+}
+
+/// A NAS-Bench-201 cell: the operations on its six edges, in cell-string order
+/// (edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Nb201Cell {
+    pub ops: [Nb201Op; 6],
+}
+
+/// Predecessor token positions of each of the 8 tokens (input, 6 edge ops, output).
+const NB201_OPERANDS: [&[usize]; 8] = [&[], &[0], &[0], &[1], &[0], &[1], &[2, 3], &[4, 5, 6]];
+
+impl Nb201Cell {
+    /// The cell as an 8-node graph: input, the six edge ops in string order, output.
+    /// Edges: 0->{1,2,4}, 1->{3,5}, 2->{6}, 3->{6}, {4,5,6}->7.
+    pub fn to_graph(&self) -> Graph {
+        let mut b = GraphBuilder::new();
+        let mut ids = vec![b.add_node(Node::new("input", Op::Input))];
+        for (i, op) in self.ops.iter().enumerate() {
+            ids.push(b.add_node(Node::new(format!("e{}_{}", i + 1, op.as_str()), op.to_op())));
+        }
+        ids.push(b.add_node(Node::new("output", Op::Output)));
+        for (to, froms) in NB201_OPERANDS.iter().enumerate() {
+            for (slot, &from) in froms.iter().enumerate() {
+                b.connect(NodeId(from), NodeId(to), slot);
+            }
+        }
+        // The fixed wiring above is a DAG, so this cannot fail.
+        b.build().expect("NB201 wiring is acyclic")
+    }
+}
+
+impl FromStr for Nb201Cell {
+    type Err = CellError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| CellError::Nb201 {
+            input: input.to_string(),
+            reason,
+        };
+        let groups: Vec<&str> = input.trim().split('+').collect();
+        if groups.len() != 3 {
+            return Err(err(format!(
+                "expected 3 '+'-separated nodes, found {}",
+                groups.len()
+            )));
+        }
+        let mut ops = Vec::with_capacity(6);
+        for (node, group) in groups.iter().enumerate() {
+            let inner = group
+                .strip_prefix('|')
+                .and_then(|g| g.strip_suffix('|'))
+                .ok_or_else(|| {
+                    err(format!(
+                        "node {} is not enclosed in '|': {group:?}",
+                        node + 1
+                    ))
+                })?;
+            let edges: Vec<&str> = inner.split('|').collect();
+            if edges.len() != node + 1 {
+                return Err(err(format!(
+                    "node {} needs {} edges, found {}",
+                    node + 1,
+                    node + 1,
+                    edges.len()
+                )));
+            }
+            for (from, edge) in edges.iter().enumerate() {
+                let (name, src) = edge
+                    .split_once('~')
+                    .ok_or_else(|| err(format!("edge {edge:?} lacks '~<input>'")))?;
+                let op = Nb201Op::parse(name)
+                    .ok_or_else(|| err(format!("unknown operation {name:?}")))?;
+                if src != from.to_string() {
+                    return Err(err(format!(
+                        "edge {edge:?} of node {} should read from node {from}",
+                        node + 1
+                    )));
+                }
+                ops.push(op);
+            }
+        }
+        let ops: [Nb201Op; 6] = ops
+            .try_into()
+            .map_err(|_| err("expected six edges".to_string()))?;
+        Ok(Nb201Cell { ops })
+    }
+}
+
+impl fmt::Display for Nb201Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o: Vec<&str> = self.ops.iter().map(|op| op.as_str()).collect();
+        write!(
+            f,
+            "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|",
+            o[0], o[1], o[2], o[3], o[4], o[5]
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: &str =
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|";
+
+    #[test]
+    fn parses_and_prints_back() {
+        let cell: Nb201Cell = S.parse().unwrap();
+        assert_eq!(cell.ops[2], Nb201Op::AvgPool3x3);
+        assert_eq!(cell.ops[5], Nb201Op::None);
+        assert_eq!(cell.to_string(), S);
+    }
+
+    #[test]
+    fn graph_has_the_reference_wiring() {
+        let g: Graph = S.parse::<Nb201Cell>().unwrap().to_graph();
+        insta::assert_snapshot!(g.to_string(), @r"
+        #0 input Input
+        #1 e1_nor_conv_3x3 ReluConvBn(k3 s1 p1 d1 g1) <- #0
+        #2 e2_nor_conv_3x3 ReluConvBn(k3 s1 p1 d1 g1) <- #0
+        #3 e3_avg_pool_3x3 AveragePool(k3 s1 p1) <- #1
+        #4 e4_skip_connect Identity <- #0
+        #5 e5_nor_conv_3x3 ReluConvBn(k3 s1 p1 d1 g1) <- #1
+        #6 e6_none Zero <- #2,#3
+        #7 output Output <- #4,#5,#6
+        ");
+    }
+
+    #[test]
+    fn malformed_strings_are_errors() {
+        for bad in [
+            "",
+            "|nor_conv_3x3~0|",
+            "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "|none~0|+|none~0|+|none~0|none~1|none~2|",
+            "|none~0|+|none~0|none1|+|none~0|none~1|none~2|",
+            "none~0+|none~0|none~1|+|none~0|none~1|none~2|",
+        ] {
+            let err = bad.parse::<Nb201Cell>().unwrap_err();
+            assert!(err.to_string().contains("malformed"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The one graph type every narformer crate shares: a DAG of typed operations.
+//!
+//! [`Graph`] is acyclic by construction ([`GraphBuilder::build`] returns
+//! [`GraphError::Cycle`] instead of a graph), keeps operand order on its edges,
+//! and is built either by hand, by the cell builders in [`cells`], or (later) by
+//! the ONNX reader.
+
+pub mod cells;
+mod error;
+mod graph;
+mod op;
+
+pub use error::GraphError;
+pub use graph::{Graph, GraphBuilder, Node, NodeId};
+pub use op::{ConvAttrs, Op, PoolAttrs};

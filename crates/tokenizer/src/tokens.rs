@@ -1,0 +1,35 @@
+use serde::{Deserialize, Serialize};
+
+/// A tokenised graph: one feature row per node (in node-id order) and the
+/// symmetric 0/1 adjacency the models attend over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphTokens {
+    /// Number of nodes.
+    pub n: usize,
+    /// Width of each token.
+    pub dim: usize,
+    /// Row-major `[n, dim]`.
+    pub features: Vec<f32>,
+    /// Row-major `[n, n]`, `A + A^T` of the DAG, no self-loops.
+    pub adjacency: Vec<f32>,
+}
+
+impl GraphTokens {
+    /// Row `i` of the features.
+    pub fn token(&self, i: usize) -> &[f32] {
+        &self.features[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// `A + A^T` of a directed adjacency, as 0/1 floats (no self-loops in a DAG).
+pub(crate) fn symmetric_adjacency(n: usize, directed: &[bool]) -> Vec<f32> {
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            if directed[i * n + j] || directed[j * n + i] {
+                a[i * n + j] = 1.0;
+            }
+        }
+    }
+    a
+}

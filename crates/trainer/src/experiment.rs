@@ -1,0 +1,244 @@
+//! One call from a data directory to a test report: load, tokenise, split,
+//! train (checkpointing the best model on validation), score the test split.
+
+use crate::metrics::kendall_tau_b;
+use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TARGET_FILE};
+use crate::train::{self, EpochLog, EvalSet, TargetScaling, TrainSet};
+use crate::{Benchmark, Profile, TrainError, TrainingConfig};
+use burn::module::Module;
+use burn::prelude::*;
+use datasets::{Sample, Split, SplitSizes};
+use graph_ir::Graph;
+use graph_ir::cells::relabelled_twin;
+use model::CellModel;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokenizer::{CellTokenizer, CellVocab, GraphTokens};
+
+/// Everything needed to train and report one run.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub config: TrainingConfig,
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub show_progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Kendall's tau-b on the test split.
+    pub kendall_tau: f64,
+    pub validation_kendall_tau: f64,
+    pub best_epoch: usize,
+}
+
+/// What a run writes to `metrics.json` (and `--report`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub benchmark: Benchmark,
+    pub train_size: usize,
+    pub seed: u64,
+    pub profile: Profile,
+    pub n_train: usize,
+    pub n_val: usize,
+    pub n_test: usize,
+    pub metrics: Metrics,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub parameters: usize,
+    pub run_dir: PathBuf,
+    pub history: Vec<EpochLog>,
+}
+
+/// The tokenizer vocabulary of a benchmark.
+fn vocab(benchmark: Benchmark) -> CellVocab {
+    match benchmark {
+        Benchmark::Nb201 => CellVocab::Nb201,
+    }
+}
+
+fn load_samples(benchmark: Benchmark, data_dir: &Path) -> Result<Vec<Sample>, TrainError> {
+    let dir = datasets::data_dir::resolve(Some(data_dir))?;
+    Ok(match benchmark {
+        Benchmark::Nb201 => datasets::nb201::load(&dir)?,
+    })
+}
+
+fn tokenize(
+    tokenizer: &CellTokenizer,
+    arch: &str,
+    graph: &Graph,
+) -> Result<GraphTokens, TrainError> {
+    tokenizer
+        .tokenize(graph)
+        .map_err(|source| TrainError::Tokenize {
+            arch: arch.to_string(),
+            source,
+        })
+}
+
+fn eval_set(
+    samples: &[Sample],
+    indices: &[usize],
+    tokenizer: &CellTokenizer,
+) -> Result<EvalSet, TrainError> {
+    let mut tokens = Vec::with_capacity(indices.len());
+    for &i in indices {
+        tokens.push(tokenize(tokenizer, &samples[i].arch, &samples[i].graph)?);
+    }
+    Ok(EvalSet {
+        tokens,
+        labels: indices.iter().map(|&i| samples[i].label).collect(),
+    })
+}
+
+fn split_of(config: &TrainingConfig, len: usize) -> Result<Split, TrainError> {
+    let sizes = SplitSizes {
+        train: config.train_size,
+        validation: config.validation_size,
+    };
+    Ok(Split::seeded(len, sizes, config.seed)?)
+}
+
+impl Experiment {
+    /// Trains, checkpoints into `run_dir`, scores the test split and writes `metrics.json`.
+    pub fn run(&self, device: &Device) -> Result<Report, TrainError> {
+        let config = &self.config;
+        config.validate().map_err(TrainError::Config)?;
+        let samples = load_samples(config.benchmark, &self.data_dir)?;
+        let split = split_of(config, samples.len())?;
+        let tokenizer = CellTokenizer::new(vocab(config.benchmark));
+
+        let mut twins = Vec::with_capacity(split.train.len());
+        for &i in &split.train {
+            let s = &samples[i];
+            let twin = relabelled_twin(&s.graph).unwrap_or_else(|| s.graph.clone());
+            twins.push(tokenize(&tokenizer, &s.arch, &twin)?);
+        }
+        let train_eval = eval_set(&samples, &split.train, &tokenizer)?;
+        let train_set = TrainSet {
+            tokens: train_eval.tokens,
+            twins,
+            labels: train_eval.labels,
+        };
+        let validation = eval_set(&samples, &split.validation, &tokenizer)?;
+        let test = eval_set(&samples, &split.test, &tokenizer)?;
+
+        std::fs::create_dir_all(&self.run_dir)
+            .map_err(|e| TrainError::run_dir(&self.run_dir, e))?;
+        run_dir::write_json_atomic(&self.run_dir.join(CONFIG_FILE), config)?;
+        let model_path = self.run_dir.join(MODEL_FILE);
+        let target_path = self.run_dir.join(TARGET_FILE);
+        let mut save_best = |model: &CellModel, scaling: &TargetScaling| {
+            model
+                .clone()
+                .save_file(&model_path)
+                .map_err(|e| TrainError::run_dir(&model_path, e))?;
+            run_dir::write_json_atomic(&target_path, scaling)
+        };
+
+        let started = Instant::now();
+        let trained = train::train_cells(
+            config,
+            &train_set,
+            &validation,
+            device,
+            self.show_progress,
+            &mut save_best,
+        )?;
+        let train_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let scores = train::predict(&trained.model, &test.tokens, &trained.scaling, device, 1024)?;
+        let kendall_tau = kendall_tau_b(&scores, &test.labels).unwrap_or(f64::NAN);
+        let eval_seconds = started.elapsed().as_secs_f64();
+
+        let report = Report {
+            benchmark: config.benchmark,
+            train_size: config.train_size,
+            seed: config.seed,
+            profile: config.profile,
+            n_train: split.train.len(),
+            n_val: split.validation.len(),
+            n_test: split.test.len(),
+            metrics: Metrics {
+                kendall_tau,
+                validation_kendall_tau: trained.best_validation_tau,
+                best_epoch: trained.best_epoch,
+            },
+            train_seconds,
+            eval_seconds,
+            parameters: trained.model.num_params(),
+            run_dir: self.run_dir.clone(),
+            history: trained.history,
+        };
+        run_dir::write_json_atomic(&self.run_dir.join(METRICS_FILE), &report)?;
+        Ok(report)
+    }
+}
+
+/// Which part of a run's split to score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitPart {
+    Train,
+    Validation,
+    Test,
+}
+
+/// A finished run loaded back for inference.
+#[derive(Debug)]
+pub struct LoadedRun {
+    pub config: TrainingConfig,
+    pub scaling: TargetScaling,
+    pub model: CellModel,
+    device: Device,
+}
+
+impl LoadedRun {
+    pub fn open(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
+        let config: TrainingConfig = run_dir::read_json(&run_dir.join(CONFIG_FILE))?;
+        config.validate().map_err(TrainError::Config)?;
+        let scaling: TargetScaling = run_dir::read_json(&run_dir.join(TARGET_FILE))?;
+        let model_path = run_dir.join(MODEL_FILE);
+        let model = config
+            .model
+            .init(device)
+            .try_load_file(&model_path)
+            .map_err(|e| TrainError::run_dir(&model_path, e))?;
+        Ok(Self {
+            config,
+            scaling,
+            model,
+            device: device.clone(),
+        })
+    }
+
+    /// Predicted labels for `graphs`.
+    pub fn predict(&self, graphs: &[(String, Graph)]) -> Result<Vec<f64>, TrainError> {
+        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark));
+        let mut tokens = Vec::with_capacity(graphs.len());
+        for (arch, graph) in graphs {
+            tokens.push(tokenize(&tokenizer, arch, graph)?);
+        }
+        train::predict(&self.model, &tokens, &self.scaling, &self.device, 1024)
+    }
+
+    /// Kendall's tau of this run's model on a part of its own split, recomputed from the seed.
+    pub fn evaluate(&self, data_dir: &Path, part: SplitPart) -> Result<(usize, f64), TrainError> {
+        let samples = load_samples(self.config.benchmark, data_dir)?;
+        let split = split_of(&self.config, samples.len())?;
+        let indices = match part {
+            SplitPart::Train => &split.train,
+            SplitPart::Validation => &split.validation,
+            SplitPart::Test => &split.test,
+        };
+        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark));
+        let set = eval_set(&samples, indices, &tokenizer)?;
+        let scores = train::predict(&self.model, &set.tokens, &self.scaling, &self.device, 1024)?;
+        Ok((
+            indices.len(),
+            kendall_tau_b(&scores, &set.labels).unwrap_or(f64::NAN),
+        ))
+    }
+}

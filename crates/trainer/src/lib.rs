@@ -1,0 +1,21 @@
+//! Training, evaluation and run directories for narformer models.
+//!
+//! - [`metrics`]: Kendall's tau-b in O(n log n).
+//! - [`config`]: the nested [`TrainingConfig`] and the `paper` / `quick` profiles.
+//! - [`batcher`]: pads tokenised graphs into a [`model::GraphBatch`].
+//! - [`train`]: the SPEC section 5 recipe for cell models.
+//! - [`experiment`]: data -> tokens -> split -> train -> test report, as one call.
+//! - [`run_dir`]: `config.json`, `model.bpk`, `metrics.json`, written atomically.
+
+pub mod batcher;
+pub mod config;
+mod error;
+pub mod experiment;
+pub mod metrics;
+pub mod run_dir;
+pub mod schedule;
+pub mod train;
+
+pub use config::{Benchmark, Objective, Profile, TrainingConfig};
+pub use error::TrainError;
+pub use experiment::{Experiment, LoadedRun, Report, SplitPart};

@@ -1,0 +1,153 @@
+//! Ranking metrics.
+
+use std::cmp::Ordering;
+
+/// Kendall's tau-b between `x` and `y`, ties handled, in O(n log n) (Knight's
+/// algorithm: sort by x, count discordant pairs as merge-sort swaps on y).
+///
+/// `None` when fewer than two points, the lengths differ, or either side is constant.
+pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len();
+    if n < 2 || y.len() != n {
+        return None;
+    }
+    let pairs = |t: u64| t * (t - 1) / 2;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]).then(y[a].total_cmp(&y[b])));
+
+    let (mut ties_x, mut ties_xy) = (0u64, 0u64);
+    let (mut run_x, mut run_xy) = (1u64, 1u64);
+    for w in order.windows(2) {
+        let same_x = x[w[0]].total_cmp(&x[w[1]]) == Ordering::Equal;
+        let same_y = y[w[0]].total_cmp(&y[w[1]]) == Ordering::Equal;
+        if same_x {
+            run_x += 1;
+            run_xy = if same_y {
+                run_xy + 1
+            } else {
+                flush(&mut ties_xy, run_xy)
+            };
+        } else {
+            run_x = flush(&mut ties_x, run_x);
+            run_xy = flush(&mut ties_xy, run_xy);
+        }
+    }
+    flush(&mut ties_x, run_x);
+    flush(&mut ties_xy, run_xy);
+
+    let mut ys: Vec<f64> = order.iter().map(|&i| y[i]).collect();
+    let mut buffer = vec![0.0; n];
+    let swaps = merge_count(&mut ys, &mut buffer);
+
+    let mut ties_y = 0u64;
+    let mut run_y = 1u64;
+    for w in ys.windows(2) {
+        if w[0].total_cmp(&w[1]) == Ordering::Equal {
+            run_y += 1;
+        } else {
+            run_y = flush(&mut ties_y, run_y);
+        }
+    }
+    flush(&mut ties_y, run_y);
+
+    let total = pairs(n as u64);
+    let denominator = ((total - ties_x) as f64 * (total - ties_y) as f64).sqrt();
+    if denominator == 0.0 {
+        return None;
+    }
+    let numerator =
+        total as f64 - ties_x as f64 - ties_y as f64 + ties_xy as f64 - 2.0 * swaps as f64;
+    Some(numerator / denominator)
+}
+
+/// Adds the pairs of a finished run of equal values; returns the new run length 1.
+fn flush(total: &mut u64, run: u64) -> u64 {
+    *total += run * (run - 1) / 2;
+    1
+}
+
+/// Sorts `v` ascending and returns the number of strictly inverted pairs.
+fn merge_count(v: &mut [f64], buffer: &mut [f64]) -> u64 {
+    let n = v.len();
+    if n < 2 {
+        return 0;
+    }
+    let mid = n / 2;
+    let mut swaps = merge_count(&mut v[..mid], &mut buffer[..mid])
+        + merge_count(&mut v[mid..], &mut buffer[mid..]);
+    let (mut i, mut j, mut k) = (0, mid, 0);
+    while i < mid && j < n {
+        if v[j] < v[i] {
+            buffer[k] = v[j];
+            swaps += (mid - i) as u64;
+            j += 1;
+        } else {
+            buffer[k] = v[i];
+            i += 1;
+        }
+        k += 1;
+    }
+    buffer[k..k + mid - i].copy_from_slice(&v[i..mid]);
+    let k = k + mid - i;
+    buffer[k..n].copy_from_slice(&v[j..n]);
+    v.copy_from_slice(&buffer[..n]);
+    swaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute_force(x: &[f64], y: &[f64]) -> f64 {
+        let (mut s, mut tx, mut ty, n) = (0.0, 0.0, 0.0, x.len());
+        for i in 0..n {
+            for j in i + 1..n {
+                let a = (x[i] - x[j]).signum() * if x[i] == x[j] { 0.0 } else { 1.0 };
+                let b = (y[i] - y[j]).signum() * if y[i] == y[j] { 0.0 } else { 1.0 };
+                s += a * b;
+                tx += a * a;
+                ty += b * b;
+            }
+        }
+        s / (tx * ty).sqrt()
+    }
+
+    #[test]
+    fn hand_checked_cases() {
+        // C = 6, D = 4 over 10 pairs.
+        let t = kendall_tau_b(&[1., 2., 3., 4., 5.], &[3., 4., 1., 2., 5.]).unwrap();
+        assert!((t - 0.2).abs() < 1e-12, "{t}");
+        // One tie in x, one in y: C = 4, D = 0, tau_b = 4 / sqrt(5 * 5).
+        let t = kendall_tau_b(&[1., 1., 2., 3.], &[1., 2., 2., 3.]).unwrap();
+        assert!((t - 0.8).abs() < 1e-12, "{t}");
+        // Perfect and reversed.
+        assert_eq!(kendall_tau_b(&[1., 2., 3.], &[10., 20., 30.]), Some(1.0));
+        assert_eq!(kendall_tau_b(&[1., 2., 3.], &[3., 2., 1.]), Some(-1.0));
+        // Joint ties count in neither direction: x = (1,1,2), y = (5,5,6): tau_b = 2 / sqrt(2*2).
+        assert_eq!(kendall_tau_b(&[1., 1., 2.], &[5., 5., 6.]), Some(1.0));
+    }
+
+    #[test]
+    fn undefined_cases_are_none() {
+        assert_eq!(kendall_tau_b(&[1.0], &[1.0]), None);
+        assert_eq!(kendall_tau_b(&[1.0, 1.0], &[1.0, 2.0]), None);
+        assert_eq!(kendall_tau_b(&[1.0, 2.0], &[1.0]), None);
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_data_with_ties() {
+        let mut state = 12345u64;
+        let mut next = |m: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((state >> 33) % m) as f64
+        };
+        for trial in 0..50 {
+            let n = 2 + trial * 3;
+            let x: Vec<f64> = (0..n).map(|_| next(7)).collect();
+            let y: Vec<f64> = (0..n).map(|_| next(5)).collect();
+            if let Some(t) = kendall_tau_b(&x, &y) {
+                assert!((t - brute_force(&x, &y)).abs() < 1e-12, "n={n}");
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The cell training recipe (SPEC section 5): main loss + pairwise-difference
+//! loss + consistency with the relabelled twin; Adam; warmup then linear decay.
+
+use crate::batcher::batch;
+use crate::metrics::kendall_tau_b;
+use crate::schedule::WarmupLinear;
+use crate::{Objective, TrainError, TrainingConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::{Int, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use model::CellModel;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokenizer::GraphTokens;
+
+/// Labels are trained on as `(y - mean) / std`; identity for the ratio loss.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TargetScaling {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl TargetScaling {
+    pub const IDENTITY: Self = Self {
+        mean: 0.0,
+        std: 1.0,
+    };
+
+    pub fn fit(objective: Objective, labels: &[f64]) -> Self {
+        match objective {
+            Objective::RatioMse => Self::IDENTITY,
+            Objective::StandardizedMse => {
+                let n = labels.len().max(1) as f64;
+                let mean = labels.iter().sum::<f64>() / n;
+                let var = labels.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
+                Self {
+                    mean,
+                    std: var.sqrt().max(1e-12),
+                }
+            }
+        }
+    }
+
+    pub fn to_target(&self, label: f64) -> f32 {
+        ((label - self.mean) / self.std) as f32
+    }
+
+    pub fn to_label(&self, output: f32) -> f64 {
+        output as f64 * self.std + self.mean
+    }
+}
+
+/// Training cells: each with its relabelled twin (itself when it has none).
+#[derive(Debug)]
+pub struct TrainSet {
+    pub tokens: Vec<GraphTokens>,
+    pub twins: Vec<GraphTokens>,
+    pub labels: Vec<f64>,
+}
+
+/// Cells to score, with labels.
+#[derive(Debug)]
+pub struct EvalSet {
+    pub tokens: Vec<GraphTokens>,
+    pub labels: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_kendall_tau: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Trained {
+    /// The best model on validation, in inference mode.
+    pub model: CellModel,
+    pub scaling: TargetScaling,
+    pub best_epoch: usize,
+    pub best_validation_tau: f64,
+    pub history: Vec<EpochLog>,
+}
+
+/// Trains a cell model. `device` is a plain (non-autodiff) device; `on_best`
+/// is called with each new best model on validation (to checkpoint it).
+pub fn train_cells(
+    config: &TrainingConfig,
+    train: &TrainSet,
+    validation: &EvalSet,
+    device: &Device,
+    show_progress: bool,
+    on_best: &mut dyn FnMut(&CellModel, &TargetScaling) -> Result<(), TrainError>,
+) -> Result<Trained, TrainError> {
+    config.validate().map_err(TrainError::Config)?;
+    let scaling = TargetScaling::fit(config.objective, &train.labels);
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(config.seed);
+    let mut model = config.model.init(&autodiff);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_cafe);
+
+    let n = train.tokens.len();
+    let steps_per_epoch = n.div_ceil(config.batch_size);
+    let schedule = WarmupLinear::new(
+        config.learning_rate,
+        config.warmup_fraction,
+        steps_per_epoch * config.epochs,
+    );
+    let targets: Vec<f32> = train.labels.iter().map(|&y| scaling.to_target(y)).collect();
+    let progress = progress_bar(config.epochs as u64, show_progress);
+
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut step = 0;
+    let mut best: Option<(CellModel, usize, f64)> = None;
+    let mut history = Vec::new();
+    for epoch in 1..=config.epochs {
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0f64;
+        for chunk in order.chunks(config.batch_size) {
+            let b = chunk.len();
+            let graphs: Vec<&GraphTokens> = chunk
+                .iter()
+                .map(|&i| &train.tokens[i])
+                .chain(chunk.iter().map(|&i| &train.twins[i]))
+                .collect();
+            let predictions = model.forward(batch(&graphs, &autodiff)); // [2b]
+            let pred = predictions.clone().narrow(0, 0, b); // [b]
+            let pred_twin = predictions.narrow(0, b, b); // [b]
+            let y_values: Vec<f32> = chunk.iter().map(|&i| targets[i]).collect();
+            let y = Tensor::<1>::from_data(TensorData::new(y_values, [b]), &autodiff);
+
+            let main = match config.objective {
+                Objective::RatioMse => (pred.clone() / y.clone())
+                    .sub_scalar(1.0)
+                    .powf_scalar(2.0)
+                    .mean(),
+                Objective::StandardizedMse => (pred.clone() - y.clone()).powf_scalar(2.0).mean(),
+            };
+            let mut perm: Vec<i64> = (0..b as i64).collect();
+            perm.shuffle(&mut rng);
+            let perm = Tensor::<1, Int>::from_data(TensorData::new(perm, [b]), &autodiff);
+            let pairwise = ((pred.clone() - pred.clone().select(0, perm.clone()))
+                - (y.clone() - y.select(0, perm)))
+            .abs()
+            .mean();
+            let consistency = (pred_twin - pred).abs().mean();
+            let loss = main
+                + pairwise.mul_scalar(config.pairwise_weight)
+                + consistency.mul_scalar(config.consistency_weight);
+
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                progress.abandon();
+                return Err(TrainError::Diverged { epoch, loss: value });
+            }
+            loss_sum += value as f64 * b as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(schedule.at(step), model, grads);
+            step += 1;
+        }
+        let train_loss = loss_sum / n as f64;
+        let mut validation_kendall_tau = None;
+        if epoch % config.eval_every == 0 || epoch == config.epochs {
+            let snapshot = model.valid();
+            let scores = predict(&snapshot, &validation.tokens, &scaling, device, 512)?;
+            let tau = kendall_tau_b(&scores, &validation.labels).unwrap_or(f64::NEG_INFINITY);
+            validation_kendall_tau = Some(tau);
+            if best.as_ref().is_none_or(|(_, _, b)| tau > *b) {
+                on_best(&snapshot, &scaling)?;
+                best = Some((snapshot, epoch, tau));
+            }
+        }
+        let best_tau = best.as_ref().map_or(f64::NAN, |b| b.2);
+        progress.set_message(format!(
+            "loss {train_loss:.4}  val tau {}  best {best_tau:.4}",
+            validation_kendall_tau.map_or("-".to_string(), |t| format!("{t:.4}"))
+        ));
+        progress.inc(1);
+        history.push(EpochLog {
+            epoch,
+            train_loss,
+            validation_kendall_tau,
+        });
+    }
+    progress.finish();
+    let (model, best_epoch, best_validation_tau) =
+        best.ok_or_else(|| TrainError::Config("no validation pass ran".into()))?;
+    Ok(Trained {
+        model,
+        scaling,
+        best_epoch,
+        best_validation_tau,
+        history,
+    })
+}
+
+/// Predicted labels (in label units) for `tokens`, `batch_size` graphs at a time.
+pub fn predict(
+    model: &CellModel,
+    tokens: &[GraphTokens],
+    scaling: &TargetScaling,
+    device: &Device,
+    batch_size: usize,
+) -> Result<Vec<f64>, TrainError> {
+    let mut out = Vec::with_capacity(tokens.len());
+    for chunk in tokens.chunks(batch_size.max(1)) {
+        let graphs: Vec<&GraphTokens> = chunk.iter().collect();
+        let pred = model.forward(batch(&graphs, device));
+        let values: Vec<f32> = pred
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| TrainError::Config(format!("reading predictions: {e:?}")))?;
+        out.extend(values.into_iter().map(|v| scaling.to_label(v)));
+    }
+    Ok(out)
+}
+
+fn progress_bar(len: u64, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} epochs (ETA {eta}) {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
