@@ -1,1 +1,56 @@
-fn main() {}
+//! Project automation, `cargo xtask <task>` (alias in `.cargo/config.toml`).
+//! Each task drives cargo and the `narformer` binary; logic lives in the crates.
+
+mod ci;
+mod train;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::Command;
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "narformer project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Train a predictor: builds `narformer` in release mode and runs `narformer train`.
+    Train(train::TrainArgs),
+    /// Everything CI checks: fmt, clippy, tests, and builds of the optional backends.
+    Ci(ci::CiArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Train(args) => train::run(args),
+        Task::Ci(args) => ci::run(args),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Runs `cmd` in the workspace root, echoing it first; fails on a non-zero exit.
+pub fn run_command(mut cmd: Command) -> Result<()> {
+    cmd.current_dir(workspace_root());
+    eprintln!("$ {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// `cargo`, as the one running this xtask.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}

@@ -10,6 +10,9 @@ pub fn compiled_backends() -> Vec<&'static str> {
     if cfg!(feature = "flex") {
         names.push("flex");
     }
+    if cfg!(feature = "ndarray") {
+        names.push("ndarray");
+    }
     if cfg!(feature = "wgpu") {
         names.push("wgpu");
     }
@@ -25,6 +28,12 @@ pub fn select_device(name: &str) -> Result<Device> {
     match name {
         #[cfg(feature = "flex")]
         "flex" => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        "ndarray" => {
+            #[allow(deprecated)]
+            let device = Device::ndarray();
+            Ok(device)
+        }
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(feature = "tch")]

@@ -232,3 +232,74 @@ fn progress_bar(len: u64, show: bool) -> ProgressBar {
     }
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Benchmark, Profile};
+    use graph_ir::cells::{relabelled_twin, Nb201Cell, Nb201Op};
+    use tokenizer::{CellTokenizer, CellVocab};
+
+    /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.
+    fn cell(k: usize) -> (GraphTokens, GraphTokens, f64) {
+        let ops: [Nb201Op; 6] = std::array::from_fn(|e| Nb201Op::ALL[(k / 5usize.pow(e as u32)) % 5]);
+        let graph = Nb201Cell { ops }.to_graph();
+        let twin = relabelled_twin(&graph).unwrap_or_else(|| graph.clone());
+        let convs = ops.iter().filter(|op| matches!(op, Nb201Op::NorConv3x3)).count() as f64;
+        let label = 0.5 + 0.05 * convs + 0.01 * (k % 7) as f64;
+        let t = CellTokenizer::new(CellVocab::Nb201);
+        (t.tokenize(&graph).unwrap(), t.tokenize(&twin).unwrap(), label)
+    }
+
+    fn tiny_config(objective: Objective) -> TrainingConfig {
+        let mut c = TrainingConfig::for_profile(Profile::Quick, Benchmark::Nb201, 16, 0);
+        c.model = c.model.with_hidden(32).with_layers(2).with_dropout(0.0);
+        c.model.positive_output = objective == Objective::RatioMse;
+        c.objective = objective;
+        c.batch_size = 8;
+        c.epochs = 150;
+        c.eval_every = 50;
+        c.learning_rate = 3e-3;
+        c
+    }
+
+    fn train_tiny(objective: Objective) -> (f64, Vec<EpochLog>) {
+        let cells: Vec<_> = (0..16).map(|i| cell(i * 977 % 15_625)).collect();
+        let train = TrainSet {
+            tokens: cells.iter().map(|c| c.0.clone()).collect(),
+            twins: cells.iter().map(|c| c.1.clone()).collect(),
+            labels: cells.iter().map(|c| c.2).collect(),
+        };
+        let validation = EvalSet {
+            tokens: train.tokens.clone(),
+            labels: train.labels.clone(),
+        };
+        let device = Device::flex();
+        let mut checkpoints = 0;
+        let trained = train_cells(&tiny_config(objective), &train, &validation, &device, false, &mut |_, _| {
+            checkpoints += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert!(checkpoints >= 1);
+        let scores = predict(&trained.model, &train.tokens, &trained.scaling, &device, 7).unwrap();
+        (kendall_tau_b(&scores, &train.labels).unwrap(), trained.history)
+    }
+
+    #[test]
+    fn overfits_sixteen_cells() {
+        for objective in [Objective::StandardizedMse, Objective::RatioMse] {
+            let (tau, history) = train_tiny(objective);
+            let (first, last) = (history[0].train_loss, history.last().unwrap().train_loss);
+            assert!(last < 0.2 * first, "{objective:?}: loss {first} -> {last}");
+            assert!(tau > 0.9, "{objective:?}: training tau {tau}");
+        }
+    }
+
+    #[test]
+    fn target_scaling_round_trips() {
+        let s = TargetScaling::fit(Objective::StandardizedMse, &[0.8, 0.9, 1.0]);
+        assert!((s.to_label(s.to_target(0.85)) - 0.85).abs() < 1e-6);
+        assert_eq!(TargetScaling::fit(Objective::RatioMse, &[0.8]), TargetScaling::IDENTITY);
+    }
+}
