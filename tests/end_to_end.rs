@@ -4,7 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const OPS: [&str; 5] = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"];
+const OPS: [&str; 5] = [
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+];
 
 fn cell_string(k: usize) -> String {
     let op = |e: usize| OPS[(k / 5usize.pow(e as u32)) % 5];
@@ -88,9 +94,23 @@ fn train_eval_predict_round_trip() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    for key in ["benchmark", "train_size", "seed", "profile", "n_train", "n_val", "n_test", "train_seconds"] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for key in [
+        "benchmark",
+        "train_size",
+        "seed",
+        "profile",
+        "n_train",
+        "n_val",
+        "n_test",
+        "train_seconds",
+    ] {
         assert!(r.get(key).is_some(), "report lacks {key}: {r}");
     }
     assert_eq!(r["n_train"], 40);
@@ -102,26 +122,67 @@ fn train_eval_predict_round_trip() {
         assert!(run.join(file).is_file(), "{file} missing");
     }
 
-    let out = narformer(&["eval", "--run", run.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let out = narformer(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("on 60 cells"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("on 60 cells"),
+        "{stdout}"
+    );
 
     let cells = tmp.path().join("cells.txt");
-    std::fs::write(&cells, format!("{}\n\n{}\n{}\n", cell_string(1), cell_string(2), cell_string(3))).unwrap();
-    let out = narformer(&["predict", "--run", run.to_str().unwrap(), cells.to_str().unwrap()]);
+    std::fs::write(
+        &cells,
+        format!(
+            "{}\n\n{}\n{}\n",
+            cell_string(1),
+            cell_string(2),
+            cell_string(3)
+        ),
+    )
+    .unwrap();
+    let out = narformer(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        cells.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
-    assert!(stdout.lines().next().unwrap().starts_with("1\t"), "{stdout}");
+    assert!(
+        stdout.lines().next().unwrap().starts_with("1\t"),
+        "{stdout}"
+    );
 
     std::fs::write(&cells, format!("{}\n|bogus~0|\n", cell_string(1))).unwrap();
-    let out = narformer(&["predict", "--run", run.to_str().unwrap(), cells.to_str().unwrap()]);
+    let out = narformer(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        cells.to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, &["cells.txt:2", "bogus"]);
 }
 
 #[test]
 fn missing_data_directory_is_a_clean_error() {
-    let out = narformer(&["train", "--train-size", "78", "--data-dir", "/no/such/narformer-data"]);
+    let out = narformer(&[
+        "train",
+        "--train-size",
+        "78",
+        "--data-dir",
+        "/no/such/narformer-data",
+    ]);
     assert_clean_failure(&out, &["/no/such/narformer-data", "does not exist"]);
 }
 
@@ -133,10 +194,22 @@ fn broken_csv_is_a_clean_error_naming_file_and_line() {
     let mut text = std::fs::read_to_string(&csv).unwrap();
     text.push_str("5,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,not-a-number\n");
     std::fs::write(&csv, text).unwrap();
-    let out = narformer(&["train", "--train-size", "40", "--data-dir", data.to_str().unwrap()]);
+    let out = narformer(&[
+        "train",
+        "--train-size",
+        "40",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, &["accuracy.csv:", "not-a-number"]);
 
     std::fs::write(&csv, "arch_idx,arch_str\n0,x\n").unwrap();
-    let out = narformer(&["train", "--train-size", "40", "--data-dir", data.to_str().unwrap()]);
+    let out = narformer(&[
+        "train",
+        "--train-size",
+        "40",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, &["accuracy.csv", "c10_test_200ep_mean"]);
 }

@@ -27,7 +27,14 @@ pub fn run(args: CiArgs) -> Result<()> {
     run_command(fmt)?;
 
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run_command(clippy)?;
 
     let mut test = cargo();
@@ -58,7 +65,12 @@ fn torch_venv() -> Result<PathBuf> {
     let venv = workspace_root().join("target/torch-venv");
     let python = venv.join("bin/python");
     let ready = Command::new(&python)
-        .args(["-c", &format!("import torch,sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH_VERSION}')")])
+        .args([
+            "-c",
+            &format!(
+                "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH_VERSION}')"
+            ),
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

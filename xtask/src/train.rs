@@ -16,7 +16,15 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "--package", "cli", "--bin", "narformer"]);
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "cli",
+        "--bin",
+        "narformer",
+    ]);
     if let Some(features) = &args.features {
         cmd.args(["--features", features]);
     }

@@ -72,6 +72,9 @@ struct TrainArgs {
     /// Also write the report JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Stop after this epoch (progress is kept; run the same command again to resume).
+    #[arg(long)]
+    stop_after_epoch: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -141,6 +144,7 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         data_dir: args.data.resolve()?,
         run_dir,
         show_progress: !args.quiet,
+        stop_after_epoch: args.stop_after_epoch,
     };
     let report = experiment.run(device)?;
     println!(

@@ -154,7 +154,10 @@ mod tests {
                 ROW.replace("avg_pool_3x3~0", "avg_pool~0"),
                 "unknown operation",
             ),
-            ("1,|none~0|".to_string(), "fields"),
+            (
+                "1,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|".to_string(),
+                "fields",
+            ),
         ] {
             let msg = error_of(&format!("{HEADER}\n{row}\n"));
             assert!(msg.contains(":2:") && msg.contains(needle), "{msg}");

@@ -168,13 +168,13 @@ mod tests {
         device.seed(0);
         let model = tiny().init(&device);
         let alone = model.forward(batch(&[graph(5, 5, 1)], 5, &device));
-        let alone: Vec<f32> = alone.into_data().to_vec().unwrap();
+        let alone: Vec<f32> = alone.into_data().try_to_vec::<f32>().unwrap();
         let padded = model.forward(batch(
             &[graph(7, 9, 2), graph(5, 9, 1), graph(9, 9, 3)],
             9,
             &device,
         ));
-        let padded: Vec<f32> = padded.into_data().to_vec().unwrap();
+        let padded: Vec<f32> = padded.into_data().try_to_vec::<f32>().unwrap();
         let rel = ((alone[0] - padded[1]) / alone[0]).abs();
         assert!(rel < 1e-5, "alone {} vs padded {}", alone[0], padded[1]);
     }
@@ -197,7 +197,7 @@ mod tests {
             adjacency: adj,
             mask: Tensor::ones([4, 6], &device),
         });
-        let out: Vec<f32> = out.into_data().to_vec().unwrap();
+        let out: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
         assert!(out.iter().all(|v| v.is_finite() && *v > 0.0), "{out:?}");
     }
 }

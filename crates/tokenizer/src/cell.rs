@@ -140,7 +140,7 @@ mod tests {
         for (k, &(sin, cos)) in golden.iter().enumerate() {
             assert_eq!(
                 (t.token(1)[2 * k], t.token(1)[2 * k + 1]),
-                (sin, cos),
+                (sin as f32, cos as f32),
                 "freq {k}"
             );
         }
@@ -148,10 +148,10 @@ mod tests {
 
     // From Python: every product rounded to f32 with struct.pack('f'), then
     // sin/cos of that exact f32 argument in f64, rounded to f32.
-    const GOLDEN_NODE1: [(f32, f32); 3] = [
-        (-2.384976e-8, -1.0),
-        (0.526299, 0.8502995),
-        (0.89502364, 0.44601867),
+    const GOLDEN_NODE1: [(f64, f64); 3] = [
+        (-2.384976127700611e-8, -1.0),
+        (0.526298999786377, 0.8502995371818542),
+        (0.8950236439704895, 0.44601866602897644),
     ];
 
     #[test]

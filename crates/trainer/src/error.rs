@@ -15,6 +15,8 @@ pub enum TrainError {
     RunDir { path: PathBuf, problem: String },
     #[error("{0}")]
     Config(String),
+    #[error("stopped after epoch {epoch} as asked; run the same command again to resume")]
+    Interrupted { epoch: usize },
     #[error("training diverged at epoch {epoch}: loss is {loss}")]
     Diverged { epoch: usize, loss: f32 },
 }

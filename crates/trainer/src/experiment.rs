@@ -3,7 +3,7 @@
 
 use crate::metrics::kendall_tau_b;
 use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TARGET_FILE};
-use crate::train::{self, EpochLog, EvalSet, TargetScaling, TrainSet};
+use crate::train::{self, Checkpointing, EpochLog, EvalSet, ResumeStore, TargetScaling, TrainSet};
 use crate::{Benchmark, Profile, TrainError, TrainingConfig};
 use burn::module::Module;
 use burn::prelude::*;
@@ -23,6 +23,8 @@ pub struct Experiment {
     pub data_dir: PathBuf,
     pub run_dir: PathBuf,
     pub show_progress: bool,
+    /// End the session after this epoch; the next run of the same experiment resumes.
+    pub stop_after_epoch: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,7 +129,13 @@ impl Experiment {
 
         std::fs::create_dir_all(&self.run_dir)
             .map_err(|e| TrainError::run_dir(&self.run_dir, e))?;
-        run_dir::write_json_atomic(&self.run_dir.join(CONFIG_FILE), config)?;
+        let store = ResumeStore::new(&self.run_dir);
+        let config_path = self.run_dir.join(CONFIG_FILE);
+        if store.exists() && !same_config(&config_path, config)? {
+            // An interrupted run of another config: start over rather than mix the two.
+            store.clear()?;
+        }
+        run_dir::write_json_atomic(&config_path, config)?;
         let model_path = self.run_dir.join(MODEL_FILE);
         let target_path = self.run_dir.join(TARGET_FILE);
         let mut save_best = |model: &CellModel, scaling: &TargetScaling| {
@@ -145,8 +153,16 @@ impl Experiment {
             &validation,
             device,
             self.show_progress,
+            Checkpointing {
+                store: Some(&store),
+                best_model: Some(&model_path),
+                stop_after_epoch: self.stop_after_epoch,
+            },
             &mut save_best,
         )?;
+        if let Some(epoch) = trained.resumed_after {
+            eprintln!("resumed an interrupted run after epoch {epoch}");
+        }
         let train_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -174,8 +190,19 @@ impl Experiment {
             history: trained.history,
         };
         run_dir::write_json_atomic(&self.run_dir.join(METRICS_FILE), &report)?;
+        store.clear()?;
         Ok(report)
     }
+}
+
+/// Whether `path` holds exactly `config` (compared as JSON values).
+fn same_config(path: &Path, config: &TrainingConfig) -> Result<bool, TrainError> {
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let saved: serde_json::Value = run_dir::read_json(path)?;
+    let current = serde_json::to_value(config).map_err(|e| TrainError::run_dir(path, e))?;
+    Ok(saved == current)
 }
 
 /// Which part of a run's split to score.

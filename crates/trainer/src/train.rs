@@ -4,8 +4,8 @@
 use crate::batcher::batch;
 use crate::metrics::kendall_tau_b;
 use crate::schedule::WarmupLinear;
-use crate::{Objective, TrainError, TrainingConfig};
-use burn::optim::{AdamConfig, GradientsParams};
+use crate::{Objective, TrainError, TrainingConfig, run_dir};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,6 +14,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use tokenizer::GraphTokens;
 
 /// Labels are trained on as `(y - mean) / std`; identity for the ratio loss.
@@ -75,6 +76,116 @@ pub struct EpochLog {
     pub validation_kendall_tau: Option<f64>,
 }
 
+/// Where an interrupted run continues from: `<run dir>/resume/` holds the
+/// training model, the optimizer state and [`ResumeState`], replaced as a
+/// whole (write `resume.tmp/`, then rename) after every validation pass.
+#[derive(Debug, Clone)]
+pub struct ResumeStore {
+    pub dir: PathBuf,
+}
+
+/// Progress of an interrupted run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResumeState {
+    /// Last finished epoch.
+    pub epoch: usize,
+    pub step: usize,
+    /// Word position of the batch-order RNG (decimal; u128 does not fit JSON numbers).
+    pub rng_word_pos: String,
+    /// The training order, shuffled in place every epoch.
+    pub order: Vec<usize>,
+    pub best_epoch: usize,
+    pub best_validation_tau: f64,
+    pub history: Vec<EpochLog>,
+}
+
+const RESUME_MODEL: &str = "model.bpk";
+const RESUME_OPTIMIZER: &str = "optimizer.bpk";
+const RESUME_STATE: &str = "state.json";
+
+impl ResumeStore {
+    pub fn new(run_dir: &Path) -> Self {
+        Self {
+            dir: run_dir.join("resume"),
+        }
+    }
+
+    fn staging(&self) -> PathBuf {
+        self.dir.with_extension("tmp")
+    }
+
+    fn previous(&self) -> PathBuf {
+        self.dir.with_extension("old")
+    }
+
+    /// The directory holding the latest complete snapshot, if any (a crash
+    /// between the two renames of [`ResumeStore::save`] leaves it at `resume.old`).
+    fn latest(&self) -> Option<PathBuf> {
+        [self.dir.clone(), self.previous()]
+            .into_iter()
+            .find(|d| d.join(RESUME_STATE).is_file())
+    }
+
+    pub fn exists(&self) -> bool {
+        self.latest().is_some()
+    }
+
+    fn save(
+        &self,
+        model: &CellModel,
+        optim: &ModuleOptimizer,
+        state: &ResumeState,
+    ) -> Result<(), TrainError> {
+        let staging = self.staging();
+        let io = |path: &Path, e: &dyn std::fmt::Display| TrainError::run_dir(path, e);
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| io(&staging, &e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| io(&staging, &e))?;
+        let model_path = staging.join(RESUME_MODEL);
+        model
+            .clone()
+            .save_file(&model_path)
+            .map_err(|e| io(&model_path, &e))?;
+        let optim_path = staging.join(RESUME_OPTIMIZER);
+        optim.save(&optim_path).map_err(|e| io(&optim_path, &e))?;
+        run_dir::write_json_atomic(&staging.join(RESUME_STATE), state)?;
+        let previous = self.previous();
+        if self.dir.exists() {
+            if previous.exists() {
+                std::fs::remove_dir_all(&previous).map_err(|e| io(&previous, &e))?;
+            }
+            std::fs::rename(&self.dir, &previous).map_err(|e| io(&self.dir, &e))?;
+        }
+        std::fs::rename(&staging, &self.dir).map_err(|e| io(&self.dir, &e))?;
+        if previous.exists() {
+            std::fs::remove_dir_all(&previous).map_err(|e| io(&previous, &e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes every snapshot (the run finished, or starts over).
+    pub fn clear(&self) -> Result<(), TrainError> {
+        for dir in [self.dir.clone(), self.staging(), self.previous()] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| TrainError::run_dir(&dir, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where training starts: fresh, or from a [`ResumeStore`] snapshot.
+#[derive(Debug)]
+pub struct Checkpointing<'a> {
+    pub store: Option<&'a ResumeStore>,
+    /// The best checkpoint so far, needed to resume (`<run dir>/model.bpk`).
+    pub best_model: Option<&'a Path>,
+    /// End this session after that epoch's snapshot with [`TrainError::Interrupted`]
+    /// (time-boxed sessions; the next call resumes).
+    pub stop_after_epoch: Option<usize>,
+}
+
 #[derive(Debug)]
 pub struct Trained {
     /// The best model on validation, in inference mode.
@@ -83,16 +194,22 @@ pub struct Trained {
     pub best_epoch: usize,
     pub best_validation_tau: f64,
     pub history: Vec<EpochLog>,
+    /// The epoch training continued after, when it resumed.
+    pub resumed_after: Option<usize>,
 }
 
 /// Trains a cell model. `device` is a plain (non-autodiff) device; `on_best`
-/// is called with each new best model on validation (to checkpoint it).
+/// is called with each new best model on validation (to checkpoint it). With a
+/// resume store, progress is snapshotted after every validation pass and an
+/// existing snapshot is continued (dropout masks after a resume differ from
+/// an uninterrupted run's; everything else is restored exactly).
 pub fn train_cells(
     config: &TrainingConfig,
     train: &TrainSet,
     validation: &EvalSet,
     device: &Device,
     show_progress: bool,
+    checkpointing: Checkpointing<'_>,
     on_best: &mut dyn FnMut(&CellModel, &TargetScaling) -> Result<(), TrainError>,
 ) -> Result<Trained, TrainError> {
     config.validate().map_err(TrainError::Config)?;
@@ -117,7 +234,46 @@ pub fn train_cells(
     let mut step = 0;
     let mut best: Option<(CellModel, usize, f64)> = None;
     let mut history = Vec::new();
-    for epoch in 1..=config.epochs {
+    let mut first_epoch = 1;
+    let mut resumed_after = None;
+    if let (Some(store), Some(best_path)) = (checkpointing.store, checkpointing.best_model) {
+        if let Some(dir) = store.latest() {
+            let state: ResumeState = run_dir::read_json(&dir.join(RESUME_STATE))?;
+            let model_path = dir.join(RESUME_MODEL);
+            model = model
+                .try_load_file(&model_path)
+                .map_err(|e| TrainError::run_dir(&model_path, e))?;
+            let optim_path = dir.join(RESUME_OPTIMIZER);
+            optim = optim
+                .load(&optim_path)
+                .map_err(|e| TrainError::run_dir(&optim_path, e))?;
+            let best_model = config
+                .model
+                .init(device)
+                .try_load_file(best_path)
+                .map_err(|e| TrainError::run_dir(best_path, e))?;
+            let word_pos: u128 = state
+                .rng_word_pos
+                .parse()
+                .map_err(|e| TrainError::run_dir(&dir.join(RESUME_STATE), e))?;
+            rng.set_word_pos(word_pos);
+            if state.order.len() != n {
+                return Err(TrainError::run_dir(
+                    &dir,
+                    "snapshot was taken with another training set",
+                ));
+            }
+            order = state.order;
+            autodiff.seed(config.seed ^ (state.epoch as u64).wrapping_mul(0x9e37_79b9));
+            best = Some((best_model, state.best_epoch, state.best_validation_tau));
+            history = state.history;
+            step = state.step;
+            first_epoch = state.epoch + 1;
+            resumed_after = Some(state.epoch);
+            progress.set_position(state.epoch as u64);
+        }
+    }
+    for epoch in first_epoch..=config.epochs {
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0f64;
         for chunk in order.chunks(config.batch_size) {
@@ -174,7 +330,7 @@ pub fn train_cells(
                 best = Some((snapshot, epoch, tau));
             }
         }
-        let best_tau = best.as_ref().map_or(f64::NAN, |b| b.2);
+        let (best_epoch, best_tau) = best.as_ref().map_or((0, f64::NAN), |b| (b.1, b.2));
         progress.set_message(format!(
             "loss {train_loss:.4}  val tau {}  best {best_tau:.4}",
             validation_kendall_tau.map_or("-".to_string(), |t| format!("{t:.4}"))
@@ -185,6 +341,22 @@ pub fn train_cells(
             train_loss,
             validation_kendall_tau,
         });
+        if let (Some(store), Some(_)) = (checkpointing.store, validation_kendall_tau) {
+            let state = ResumeState {
+                epoch,
+                step,
+                rng_word_pos: rng.get_word_pos().to_string(),
+                order: order.clone(),
+                best_epoch,
+                best_validation_tau: best_tau,
+                history: history.clone(),
+            };
+            store.save(&model, &optim, &state)?;
+            if checkpointing.stop_after_epoch == Some(epoch) && epoch < config.epochs {
+                progress.abandon();
+                return Err(TrainError::Interrupted { epoch });
+            }
+        }
     }
     progress.finish();
     let (model, best_epoch, best_validation_tau) =
@@ -195,6 +367,7 @@ pub fn train_cells(
         best_epoch,
         best_validation_tau,
         history,
+        resumed_after,
     })
 }
 
@@ -237,18 +410,26 @@ fn progress_bar(len: u64, show: bool) -> ProgressBar {
 mod tests {
     use super::*;
     use crate::{Benchmark, Profile};
-    use graph_ir::cells::{relabelled_twin, Nb201Cell, Nb201Op};
+    use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
     use tokenizer::{CellTokenizer, CellVocab};
 
     /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.
     fn cell(k: usize) -> (GraphTokens, GraphTokens, f64) {
-        let ops: [Nb201Op; 6] = std::array::from_fn(|e| Nb201Op::ALL[(k / 5usize.pow(e as u32)) % 5]);
+        let ops: [Nb201Op; 6] =
+            std::array::from_fn(|e| Nb201Op::ALL[(k / 5usize.pow(e as u32)) % 5]);
         let graph = Nb201Cell { ops }.to_graph();
         let twin = relabelled_twin(&graph).unwrap_or_else(|| graph.clone());
-        let convs = ops.iter().filter(|op| matches!(op, Nb201Op::NorConv3x3)).count() as f64;
+        let convs = ops
+            .iter()
+            .filter(|op| matches!(op, Nb201Op::NorConv3x3))
+            .count() as f64;
         let label = 0.5 + 0.05 * convs + 0.01 * (k % 7) as f64;
         let t = CellTokenizer::new(CellVocab::Nb201);
-        (t.tokenize(&graph).unwrap(), t.tokenize(&twin).unwrap(), label)
+        (
+            t.tokenize(&graph).unwrap(),
+            t.tokenize(&twin).unwrap(),
+            label,
+        )
     }
 
     fn tiny_config(objective: Objective) -> TrainingConfig {
@@ -276,14 +457,30 @@ mod tests {
         };
         let device = Device::flex();
         let mut checkpoints = 0;
-        let trained = train_cells(&tiny_config(objective), &train, &validation, &device, false, &mut |_, _| {
-            checkpoints += 1;
-            Ok(())
-        })
+        let none = Checkpointing {
+            store: None,
+            best_model: None,
+            stop_after_epoch: None,
+        };
+        let trained = train_cells(
+            &tiny_config(objective),
+            &train,
+            &validation,
+            &device,
+            false,
+            none,
+            &mut |_, _| {
+                checkpoints += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         assert!(checkpoints >= 1);
         let scores = predict(&trained.model, &train.tokens, &trained.scaling, &device, 7).unwrap();
-        (kendall_tau_b(&scores, &train.labels).unwrap(), trained.history)
+        (
+            kendall_tau_b(&scores, &train.labels).unwrap(),
+            trained.history,
+        )
     }
 
     #[test]
@@ -297,9 +494,76 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_run_resumes_where_it_stopped() {
+        let cells: Vec<_> = (0..16).map(|i| cell(i * 131 % 15_625)).collect();
+        let train = TrainSet {
+            tokens: cells.iter().map(|c| c.0.clone()).collect(),
+            twins: cells.iter().map(|c| c.1.clone()).collect(),
+            labels: cells.iter().map(|c| c.2).collect(),
+        };
+        let validation = EvalSet {
+            tokens: train.tokens[..8].to_vec(),
+            labels: train.labels[..8].to_vec(),
+        };
+        let mut config = tiny_config(Objective::StandardizedMse);
+        config.epochs = 12;
+        config.eval_every = 3;
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let best_path = dir.path().join("best.bpk");
+        let store = ResumeStore::new(dir.path());
+        let mut save = |m: &CellModel, _: &TargetScaling| {
+            m.clone()
+                .save_file(&best_path)
+                .map_err(|e| TrainError::run_dir(&best_path, e))
+        };
+        let run =
+            |stop, save: &mut dyn FnMut(&CellModel, &TargetScaling) -> Result<(), TrainError>| {
+                let checkpointing = Checkpointing {
+                    store: Some(&store),
+                    best_model: Some(&best_path),
+                    stop_after_epoch: stop,
+                };
+                train_cells(
+                    &config,
+                    &train,
+                    &validation,
+                    &device,
+                    false,
+                    checkpointing,
+                    save,
+                )
+            };
+        let err = run(Some(6), &mut save).unwrap_err();
+        assert!(matches!(err, TrainError::Interrupted { epoch: 6 }), "{err}");
+        assert!(store.exists());
+        let resumed = run(None, &mut save).unwrap();
+        assert_eq!(resumed.resumed_after, Some(6));
+        assert_eq!(resumed.history.len(), 12);
+
+        store.clear().unwrap();
+        assert!(!store.exists());
+        let straight = run(None, &mut save).unwrap();
+        assert_eq!(straight.resumed_after, None);
+        // No dropout in the tiny config: the resumed run is the uninterrupted run.
+        for (a, b) in straight.history.iter().zip(&resumed.history) {
+            assert!(
+                (a.train_loss - b.train_loss).abs() < 1e-5,
+                "epoch {}: {} vs {}",
+                a.epoch,
+                a.train_loss,
+                b.train_loss
+            );
+        }
+    }
+
+    #[test]
     fn target_scaling_round_trips() {
         let s = TargetScaling::fit(Objective::StandardizedMse, &[0.8, 0.9, 1.0]);
         assert!((s.to_label(s.to_target(0.85)) - 0.85).abs() < 1e-6);
-        assert_eq!(TargetScaling::fit(Objective::RatioMse, &[0.8]), TargetScaling::IDENTITY);
+        assert_eq!(
+            TargetScaling::fit(Objective::RatioMse, &[0.8]),
+            TargetScaling::IDENTITY
+        );
     }
 }
