@@ -1,6 +1,9 @@
 //! End-to-end tests of the `narformer` binary on a small synthetic NB201 data
 //! directory made by the test itself (no benchmark files needed).
 
+// Test helpers panic on a broken temp dir: that is a failed test, not a user path.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -113,8 +113,15 @@ mod tests {
             .with_layers(2)
     }
 
+    /// Row-major tokens, adjacency and mask of one padded graph.
+    struct Padded {
+        tokens: Vec<f32>,
+        adjacency: Vec<f32>,
+        mask: Vec<f32>,
+    }
+
     /// A random graph of `n` real nodes, padded to `pad_to`.
-    fn graph(n: usize, pad_to: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    fn graph(n: usize, pad_to: usize, seed: u64) -> Padded {
         let mut state = seed;
         let mut next = || {
             state = state
@@ -140,25 +147,28 @@ mod tests {
             }
         }
         let mask = (0..pad_to).map(|i| if i < n { 1.0 } else { 0.0 }).collect();
-        (tokens, adj, mask)
+        Padded {
+            tokens,
+            adjacency: adj,
+            mask,
+        }
     }
 
-    fn batch(
-        graphs: &[(Vec<f32>, Vec<f32>, Vec<f32>)],
-        nodes: usize,
-        device: &Device,
-    ) -> GraphBatch {
+    fn batch(graphs: &[Padded], nodes: usize, device: &Device) -> GraphBatch {
         let b = graphs.len();
-        let cat = |f: fn(&(Vec<f32>, Vec<f32>, Vec<f32>)) -> &Vec<f32>| {
+        let cat = |f: fn(&Padded) -> &[f32]| {
             graphs
                 .iter()
-                .flat_map(|g| f(g).iter().copied())
+                .flat_map(|g| f(g).to_vec())
                 .collect::<Vec<f32>>()
         };
         GraphBatch {
-            tokens: Tensor::from_data(TensorData::new(cat(|g| &g.0), [b, nodes, 16]), device),
-            adjacency: Tensor::from_data(TensorData::new(cat(|g| &g.1), [b, nodes, nodes]), device),
-            mask: Tensor::from_data(TensorData::new(cat(|g| &g.2), [b, nodes]), device),
+            tokens: Tensor::from_data(TensorData::new(cat(|g| &g.tokens), [b, nodes, 16]), device),
+            adjacency: Tensor::from_data(
+                TensorData::new(cat(|g| &g.adjacency), [b, nodes, nodes]),
+                device,
+            ),
+            mask: Tensor::from_data(TensorData::new(cat(|g| &g.mask), [b, nodes]), device),
         }
     }
 

@@ -151,7 +151,7 @@ impl TrainingConfig {
                 "train_size >= 2, batch_size, epochs and eval_every >= 1 are required".into(),
             );
         }
-        if self.model.hidden % self.model.groups != 0 {
+        if self.model.groups == 0 || !self.model.hidden.is_multiple_of(self.model.groups) {
             return Err(format!(
                 "model.hidden {} is not a multiple of model.groups {}",
                 self.model.hidden, self.model.groups

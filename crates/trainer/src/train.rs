@@ -236,42 +236,42 @@ pub fn train_cells(
     let mut history = Vec::new();
     let mut first_epoch = 1;
     let mut resumed_after = None;
-    if let (Some(store), Some(best_path)) = (checkpointing.store, checkpointing.best_model) {
-        if let Some(dir) = store.latest() {
-            let state: ResumeState = run_dir::read_json(&dir.join(RESUME_STATE))?;
-            let model_path = dir.join(RESUME_MODEL);
-            model = model
-                .try_load_file(&model_path)
-                .map_err(|e| TrainError::run_dir(&model_path, e))?;
-            let optim_path = dir.join(RESUME_OPTIMIZER);
-            optim = optim
-                .load(&optim_path)
-                .map_err(|e| TrainError::run_dir(&optim_path, e))?;
-            let best_model = config
-                .model
-                .init(device)
-                .try_load_file(best_path)
-                .map_err(|e| TrainError::run_dir(best_path, e))?;
-            let word_pos: u128 = state
-                .rng_word_pos
-                .parse()
-                .map_err(|e| TrainError::run_dir(&dir.join(RESUME_STATE), e))?;
-            rng.set_word_pos(word_pos);
-            if state.order.len() != n {
-                return Err(TrainError::run_dir(
-                    &dir,
-                    "snapshot was taken with another training set",
-                ));
-            }
-            order = state.order;
-            autodiff.seed(config.seed ^ (state.epoch as u64).wrapping_mul(0x9e37_79b9));
-            best = Some((best_model, state.best_epoch, state.best_validation_tau));
-            history = state.history;
-            step = state.step;
-            first_epoch = state.epoch + 1;
-            resumed_after = Some(state.epoch);
-            progress.set_position(state.epoch as u64);
+    if let (Some(store), Some(best_path)) = (checkpointing.store, checkpointing.best_model)
+        && let Some(dir) = store.latest()
+    {
+        let state: ResumeState = run_dir::read_json(&dir.join(RESUME_STATE))?;
+        let model_path = dir.join(RESUME_MODEL);
+        model = model
+            .try_load_file(&model_path)
+            .map_err(|e| TrainError::run_dir(&model_path, e))?;
+        let optim_path = dir.join(RESUME_OPTIMIZER);
+        optim = optim
+            .load(&optim_path)
+            .map_err(|e| TrainError::run_dir(&optim_path, e))?;
+        let best_model = config
+            .model
+            .init(device)
+            .try_load_file(best_path)
+            .map_err(|e| TrainError::run_dir(best_path, e))?;
+        let word_pos: u128 = state
+            .rng_word_pos
+            .parse()
+            .map_err(|e| TrainError::run_dir(&dir.join(RESUME_STATE), e))?;
+        rng.set_word_pos(word_pos);
+        if state.order.len() != n {
+            return Err(TrainError::run_dir(
+                &dir,
+                "snapshot was taken with another training set",
+            ));
         }
+        order = state.order;
+        autodiff.seed(config.seed ^ (state.epoch as u64).wrapping_mul(0x9e37_79b9));
+        best = Some((best_model, state.best_epoch, state.best_validation_tau));
+        history = state.history;
+        step = state.step;
+        first_epoch = state.epoch + 1;
+        resumed_after = Some(state.epoch);
+        progress.set_position(state.epoch as u64);
     }
     for epoch in first_epoch..=config.epochs {
         order.shuffle(&mut rng);
