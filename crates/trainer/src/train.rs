@@ -413,6 +413,16 @@ mod tests {
     use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
     use tokenizer::{CellTokenizer, CellVocab};
 
+    /// Burn's device seed is process-global: tests that train must not interleave
+    /// their initialisations, or runs that should be identical are not.
+    static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        TRAINING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.
     fn cell(k: usize) -> (GraphTokens, GraphTokens, f64) {
         let ops: [Nb201Op; 6] =
@@ -485,6 +495,7 @@ mod tests {
 
     #[test]
     fn overfits_sixteen_cells() {
+        let _serial = serial();
         for objective in [Objective::StandardizedMse, Objective::RatioMse] {
             let (tau, history) = train_tiny(objective);
             let (first, last) = (history[0].train_loss, history.last().unwrap().train_loss);
@@ -495,6 +506,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_run_resumes_where_it_stopped() {
+        let _serial = serial();
         let cells: Vec<_> = (0..16).map(|i| cell(i * 131 % 15_625)).collect();
         let train = TrainSet {
             tokens: cells.iter().map(|c| c.0.clone()).collect(),
