@@ -189,6 +189,16 @@ fn missing_data_directory_is_a_clean_error() {
     assert_clean_failure(&out, &["/no/such/narformer-data", "does not exist"]);
 }
 
+fn train_on(data: &Path) -> Output {
+    narformer(&[
+        "train",
+        "--train-size",
+        "40",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn broken_csv_is_a_clean_error_naming_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
@@ -197,22 +207,10 @@ fn broken_csv_is_a_clean_error_naming_file_and_line() {
     let mut text = std::fs::read_to_string(&csv).unwrap();
     text.push_str("5,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,not-a-number\n");
     std::fs::write(&csv, text).unwrap();
-    let out = narformer(&[
-        "train",
-        "--train-size",
-        "40",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let out = train_on(&data);
     assert_clean_failure(&out, &["accuracy.csv:", "not-a-number"]);
 
     std::fs::write(&csv, "arch_idx,arch_str\n0,x\n").unwrap();
-    let out = narformer(&[
-        "train",
-        "--train-size",
-        "40",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let out = train_on(&data);
     assert_clean_failure(&out, &["accuracy.csv", "c10_test_200ep_mean"]);
 }

@@ -454,13 +454,18 @@ mod tests {
         c
     }
 
-    fn train_tiny(objective: Objective) -> (f64, Vec<EpochLog>) {
-        let cells: Vec<_> = (0..16).map(|i| cell(i * 977 % 15_625)).collect();
-        let train = TrainSet {
+    /// 16 cells spread over the space by `stride`.
+    fn train_set(stride: usize) -> TrainSet {
+        let cells: Vec<_> = (0..16).map(|i| cell(i * stride % 15_625)).collect();
+        TrainSet {
             tokens: cells.iter().map(|c| c.0.clone()).collect(),
             twins: cells.iter().map(|c| c.1.clone()).collect(),
             labels: cells.iter().map(|c| c.2).collect(),
-        };
+        }
+    }
+
+    fn train_tiny(objective: Objective) -> (f64, Vec<EpochLog>) {
+        let train = train_set(977);
         let validation = EvalSet {
             tokens: train.tokens.clone(),
             labels: train.labels.clone(),
@@ -507,12 +512,7 @@ mod tests {
     #[test]
     fn an_interrupted_run_resumes_where_it_stopped() {
         let _serial = serial();
-        let cells: Vec<_> = (0..16).map(|i| cell(i * 131 % 15_625)).collect();
-        let train = TrainSet {
-            tokens: cells.iter().map(|c| c.0.clone()).collect(),
-            twins: cells.iter().map(|c| c.1.clone()).collect(),
-            labels: cells.iter().map(|c| c.2).collect(),
-        };
+        let train = train_set(131);
         let validation = EvalSet {
             tokens: train.tokens[..8].to_vec(),
             labels: train.labels[..8].to_vec(),
