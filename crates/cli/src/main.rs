@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use graph_ir::cells::Nb201Cell;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use trainer::{Benchmark, Experiment, LoadedRun, Profile, SplitPart, TrainingConfig};
+use trainer::{Benchmark, Experiment, LoadedRun, Profile, SplitPart, TrainError, TrainingConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,7 +72,7 @@ struct TrainArgs {
     /// Also write the report JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Stop after this epoch (progress is kept; run the same command again to resume).
+    /// Stop at the first snapshot (validation pass) at or after this epoch; run the same command again to resume.
     #[arg(long)]
     stop_after_epoch: Option<usize>,
     /// Hide the progress bar.
@@ -146,7 +146,17 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         show_progress: !args.quiet,
         stop_after_epoch: args.stop_after_epoch,
     };
-    let report = experiment.run(device)?;
+    let report = match experiment.run(device) {
+        Ok(report) => report,
+        Err(TrainError::Interrupted { epoch }) => {
+            println!(
+                "stopped after epoch {epoch} as asked; progress is in {}/resume, run the same command to continue",
+                experiment.run_dir.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "{} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
         report.benchmark,

@@ -146,7 +146,6 @@ impl Experiment {
             run_dir::write_json_atomic(&target_path, scaling)
         };
 
-        let started = Instant::now();
         let trained = train::train_cells(
             config,
             &train_set,
@@ -155,7 +154,6 @@ impl Experiment {
             self.show_progress,
             Checkpointing {
                 store: Some(&store),
-                best_model: Some(&model_path),
                 stop_after_epoch: self.stop_after_epoch,
             },
             &mut save_best,
@@ -163,7 +161,7 @@ impl Experiment {
         if let Some(epoch) = trained.resumed_after {
             eprintln!("resumed an interrupted run after epoch {epoch}");
         }
-        let train_seconds = started.elapsed().as_secs_f64();
+        let train_seconds = trained.train_seconds;
 
         let started = Instant::now();
         let scores = train::predict(&trained.model, &test.tokens, &trained.scaling, device, 1024)?;

@@ -77,7 +77,8 @@ pub struct EpochLog {
 }
 
 /// Where an interrupted run continues from: `<run dir>/resume/` holds the
-/// training model, the optimizer state and [`ResumeState`], replaced as a
+/// training model, the best model so far, the optimizer state and
+/// [`ResumeState`], replaced as a
 /// whole (write `resume.tmp/`, then rename) after every validation pass.
 #[derive(Debug, Clone)]
 pub struct ResumeStore {
@@ -97,9 +98,12 @@ pub struct ResumeState {
     pub best_epoch: usize,
     pub best_validation_tau: f64,
     pub history: Vec<EpochLog>,
+    /// Training seconds spent in all sessions up to this snapshot.
+    pub train_seconds: f64,
 }
 
 const RESUME_MODEL: &str = "model.bpk";
+const RESUME_BEST: &str = "best.bpk";
 const RESUME_OPTIMIZER: &str = "optimizer.bpk";
 const RESUME_STATE: &str = "state.json";
 
@@ -133,6 +137,7 @@ impl ResumeStore {
     fn save(
         &self,
         model: &CellModel,
+        best: &CellModel,
         optim: &ModuleOptimizer,
         state: &ResumeState,
     ) -> Result<(), TrainError> {
@@ -147,6 +152,10 @@ impl ResumeStore {
             .clone()
             .save_file(&model_path)
             .map_err(|e| io(&model_path, &e))?;
+        let best_path = staging.join(RESUME_BEST);
+        best.clone()
+            .save_file(&best_path)
+            .map_err(|e| io(&best_path, &e))?;
         let optim_path = staging.join(RESUME_OPTIMIZER);
         optim.save(&optim_path).map_err(|e| io(&optim_path, &e))?;
         run_dir::write_json_atomic(&staging.join(RESUME_STATE), state)?;
@@ -179,10 +188,8 @@ impl ResumeStore {
 #[derive(Debug)]
 pub struct Checkpointing<'a> {
     pub store: Option<&'a ResumeStore>,
-    /// The best checkpoint so far, needed to resume (`<run dir>/model.bpk`).
-    pub best_model: Option<&'a Path>,
-    /// End this session after that epoch's snapshot with [`TrainError::Interrupted`]
-    /// (time-boxed sessions; the next call resumes).
+    /// End this session at the first snapshot taken at or after this epoch,
+    /// with [`TrainError::Interrupted`] (time-boxed sessions; the next call resumes).
     pub stop_after_epoch: Option<usize>,
 }
 
@@ -194,6 +201,8 @@ pub struct Trained {
     pub best_epoch: usize,
     pub best_validation_tau: f64,
     pub history: Vec<EpochLog>,
+    /// Seconds of training, summed over resumed sessions.
+    pub train_seconds: f64,
     /// The epoch training continued after, when it resumed.
     pub resumed_after: Option<usize>,
 }
@@ -234,11 +243,11 @@ pub fn train_cells(
     let mut step = 0;
     let mut best: Option<(CellModel, usize, f64)> = None;
     let mut history = Vec::new();
+    let started = std::time::Instant::now();
+    let mut earlier_seconds = 0.0;
     let mut first_epoch = 1;
     let mut resumed_after = None;
-    if let (Some(store), Some(best_path)) = (checkpointing.store, checkpointing.best_model)
-        && let Some(dir) = store.latest()
-    {
+    if let Some(dir) = checkpointing.store.and_then(ResumeStore::latest) {
         let state: ResumeState = run_dir::read_json(&dir.join(RESUME_STATE))?;
         let model_path = dir.join(RESUME_MODEL);
         model = model
@@ -248,11 +257,12 @@ pub fn train_cells(
         optim = optim
             .load(&optim_path)
             .map_err(|e| TrainError::run_dir(&optim_path, e))?;
+        let best_path = dir.join(RESUME_BEST);
         let best_model = config
             .model
             .init(device)
-            .try_load_file(best_path)
-            .map_err(|e| TrainError::run_dir(best_path, e))?;
+            .try_load_file(&best_path)
+            .map_err(|e| TrainError::run_dir(&best_path, e))?;
         let word_pos: u128 = state
             .rng_word_pos
             .parse()
@@ -269,6 +279,7 @@ pub fn train_cells(
         best = Some((best_model, state.best_epoch, state.best_validation_tau));
         history = state.history;
         step = state.step;
+        earlier_seconds = state.train_seconds;
         first_epoch = state.epoch + 1;
         resumed_after = Some(state.epoch);
         progress.set_position(state.epoch as u64);
@@ -341,7 +352,9 @@ pub fn train_cells(
             train_loss,
             validation_kendall_tau,
         });
-        if let (Some(store), Some(_)) = (checkpointing.store, validation_kendall_tau) {
+        if let (Some(store), Some(_), Some((best_model, _, _))) =
+            (checkpointing.store, validation_kendall_tau, best.as_ref())
+        {
             let state = ResumeState {
                 epoch,
                 step,
@@ -350,9 +363,11 @@ pub fn train_cells(
                 best_epoch,
                 best_validation_tau: best_tau,
                 history: history.clone(),
+                train_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
             };
-            store.save(&model, &optim, &state)?;
-            if checkpointing.stop_after_epoch == Some(epoch) && epoch < config.epochs {
+            store.save(&model, best_model, &optim, &state)?;
+            let stop = checkpointing.stop_after_epoch.is_some_and(|n| epoch >= n);
+            if stop && epoch < config.epochs {
                 progress.abandon();
                 return Err(TrainError::Interrupted { epoch });
             }
@@ -367,6 +382,7 @@ pub fn train_cells(
         best_epoch,
         best_validation_tau,
         history,
+        train_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
         resumed_after,
     })
 }
@@ -474,7 +490,6 @@ mod tests {
         let mut checkpoints = 0;
         let none = Checkpointing {
             store: None,
-            best_model: None,
             stop_after_epoch: None,
         };
         let trained = train_cells(
@@ -522,18 +537,12 @@ mod tests {
         config.eval_every = 3;
         let device = Device::flex();
         let dir = tempfile::tempdir().unwrap();
-        let best_path = dir.path().join("best.bpk");
         let store = ResumeStore::new(dir.path());
-        let mut save = |m: &CellModel, _: &TargetScaling| {
-            m.clone()
-                .save_file(&best_path)
-                .map_err(|e| TrainError::run_dir(&best_path, e))
-        };
+        let mut save = |_: &CellModel, _: &TargetScaling| Ok(());
         let run =
             |stop, save: &mut dyn FnMut(&CellModel, &TargetScaling) -> Result<(), TrainError>| {
                 let checkpointing = Checkpointing {
                     store: Some(&store),
-                    best_model: Some(&best_path),
                     stop_after_epoch: stop,
                 };
                 train_cells(
@@ -546,7 +555,8 @@ mod tests {
                     save,
                 )
             };
-        let err = run(Some(6), &mut save).unwrap_err();
+        // Epoch 5 has no validation pass: the session ends at the next snapshot, epoch 6.
+        let err = run(Some(5), &mut save).unwrap_err();
         assert!(matches!(err, TrainError::Interrupted { epoch: 6 }), "{err}");
         assert!(store.exists());
         let resumed = run(None, &mut save).unwrap();
@@ -557,6 +567,8 @@ mod tests {
         assert!(!store.exists());
         let straight = run(None, &mut save).unwrap();
         assert_eq!(straight.resumed_after, None);
+        assert_eq!(straight.best_epoch, resumed.best_epoch);
+        assert!((straight.best_validation_tau - resumed.best_validation_tau).abs() < 1e-9);
         // No dropout in the tiny config: the resumed run is the uninterrupted run.
         for (a, b) in straight.history.iter().zip(&resumed.history) {
             assert!(
