@@ -31,10 +31,22 @@ fn main() -> Result<()> {
     }
 }
 
-/// The workspace root (xtask lives one level below it).
+/// The workspace root of the current directory, asked of cargo at run time
+/// (a compile-time path would point at whichever checkout built this binary).
 pub fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+    let located = cargo()
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok());
+    match located {
+        Some(manifest) => PathBuf::from(manifest.trim())
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+        None => PathBuf::from("."),
+    }
 }
 
 /// Runs `cmd` in the workspace root, echoing it first; fails on a non-zero exit.
