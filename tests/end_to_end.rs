@@ -1,5 +1,5 @@
-//! End-to-end tests of the `narformer` binary on a small synthetic NB201 data
-//! directory made by the test itself (no benchmark files needed).
+//! End-to-end tests of the `narformer` binary on small synthetic NB201 and NB101
+//! data directories made by the tests themselves (no benchmark files needed).
 
 // Test helpers panic on a broken temp dir: that is a failed test, not a user path.
 #![allow(clippy::unwrap_used)]
@@ -44,15 +44,63 @@ fn data_dir(root: &Path, cells: usize) -> PathBuf {
 }
 
 fn tiny_config(root: &Path) -> PathBuf {
-    let path = root.join("tiny.json");
+    tiny_config_of(root, "v2")
+}
+
+fn tiny_config_of(root: &Path, architecture: &str) -> PathBuf {
+    let path = root.join(format!("tiny-{architecture}.json"));
     let json = r#"{
       "benchmark": "nb201", "profile": "quick", "train_size": 0, "validation_size": 200, "seed": 0,
-      "model": {"d_input": 128, "hidden": 16, "layers": 1, "groups": 8, "dropout": 0.0, "positive_output": false},
+      "model": {"architecture": "ARCH", "d_input": 128, "hidden": 16, "layers": 1, "groups": 8, "heads": 2,
+                "dropout": 0.0, "positive_output": false},
       "objective": "standardized_mse", "learning_rate": 0.003, "epochs": 3, "batch_size": 16,
       "warmup_fraction": 0.1, "pairwise_weight": 0.1, "consistency_weight": 0.5, "eval_every": 1
     }"#;
-    std::fs::write(&path, json).unwrap();
+    std::fs::write(&path, json.replace("ARCH", architecture)).unwrap();
     path
+}
+
+/// The text form of a 7-vertex NB101 cell: a chain plus extra edges, ops from `k`.
+fn nb101_cell(k: usize) -> (String, String) {
+    let n = 7;
+    let mut adjacency = vec!['0'; n * n];
+    for i in 0..n - 1 {
+        adjacency[i * n + i + 1] = '1';
+    }
+    for (bit, (i, j)) in [(0, 2), (1, 3), (2, 6), (0, 4)].into_iter().enumerate() {
+        if (k >> bit) & 1 == 1 {
+            adjacency[i * n + j] = '1';
+        }
+    }
+    let inner: Vec<&str> = (0..5)
+        .map(|v| ["c1", "c3", "mp"][(k / 3usize.pow(v)) % 3])
+        .collect();
+    (
+        adjacency.into_iter().collect(),
+        format!("in|{}|out", inner.join("|")),
+    )
+}
+
+/// A data directory with `cells` NB101 rows (labels favour conv3x3) and one bad row last.
+fn nb101_data_dir(root: &Path, cells: usize) -> PathBuf {
+    let dir = root.join("data101");
+    std::fs::create_dir_all(dir.join("nasbench101")).unwrap();
+    let mut csv = String::from(
+        "hash,num_vertices,adjacency_rowmajor,ops,val_acc_4ep,val_acc_12ep,val_acc_36ep,val_acc_108ep,train_time_108ep_s,params\n",
+    );
+    for k in 0..cells {
+        let (adjacency, ops) = nb101_cell(k);
+        let acc = 0.8 + 0.02 * ops.matches("c3").count() as f64 + 0.001 * (k % 7) as f64;
+        csv.push_str(&format!(
+            "h{k},7,{adjacency},{ops},0.1,0.2,0.3,{acc},1.0,1000\n"
+        ));
+    }
+    let (adjacency, _) = nb101_cell(0);
+    csv.push_str(&format!(
+        "bad,7,{adjacency},in|c3|c3|conv9|c1|mp|out,0.1,0.2,0.3,0.9,1.0,1000\n"
+    ));
+    std::fs::write(dir.join("nasbench101/nb101_30k.csv"), csv).unwrap();
+    dir
 }
 
 fn narformer(args: &[&str]) -> Output {
@@ -61,6 +109,48 @@ fn narformer(args: &[&str]) -> Output {
         .env_remove("NARFORMER_DATA")
         .output()
         .unwrap()
+}
+
+/// `narformer train --train-size 40 --quiet` with `[config, data dir, run dir, report]`.
+fn train_run(benchmark: &str, paths: [&Path; 4], extra: &[&str]) -> Output {
+    let [config, data, run, report] = paths.map(|p| p.to_str().unwrap());
+    let mut args = vec![
+        "train",
+        "--benchmark",
+        benchmark,
+        "--train-size",
+        "40",
+        "--quiet",
+        "--config",
+        config,
+        "--data-dir",
+        data,
+        "--run-dir",
+        run,
+        "--report",
+        report,
+    ];
+    args.extend_from_slice(extra);
+    narformer(&args)
+}
+
+fn predict(run: &Path, cells: &Path) -> Output {
+    narformer(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        cells.to_str().unwrap(),
+    ])
+}
+
+/// Stdout of a run that must have succeeded (else fails with its stderr).
+fn success_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn assert_clean_failure(out: &Output, needles: &[&str]) {
@@ -79,24 +169,7 @@ fn train_eval_predict_round_trip() {
     let config = tiny_config(tmp.path());
     let run = tmp.path().join("run");
     let report = tmp.path().join("r.json");
-    let out = narformer(&[
-        "train",
-        "--benchmark",
-        "nb201",
-        "--train-size",
-        "40",
-        "--seed",
-        "3",
-        "--quiet",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--run-dir",
-        run.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let out = train_run("nb201", [&config, &data, &run, &report], &["--seed", "3"]);
     assert!(
         out.status.success(),
         "{}",
@@ -149,18 +222,8 @@ fn train_eval_predict_round_trip() {
         ),
     )
     .unwrap();
-    let out = narformer(&[
-        "predict",
-        "--run",
-        run.to_str().unwrap(),
-        cells.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = predict(&run, &cells);
+    let stdout = success_stdout(&out);
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(
         stdout.lines().next().unwrap().starts_with("1\t"),
@@ -168,12 +231,7 @@ fn train_eval_predict_round_trip() {
     );
 
     std::fs::write(&cells, format!("{}\n|bogus~0|\n", cell_string(1))).unwrap();
-    let out = narformer(&[
-        "predict",
-        "--run",
-        run.to_str().unwrap(),
-        cells.to_str().unwrap(),
-    ]);
+    let out = predict(&run, &cells);
     assert_clean_failure(&out, &["cells.txt:2", "bogus"]);
 }
 
@@ -213,4 +271,60 @@ fn broken_csv_is_a_clean_error_naming_file_and_line() {
     std::fs::write(&csv, "arch_idx,arch_str\n0,x\n").unwrap();
     let out = train_on(&data);
     assert_clean_failure(&out, &["accuracy.csv", "c10_test_200ep_mean"]);
+}
+
+#[test]
+fn nb101_with_a_baseline_skips_bad_rows_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = nb101_data_dir(tmp.path(), 280);
+    let config = tiny_config_of(tmp.path(), "gnn");
+    let run = tmp.path().join("run101");
+    let report = tmp.path().join("r101.json");
+    let train = |extra: &[&str]| train_run("nb101", [&config, &data, &run, &report], extra);
+    let out = train(&[]);
+    assert_clean_failure(&out, &["nb101_30k.csv:282", "unknown operation \"conv9\""]);
+
+    let out = train(&["--skip-bad"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("skipped 1 malformed rows"), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["benchmark"], "nb101");
+    assert_eq!(r["model"], "gnn");
+    assert_eq!(r["skipped_rows"], 1);
+    assert_eq!(r["n_test"], 40);
+    assert!(run.join("test_predictions.csv").is_file());
+
+    let out = narformer(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--split",
+        "test",
+        "--skip-bad",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("on 40 cells"),
+        "{stdout}"
+    );
+
+    let cells = tmp.path().join("cells101.txt");
+    let lines: Vec<String> = (0..3)
+        .map(|k| {
+            let (a, o) = nb101_cell(k * 5);
+            format!("{a} {o}")
+        })
+        .collect();
+    std::fs::write(&cells, lines.join("\n")).unwrap();
+    let out = predict(&run, &cells);
+    let stdout = success_stdout(&out);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+
+    std::fs::write(&cells, format!("{}\n0110 in|out\n", lines[0])).unwrap();
+    let out = predict(&run, &cells);
+    assert_clean_failure(&out, &["cells101.txt:2", "not strictly upper-triangular"]);
 }

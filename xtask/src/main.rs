@@ -19,14 +19,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// Train a predictor: builds `narformer` in release mode and runs `narformer train`.
-    Train(train::TrainArgs),
+    Train(train::NarformerArgs),
+    /// Regenerate a table of the paper: `narformer reproduce-table` in release mode
+    /// (for example `cargo xtask reproduce-table accuracy --profile quick --seeds 3`).
+    ReproduceTable(train::NarformerArgs),
     /// Everything CI checks: fmt, clippy, tests, and builds of the optional backends.
     Ci(ci::CiArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::Train(args) => train::run(args),
+        Task::Train(args) => train::run("train", args),
+        Task::ReproduceTable(args) => train::run("reproduce-table", args),
         Task::Ci(args) => ci::run(args),
     }
 }

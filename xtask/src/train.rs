@@ -1,20 +1,22 @@
-//! `cargo xtask train`: the same code as `narformer train`, built in release mode.
+//! `cargo xtask train` and `cargo xtask reproduce-table`: the same code as
+//! `narformer train` / `narformer reproduce-table`, built in release mode.
 
 use crate::{cargo, run_command};
 use anyhow::Result;
 use clap::Args;
 
 #[derive(Debug, Args)]
-pub struct TrainArgs {
+pub struct NarformerArgs {
     /// Extra cargo features of the cli crate (wgpu, tch).
     #[arg(long)]
     features: Option<String>,
-    /// Arguments for `narformer train` (see `narformer train --help`).
+    /// Arguments for the narformer subcommand (see `narformer <subcommand> --help`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+/// Runs `narformer <subcommand> <args>` through `cargo run --release`.
+pub fn run(subcommand: &str, args: NarformerArgs) -> Result<()> {
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -28,6 +30,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(features) = &args.features {
         cmd.args(["--features", features]);
     }
-    cmd.arg("--").arg("train").args(&args.args);
+    cmd.arg("--").arg(subcommand).args(&args.args);
     run_command(cmd)
 }

@@ -4,7 +4,8 @@ mod backend;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use graph_ir::cells::Nb201Cell;
+use datasets::BadRows;
+use model::Architecture;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use trainer::{Benchmark, Experiment, LoadedRun, Profile, SplitPart, TrainError, TrainingConfig};
@@ -29,8 +30,43 @@ enum Command {
     Train(TrainArgs),
     /// Score a saved run on a part of its split.
     Eval(EvalArgs),
-    /// Rank architectures (one NB201 cell string per line) with a saved run.
+    /// Rank architectures (one per line, in the run's benchmark's text form) with a saved run.
     Predict(PredictArgs),
+    /// Regenerate a table of the paper (trains the missing runs in parallel, reuses finished ones).
+    ReproduceTable(TableArgs),
+}
+
+#[derive(Debug, Args)]
+struct TableArgs {
+    /// Which table: accuracy (NB201 + NB101 Kendall's tau, V2 and the baselines).
+    table: String,
+    /// Hyper-parameter profile of every run: quick (CPU) or paper.
+    #[arg(long, default_value = "quick")]
+    profile: Profile,
+    /// Seeds per table cell (0, 1, ...).
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Runs trained at once (default: the number of cores; each run uses about one).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Retrain runs that already finished.
+    #[arg(long)]
+    force: bool,
+    /// Cap every run's epochs (a smoke test of the whole pipeline; the capped
+    /// configs hash differently, so they never mix with full runs).
+    #[arg(long)]
+    max_epochs: Option<usize>,
+    /// Where runs live (default: runs/<table>-<profile>).
+    #[arg(long)]
+    runs_dir: Option<PathBuf>,
+    /// The markdown to write (the plot goes beside it).
+    #[arg(long, default_value = "docs/results/accuracy.md")]
+    out: PathBuf,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -38,20 +74,35 @@ struct DataDirArg {
     /// Benchmark data directory (else $NARFORMER_DATA, else ./data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Skip malformed rows of the benchmark file (each is reported, with a count)
+    /// instead of stopping at the first one.
+    #[arg(long)]
+    skip_bad: bool,
 }
 
 impl DataDirArg {
     fn resolve(&self) -> Result<PathBuf> {
         Ok(datasets::data_dir::resolve(self.data_dir.as_deref())?)
     }
+
+    fn bad_rows(&self) -> BadRows {
+        if self.skip_bad {
+            BadRows::Skip
+        } else {
+            BadRows::Fail
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 struct TrainArgs {
-    /// Benchmark: nb201.
+    /// Benchmark: nb201 or nb101.
     #[arg(long, default_value = "nb201")]
     benchmark: Benchmark,
-    /// Number of training architectures (NB201: 78, 156, 469, 781, 1563).
+    /// Predictor: v2 (NAR-Former V2), gnn or transformer (the baselines).
+    #[arg(long, default_value = "v2")]
+    model: Architecture,
+    /// Number of training architectures (NB201: 78, 156, 469, 781, 1563; NB101: 100, 172, 424, 4236).
     #[arg(long)]
     train_size: usize,
     /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
@@ -99,7 +150,8 @@ struct PredictArgs {
     /// A run directory written by `narformer train`.
     #[arg(long)]
     run: PathBuf,
-    /// File with one cell string per line; `-` or nothing reads stdin.
+    /// File with one architecture per line (NB201: a cell string; NB101:
+    /// `<adjacency 0/1 row-major> <ops |-separated>`); `-` or nothing reads stdin.
     input: Option<PathBuf>,
 }
 
@@ -117,15 +169,20 @@ fn run() -> Result<()> {
         Command::Train(args) => train(args, &device),
         Command::Eval(args) => eval(args, &device),
         Command::Predict(args) => predict(args, &device),
+        Command::ReproduceTable(args) => reproduce_table(args, &cli.backend),
     }
 }
 
 fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     let mut config = match &args.config {
         Some(path) => trainer::run_dir::read_json::<TrainingConfig>(path)?,
-        None => {
-            TrainingConfig::for_profile(args.profile, args.benchmark, args.train_size, args.seed)
-        }
+        None => TrainingConfig::for_profile(
+            args.profile,
+            args.benchmark,
+            args.model,
+            args.train_size,
+            args.seed,
+        ),
     };
     config.benchmark = args.benchmark;
     config.train_size = args.train_size;
@@ -135,8 +192,12 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     }
     let run_dir = args.run_dir.unwrap_or_else(|| {
         PathBuf::from(format!(
-            "runs/{}-{}-{}-s{}",
-            config.benchmark, config.train_size, config.profile, config.seed
+            "runs/{}-{}-{}-{}-s{}",
+            config.benchmark,
+            config.train_size,
+            config.model.architecture,
+            config.profile,
+            config.seed
         ))
     });
     let experiment = Experiment {
@@ -145,6 +206,7 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         run_dir,
         show_progress: !args.quiet,
         stop_after_epoch: args.stop_after_epoch,
+        bad_rows: args.data.bad_rows(),
     };
     let report = match experiment.run(device) {
         Ok(report) => report,
@@ -158,7 +220,8 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     println!(
-        "{} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
+        "{} {} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
+        report.model,
         report.benchmark,
         report.train_size,
         report.seed,
@@ -185,7 +248,7 @@ fn eval(args: EvalArgs, device: &burn::prelude::Device) -> Result<()> {
         other => bail!("unknown split {other:?} (train, validation, test)"),
     };
     let run = LoadedRun::open(&args.run, device)?;
-    let (n, tau) = run.evaluate(&args.data.resolve()?, part)?;
+    let (n, tau) = run.evaluate(&args.data.resolve()?, part, args.data.bad_rows())?;
     println!(
         "{} split of {}: Kendall tau {tau:.4} on {n} cells",
         args.split,
@@ -216,10 +279,12 @@ fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let cell: Nb201Cell = text
-            .parse()
+        let graph = run
+            .config
+            .benchmark
+            .parse_cell(text)
             .with_context(|| format!("{source}:{}", number + 1))?;
-        cells.push((text.to_string(), cell.to_graph()));
+        cells.push((text.to_string(), graph));
     }
     let scores = run.predict(&cells)?;
     let mut ranked: Vec<(f64, &str)> = scores
@@ -232,4 +297,130 @@ fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> {
         println!("{}\t{score:.5}\t{arch}", rank + 1);
     }
     Ok(())
+}
+
+fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
+    if args.table != "accuracy" {
+        bail!("unknown table {:?} (known: accuracy)", args.table);
+    }
+    if backend != "flex" {
+        bail!("reproduce-table trains with the default backend only (got --backend {backend})");
+    }
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let started = std::time::Instant::now();
+    let seeds: Vec<u64> = (0..args.seeds).collect();
+    let root = args
+        .runs_dir
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.table, args.profile)));
+    let mut specs = tables::accuracy::plan(args.profile, &seeds, &root);
+    if let Some(cap) = args.max_epochs {
+        specs = specs
+            .into_iter()
+            .map(|spec| {
+                let mut config = spec.config;
+                config.epochs = config.epochs.min(cap.max(1));
+                config.eval_every = config.eval_every.min(config.epochs);
+                tables::runs::RunSpec::new(&root, config)
+            })
+            .collect();
+    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let runner = tables::runs::Runner {
+        exe: std::env::current_exe().context("cannot find the narformer binary")?,
+        data_dir: args.data.resolve()?,
+        jobs,
+        force: args.force,
+        show_progress: !args.quiet,
+    };
+    eprintln!(
+        "{} runs ({} seeds), {jobs} at a time, in {}",
+        specs.len(),
+        args.seeds,
+        root.display()
+    );
+    let outcomes = runner.run_all(&specs)?;
+    let out_dir = args
+        .out
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+
+    // The plot: V2 on NB201 at the largest size, first seed.
+    let plotted = outcomes.iter().find(|o| {
+        let c = &o.spec.config;
+        c.benchmark == Benchmark::Nb201
+            && c.train_size == 1563
+            && c.model.architecture == Architecture::V2
+            && c.seed == 0
+            && o.result.is_ok()
+    });
+    let stem = args
+        .out
+        .file_stem()
+        .map_or("table".into(), |s| s.to_string_lossy().into_owned());
+    let plot = match plotted {
+        Some(o) => {
+            let name = format!("{stem}-nb201-scatter.svg");
+            let points = tables::scatter::read_predictions(&o.spec.dir)?;
+            let tau = o
+                .result
+                .as_ref()
+                .map_or(f64::NAN, |r| r.metrics.kendall_tau);
+            const SHOWN: usize = 3000;
+            let title = format!("V2, NAS-Bench-201, 1563 training cells, seed 0: tau {tau:.3}");
+            tables::scatter::draw(&points, SHOWN, &title, &out_dir.join(&name))?;
+            let what = format!(
+                "Predicted against true CIFAR-10 accuracy of the {} test cells of V2 at 1563 \
+                 training cells, seed 0 (Kendall's tau {tau:.3}); every {}th cell drawn.",
+                points.len(),
+                points.len().div_ceil(SHOWN)
+            );
+            Some((name, what))
+        }
+        None => None,
+    };
+    let provenance = tables::accuracy::Provenance {
+        command: format!(
+            "cargo xtask reproduce-table accuracy --profile {} --seeds {}",
+            args.profile, args.seeds
+        ),
+        profile: args.profile,
+        seeds: args.seeds as usize,
+        jobs,
+        machine: machine_description(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        plot,
+    };
+    let markdown = tables::accuracy::render_markdown(&outcomes, &provenance);
+    trainer::run_dir::write_atomic(&args.out, markdown.as_bytes())?;
+    println!("wrote {}", args.out.display());
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} runs failed (see their train.log)",
+            outcomes.len()
+        );
+    }
+    Ok(())
+}
+
+/// "<CPU model>, <n> cores" from /proc/cpuinfo, or what is known.
+fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".to_string());
+    format!("{model}, {cores} cores")
 }

@@ -4,9 +4,10 @@
 //! epochs, mean over seeds), divided by 100. NAR-Former V2 trained on the
 //! cifar10-valid validation accuracy, which this file does not carry.
 
+use crate::rows::{BadRows, Loaded, accuracy, read_rows};
 use crate::{DatasetError, Sample};
 use graph_ir::cells::Nb201Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where the file lives, relative to the data directory.
 pub const NB201_FILE: &str = "nasbench201/accuracy.csv";
@@ -16,88 +17,31 @@ pub const NB201_LABEL: &str = "c10_test_200ep_mean";
 pub const NB201_CELLS: usize = 15_625;
 
 /// Loads every cell of `<data_dir>/nasbench201/accuracy.csv`.
-pub fn load(data_dir: &Path) -> Result<Vec<Sample>, DatasetError> {
-    load_file(&data_dir.join(NB201_FILE))
+pub fn load(data_dir: &Path, bad_rows: BadRows) -> Result<Loaded, DatasetError> {
+    load_file(&data_dir.join(NB201_FILE), bad_rows)
 }
 
-/// Loads a file in the `accuracy.csv` format. Every malformed row is an error naming its line.
-pub fn load_file(path: &Path) -> Result<Vec<Sample>, DatasetError> {
-    let io = |source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let headers = reader.headers().map_err(|e| bad_csv(path, 1, e))?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| DatasetError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
+/// Loads a file in the `accuracy.csv` format; a malformed row is an error naming
+/// its line, or is skipped under [`BadRows::Skip`].
+pub fn load_file(path: &Path, bad_rows: BadRows) -> Result<Loaded, DatasetError> {
+    read_rows(
+        path,
+        &["arch_idx", "arch_str", NB201_LABEL],
+        bad_rows,
+        |fields| {
+            let index: usize = fields[0]
+                .parse()
+                .map_err(|e| format!("arch_idx is not an index: {e}"))?;
+            let arch = fields[1].to_string();
+            let cell: Nb201Cell = arch.parse().map_err(|e| format!("{e}"))?;
+            Ok(Sample {
+                index,
+                arch,
+                graph: cell.to_graph(),
+                label: accuracy(NB201_LABEL, fields[2], 100.0)?,
             })
-    };
-    let (idx_col, arch_col, label_col) = (
-        column("arch_idx")?,
-        column("arch_str")?,
-        column(NB201_LABEL)?,
-    );
-    let mut samples = Vec::with_capacity(NB201_CELLS);
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            bad_csv(path, line, e)
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let bad = |problem: String| DatasetError::BadRow {
-            path: path.to_path_buf(),
-            line,
-            problem,
-        };
-        let field = |col: usize, name: &str| {
-            record
-                .get(col)
-                .ok_or_else(|| bad(format!("row has {} fields, no {name:?}", record.len())))
-        };
-        let index: usize = field(idx_col, "arch_idx")?
-            .trim()
-            .parse()
-            .map_err(|e| bad(format!("arch_idx is not an index: {e}")))?;
-        let arch = field(arch_col, "arch_str")?.trim().to_string();
-        let cell: Nb201Cell = arch.parse().map_err(|e| bad(format!("{e}")))?;
-        let raw = field(label_col, NB201_LABEL)?;
-        let percent: f64 = raw
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("{NB201_LABEL} {raw:?} is not a number")))?;
-        if !percent.is_finite() || percent <= 0.0 || percent > 100.0 {
-            return Err(bad(format!(
-                "{NB201_LABEL} {percent} is not an accuracy in (0, 100]"
-            )));
-        }
-        samples.push(Sample {
-            index,
-            arch,
-            graph: cell.to_graph(),
-            label: percent / 100.0,
-        });
-    }
-    if samples.is_empty() {
-        return Err(DatasetError::Invalid {
-            path: path.to_path_buf(),
-            problem: "no rows after the header".to_string(),
-        });
-    }
-    Ok(samples)
-}
-
-fn bad_csv(path: &Path, line: u64, e: csv::Error) -> DatasetError {
-    DatasetError::BadRow {
-        path: PathBuf::from(path),
-        line,
-        problem: e.to_string(),
-    }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -117,7 +61,7 @@ mod tests {
     #[test]
     fn reads_a_valid_file() {
         let f = write(&format!("{HEADER}\n{ROW}\n"));
-        let samples = load_file(f.path()).unwrap();
+        let samples = load_file(f.path(), BadRows::Fail).unwrap().samples;
         assert_eq!(samples.len(), 1);
         assert!((samples[0].label - 0.8586).abs() < 1e-12);
         assert_eq!(samples[0].graph.len(), 8);
@@ -125,7 +69,7 @@ mod tests {
 
     fn error_of(contents: &str) -> String {
         let f = write(contents);
-        let msg = load_file(f.path()).unwrap_err().to_string();
+        let msg = load_file(f.path(), BadRows::Fail).unwrap_err().to_string();
         assert!(msg.contains(&f.path().display().to_string()), "{msg}");
         msg
     }
@@ -167,7 +111,7 @@ mod tests {
     #[test]
     fn missing_file_and_empty_file_are_errors() {
         assert!(
-            load_file(Path::new("/no/such/file.csv"))
+            load_file(Path::new("/no/such/file.csv"), BadRows::Fail)
                 .unwrap_err()
                 .to_string()
                 .contains("/no/such/file.csv")

@@ -1,15 +1,64 @@
-//! The NAR-Former V2 cell model for accuracy prediction (SPEC section 4):
-//! a stack of [`V2Layer`]s, a per-layer masked mean, gated fusion of the layer
-//! means, and an MLP head.
+//! Cell predictors behind one type: the NAR-Former V2 model and the two
+//! baselines of the paper's analysis, chosen by [`CellModelConfig::architecture`],
+//! so the trainer, checkpoints and CLI treat all three alike.
 
 use crate::GraphBatch;
-use crate::layer::{V2Layer, V2LayerConfig};
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use crate::gnn::GnnModel;
+use crate::transformer::TransformerModel;
+use crate::v2::V2CellModel;
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid, softplus};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which network reads the tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// NAR-Former V2 (SPEC section 4).
+    V2,
+    /// GraphSAGE-style GNN (mean aggregation + root term), mean readout.
+    Gnn,
+    /// Vanilla Transformer encoder (softmax attention over all tokens), mean readout.
+    Transformer,
+}
+
+impl Architecture {
+    pub const ALL: [Architecture; 3] = [
+        Architecture::V2,
+        Architecture::Gnn,
+        Architecture::Transformer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::V2 => "v2",
+            Architecture::Gnn => "gnn",
+            Architecture::Transformer => "transformer",
+        }
+    }
+}
+
+impl FromStr for Architecture {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown model {s:?} (known: v2, gnn, transformer)"))
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Config, Debug)]
 pub struct CellModelConfig {
+    #[config(default = "Architecture::V2")]
+    pub architecture: Architecture,
     /// Token width (128 for the cell tokenizer).
     #[config(default = 128)]
     pub d_input: usize,
@@ -17,8 +66,12 @@ pub struct CellModelConfig {
     pub hidden: usize,
     #[config(default = 6)]
     pub layers: usize,
+    /// FFN groups of the V2 layers.
     #[config(default = 8)]
     pub groups: usize,
+    /// Attention heads of the Transformer baseline.
+    #[config(default = 4)]
+    pub heads: usize,
     #[config(default = 0.05)]
     pub dropout: f64,
     /// `true`: prediction = softplus(-z), always positive (the reference).
@@ -28,41 +81,51 @@ pub struct CellModelConfig {
 }
 
 impl CellModelConfig {
+    /// Whether the sizes fit the architecture.
+    pub fn check(&self) -> Result<(), String> {
+        let (divisor, what) = match self.architecture {
+            Architecture::V2 => (self.groups, "groups"),
+            Architecture::Transformer => (self.heads, "heads"),
+            Architecture::Gnn => (1, "1"),
+        };
+        if self.hidden == 0 || self.layers == 0 || divisor == 0 {
+            return Err("model.hidden, model.layers, groups and heads must be positive".into());
+        }
+        if !self.hidden.is_multiple_of(divisor) {
+            return Err(format!(
+                "model.hidden {} is not a multiple of model.{what} {divisor}",
+                self.hidden
+            ));
+        }
+        Ok(())
+    }
+
     pub fn init(&self, device: &Device) -> CellModel {
-        let layers = (0..self.layers)
-            .map(|i| {
-                let d_in = if i == 0 { self.d_input } else { self.hidden };
-                V2LayerConfig::new(d_in, self.hidden)
-                    .with_groups(self.groups)
-                    .with_dropout(self.dropout)
-                    .init(device)
-            })
-            .collect();
-        let fused = self.layers * self.hidden;
-        let linear = |i, o| LinearConfig::new(i, o).init(device);
-        CellModel {
-            layers,
-            fusion_hidden: linear(fused, fused / 4),
-            fusion_out: linear(fused / 4, self.layers),
-            head: [
-                linear(self.hidden, self.hidden),
-                linear(self.hidden, self.hidden),
-                linear(self.hidden, 1),
-            ],
-            dropout: DropoutConfig::new(self.dropout).init(),
-            positive_output: self.positive_output,
+        let (d, h, l, p, pos) = (
+            self.d_input,
+            self.hidden,
+            self.layers,
+            self.dropout,
+            self.positive_output,
+        );
+        match self.architecture {
+            Architecture::V2 => {
+                CellModel::V2(V2CellModel::new(d, h, l, self.groups, p, pos, device))
+            }
+            Architecture::Gnn => CellModel::Gnn(GnnModel::new(d, h, l, p, pos, device)),
+            Architecture::Transformer => {
+                CellModel::Transformer(TransformerModel::new(d, h, l, self.heads, p, pos, device))
+            }
         }
     }
 }
 
+/// A cell predictor of any [`Architecture`].
 #[derive(Module, Debug)]
-pub struct CellModel {
-    layers: Vec<V2Layer>,
-    fusion_hidden: Linear,
-    fusion_out: Linear,
-    head: [Linear; 3],
-    dropout: Dropout,
-    positive_output: bool,
+pub enum CellModel {
+    V2(V2CellModel),
+    Gnn(GnnModel),
+    Transformer(TransformerModel),
 }
 
 impl CellModel {
@@ -70,33 +133,10 @@ impl CellModel {
     /// - batch: tokens `[batch, nodes, d_input]`, adjacency `[batch, nodes, nodes]`, mask `[batch, nodes]`
     /// - output: `[batch]`
     pub fn forward(&self, batch: GraphBatch) -> Tensor<1> {
-        let [b, _, _] = batch.tokens.dims();
-        let mask = batch.mask.unsqueeze_dim::<3>(2); // [batch, nodes, 1]
-        let count = mask.clone().sum_dim(1).clamp_min(1.0); // [batch, 1, 1]
-        let mut x = batch.tokens;
-        let mut means = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            x = layer.forward(x, batch.adjacency.clone()); // [batch, nodes, hidden]
-            let mean = (x.clone() * mask.clone()).sum_dim(1) / count.clone(); // [batch, 1, hidden]
-            means.push(mean);
-        }
-        let stacked = Tensor::cat(means, 1); // [batch, layers, hidden]
-        let [_, layers, hidden] = stacked.dims();
-        let flat = stacked.clone().reshape([b, layers * hidden]);
-        let weights = sigmoid(
-            self.fusion_out
-                .forward(relu(self.fusion_hidden.forward(flat))),
-        ); // [batch, layers]
-        let embedding = (stacked * weights.unsqueeze_dim::<3>(2))
-            .sum_dim(1)
-            .reshape([b, hidden]); // [batch, hidden]
-        let h = self.dropout.forward(relu(self.head[0].forward(embedding)));
-        let h = self.dropout.forward(relu(self.head[1].forward(h)));
-        let z = self.head[2].forward(h).reshape([b]); // [batch]
-        if self.positive_output {
-            softplus(z.neg(), 1.0)
-        } else {
-            z
+        match self {
+            CellModel::V2(m) => m.forward(batch),
+            CellModel::Gnn(m) => m.forward(batch),
+            CellModel::Transformer(m) => m.forward(batch),
         }
     }
 }
@@ -172,21 +212,60 @@ mod tests {
         }
     }
 
+    fn tiny_of(architecture: Architecture) -> CellModelConfig {
+        tiny().with_architecture(architecture).with_dropout(0.0)
+    }
+
     #[test]
     fn prediction_does_not_depend_on_padding_or_batch_mates() {
         let device = Device::flex();
-        device.seed(0);
-        let model = tiny().init(&device);
-        let alone = model.forward(batch(&[graph(5, 5, 1)], 5, &device));
-        let alone: Vec<f32> = alone.into_data().try_to_vec::<f32>().unwrap();
-        let padded = model.forward(batch(
-            &[graph(7, 9, 2), graph(5, 9, 1), graph(9, 9, 3)],
-            9,
-            &device,
-        ));
-        let padded: Vec<f32> = padded.into_data().try_to_vec::<f32>().unwrap();
-        let rel = ((alone[0] - padded[1]) / alone[0]).abs();
-        assert!(rel < 1e-5, "alone {} vs padded {}", alone[0], padded[1]);
+        for architecture in Architecture::ALL {
+            device.seed(0);
+            let model = tiny_of(architecture).init(&device);
+            for n in 2..=7 {
+                let alone = model.forward(batch(&[graph(n, n, n as u64)], n, &device));
+                let alone: Vec<f32> = alone.into_data().try_to_vec::<f32>().unwrap();
+                let padded = model.forward(batch(
+                    &[graph(7, 9, 2), graph(n, 9, n as u64), graph(9, 9, 3)],
+                    9,
+                    &device,
+                ));
+                let padded: Vec<f32> = padded.into_data().try_to_vec::<f32>().unwrap();
+                let gap = (alone[0] - padded[1]).abs() / alone[0].abs().max(1e-3);
+                assert!(
+                    gap < 1e-4,
+                    "{architecture} with {n} nodes: alone {} vs padded {}",
+                    alone[0],
+                    padded[1]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn baselines_at_quick_sizes_have_about_the_parameters_of_v2() {
+        let device = Device::flex();
+        let quick = |a: Architecture, hidden| {
+            CellModelConfig::new()
+                .with_architecture(a)
+                .with_hidden(hidden)
+                .with_layers(3)
+                .init(&device)
+                .num_params() as f64
+        };
+        let v2 = quick(Architecture::V2, 128);
+        for (a, hidden) in [(Architecture::Gnn, 192), (Architecture::Transformer, 80)] {
+            let ratio = quick(a, hidden) / v2;
+            assert!((0.9..1.1).contains(&ratio), "{a}: {ratio:.3} x V2's {v2}");
+        }
+    }
+
+    #[test]
+    fn architecture_names_round_trip() {
+        for a in Architecture::ALL {
+            assert_eq!(a.to_string().parse::<Architecture>().unwrap(), a);
+        }
+        assert!("mlp".parse::<Architecture>().is_err());
     }
 
     #[test]
@@ -199,15 +278,20 @@ mod tests {
     #[test]
     fn output_is_positive_and_finite() {
         let device = Device::flex();
-        let model = tiny().init(&device);
-        let x = Tensor::<3>::random([4, 6, 16], Distribution::Normal(0.0, 3.0), &device);
-        let adj = Tensor::<3>::ones([4, 6, 6], &device);
-        let out = model.forward(GraphBatch {
-            tokens: x,
-            adjacency: adj,
-            mask: Tensor::ones([4, 6], &device),
-        });
-        let out: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
-        assert!(out.iter().all(|v| v.is_finite() && *v > 0.0), "{out:?}");
+        for architecture in Architecture::ALL {
+            let model = tiny_of(architecture).init(&device);
+            let x = Tensor::<3>::random([4, 6, 16], Distribution::Normal(0.0, 3.0), &device);
+            let adj = Tensor::<3>::ones([4, 6, 6], &device);
+            let out = model.forward(GraphBatch {
+                tokens: x,
+                adjacency: adj,
+                mask: Tensor::ones([4, 6], &device),
+            });
+            let out: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
+            assert!(
+                out.iter().all(|v| v.is_finite() && *v > 0.0),
+                "{architecture}: {out:?}"
+            );
+        }
     }
 }

@@ -1,13 +1,18 @@
-//! NAR-Former V2 models as Burn modules (SPEC section 4).
+//! NAR-Former V2 models as Burn modules (SPEC section 4), and the GNN and
+//! vanilla-Transformer baselines of the paper's analysis.
 //!
 //! The model crate knows nothing about files, tokenizers or backends: it takes
 //! padded tensors ([`GraphBatch`]) and returns predictions.
 
 mod batch;
 pub mod cell;
+pub mod gnn;
 pub mod grouped_ffn;
+pub mod head;
 pub mod layer;
+pub mod transformer;
+pub mod v2;
 
 pub use batch::GraphBatch;
-pub use cell::{CellModel, CellModelConfig};
+pub use cell::{Architecture, CellModel, CellModelConfig};
 pub use layer::{V2Layer, V2LayerConfig};

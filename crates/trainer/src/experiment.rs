@@ -2,15 +2,15 @@
 //! train (checkpointing the best model on validation), score the test split.
 
 use crate::metrics::kendall_tau_b;
-use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TARGET_FILE};
+use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PREDICTIONS_FILE, TARGET_FILE};
 use crate::train::{self, Checkpointing, EpochLog, EvalSet, ResumeStore, TargetScaling, TrainSet};
 use crate::{Benchmark, Profile, TrainError, TrainingConfig};
 use burn::module::Module;
 use burn::prelude::*;
-use datasets::{Sample, Split, SplitSizes};
+use datasets::{BadRows, Loaded, Sample, Split, SplitSizes};
 use graph_ir::Graph;
 use graph_ir::cells::relabelled_twin;
-use model::CellModel;
+use model::{Architecture, CellModel};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,6 +25,8 @@ pub struct Experiment {
     pub show_progress: bool,
     /// End the session after this epoch; the next run of the same experiment resumes.
     pub stop_after_epoch: Option<usize>,
+    /// Stop at a malformed row of the benchmark file, or skip it (counted in the report).
+    pub bad_rows: BadRows,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +41,7 @@ pub struct Metrics {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub benchmark: Benchmark,
+    pub model: Architecture,
     pub train_size: usize,
     pub seed: u64,
     pub profile: Profile,
@@ -49,6 +52,9 @@ pub struct Report {
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub parameters: usize,
+    /// Malformed rows of the benchmark file left out (`--skip-bad`).
+    #[serde(default)]
+    pub skipped_rows: usize,
     pub run_dir: PathBuf,
     pub history: Vec<EpochLog>,
 }
@@ -57,14 +63,32 @@ pub struct Report {
 fn vocab(benchmark: Benchmark) -> CellVocab {
     match benchmark {
         Benchmark::Nb201 => CellVocab::Nb201,
+        Benchmark::Nb101 => CellVocab::Nb101,
     }
 }
 
-fn load_samples(benchmark: Benchmark, data_dir: &Path) -> Result<Vec<Sample>, TrainError> {
+/// The benchmark's samples; skipped rows are reported on stderr, one line each.
+pub fn load_samples(
+    benchmark: Benchmark,
+    data_dir: &Path,
+    bad_rows: BadRows,
+) -> Result<Loaded, TrainError> {
     let dir = datasets::data_dir::resolve(Some(data_dir))?;
-    Ok(match benchmark {
-        Benchmark::Nb201 => datasets::nb201::load(&dir)?,
-    })
+    let loaded = match benchmark {
+        Benchmark::Nb201 => datasets::nb201::load(&dir, bad_rows)?,
+        Benchmark::Nb101 => datasets::nb101::load(&dir, bad_rows)?,
+    };
+    if !loaded.skipped.is_empty() {
+        for e in &loaded.skipped {
+            eprintln!("skipped: {e}");
+        }
+        eprintln!(
+            "warning: skipped {} malformed rows of {benchmark}; {} loaded",
+            loaded.skipped.len(),
+            loaded.samples.len()
+        );
+    }
+    Ok(loaded)
 }
 
 fn tokenize(
@@ -95,6 +119,27 @@ fn eval_set(
     })
 }
 
+/// The training cells with their relabelled twins (the cell itself when it has
+/// none); a twin is the same architecture, so it shares the cell's label.
+fn train_set(
+    samples: &[Sample],
+    indices: &[usize],
+    tokenizer: &CellTokenizer,
+) -> Result<TrainSet, TrainError> {
+    let mut twins = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let s = &samples[i];
+        let twin = relabelled_twin(&s.graph).unwrap_or_else(|| s.graph.clone());
+        twins.push(tokenize(tokenizer, &s.arch, &twin)?);
+    }
+    let cells = eval_set(samples, indices, tokenizer)?;
+    Ok(TrainSet {
+        tokens: cells.tokens,
+        twins,
+        labels: cells.labels,
+    })
+}
+
 fn split_of(config: &TrainingConfig, len: usize) -> Result<Split, TrainError> {
     let sizes = SplitSizes {
         train: config.train_size,
@@ -108,22 +153,12 @@ impl Experiment {
     pub fn run(&self, device: &Device) -> Result<Report, TrainError> {
         let config = &self.config;
         config.validate().map_err(TrainError::Config)?;
-        let samples = load_samples(config.benchmark, &self.data_dir)?;
+        let loaded = load_samples(config.benchmark, &self.data_dir, self.bad_rows)?;
+        let samples = loaded.samples;
         let split = split_of(config, samples.len())?;
         let tokenizer = CellTokenizer::new(vocab(config.benchmark));
 
-        let mut twins = Vec::with_capacity(split.train.len());
-        for &i in &split.train {
-            let s = &samples[i];
-            let twin = relabelled_twin(&s.graph).unwrap_or_else(|| s.graph.clone());
-            twins.push(tokenize(&tokenizer, &s.arch, &twin)?);
-        }
-        let train_eval = eval_set(&samples, &split.train, &tokenizer)?;
-        let train_set = TrainSet {
-            tokens: train_eval.tokens,
-            twins,
-            labels: train_eval.labels,
-        };
+        let train_set = train_set(&samples, &split.train, &tokenizer)?;
         let validation = eval_set(&samples, &split.validation, &tokenizer)?;
         let test = eval_set(&samples, &split.test, &tokenizer)?;
 
@@ -167,9 +202,15 @@ impl Experiment {
         let scores = train::predict(&trained.model, &test.tokens, &trained.scaling, device, 1024)?;
         let kendall_tau = kendall_tau_b(&scores, &test.labels).unwrap_or(f64::NAN);
         let eval_seconds = started.elapsed().as_secs_f64();
+        let mut table = String::from("arch,label,prediction\n");
+        for ((&i, label), prediction) in split.test.iter().zip(&test.labels).zip(&scores) {
+            table.push_str(&format!("{},{label},{prediction}\n", samples[i].arch));
+        }
+        run_dir::write_atomic(&self.run_dir.join(PREDICTIONS_FILE), table.as_bytes())?;
 
         let report = Report {
             benchmark: config.benchmark,
+            model: config.model.architecture,
             train_size: config.train_size,
             seed: config.seed,
             profile: config.profile,
@@ -184,6 +225,7 @@ impl Experiment {
             train_seconds,
             eval_seconds,
             parameters: trained.model.num_params(),
+            skipped_rows: loaded.skipped.len(),
             run_dir: self.run_dir.clone(),
             history: trained.history,
         };
@@ -250,8 +292,13 @@ impl LoadedRun {
     }
 
     /// Kendall's tau of this run's model on a part of its own split, recomputed from the seed.
-    pub fn evaluate(&self, data_dir: &Path, part: SplitPart) -> Result<(usize, f64), TrainError> {
-        let samples = load_samples(self.config.benchmark, data_dir)?;
+    pub fn evaluate(
+        &self,
+        data_dir: &Path,
+        part: SplitPart,
+        bad_rows: BadRows,
+    ) -> Result<(usize, f64), TrainError> {
+        let samples = load_samples(self.config.benchmark, data_dir, bad_rows)?.samples;
         let split = split_of(&self.config, samples.len())?;
         let indices = match part {
             SplitPart::Train => &split.train,
@@ -265,5 +312,41 @@ impl LoadedRun {
             indices.len(),
             kendall_tau_b(&scores, &set.labels).unwrap_or(f64::NAN),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graph_ir::cells::Nb101Cell;
+
+    #[test]
+    fn nb101_twins_share_the_label_of_their_cell() {
+        let texts = [
+            "0110000100010000 in|c3|mp|out",
+            "0100001000010000 in|c3|mp|out",
+            "0111000001000010000100000 in|c1|c3|mp|out",
+        ];
+        let samples: Vec<Sample> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let cell: Nb101Cell = text.parse().unwrap();
+                Sample {
+                    index: i,
+                    arch: text.to_string(),
+                    graph: cell.to_graph(),
+                    label: 0.9 + 0.01 * i as f64,
+                }
+            })
+            .collect();
+        let set = train_set(&samples, &[2, 0, 1], &CellTokenizer::new(CellVocab::Nb101)).unwrap();
+        assert_eq!(set.labels, vec![0.92, 0.9, 0.91]);
+        // Cell 0 (a diamond) has a twin with its middle vertices swapped; cell 1 (a chain) has none.
+        assert_ne!(set.twins[1].features, set.tokens[1].features);
+        assert_eq!(set.twins[2].features, set.tokens[2].features);
+        for (cell, twin) in set.tokens.iter().zip(&set.twins) {
+            assert_eq!((cell.n, cell.dim), (twin.n, twin.dim));
+        }
     }
 }

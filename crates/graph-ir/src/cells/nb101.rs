@@ -1,6 +1,8 @@
 use super::CellError;
 use crate::{ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, PoolAttrs};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
 /// The largest NAS-Bench-101 cell has 7 vertices.
 pub const NB101_MAX_VERTICES: usize = 7;
@@ -27,6 +29,17 @@ impl Nb101Op {
             "out" | "output" => Nb101Op::Output,
             _ => return None,
         })
+    }
+
+    /// The short name used in the CSV and in the text form of a cell.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Nb101Op::Input => "in",
+            Nb101Op::Conv1x1BnRelu => "c1",
+            Nb101Op::Conv3x3BnRelu => "c3",
+            Nb101Op::MaxPool3x3 => "mp",
+            Nb101Op::Output => "out",
+        }
     }
 
     pub fn to_op(self) -> Op {
@@ -117,6 +130,61 @@ impl Nb101Cell {
     }
 }
 
+impl Nb101Cell {
+    /// Parses the CSV's two fields: `adjacency` as n*n characters of 0/1, row-major,
+    /// and `ops` as `|`-separated short names (`in|c3|mp|out`).
+    pub fn from_fields(adjacency: &str, ops: &str) -> Result<Self, CellError> {
+        let err = |reason: String| CellError::Nb101 { reason };
+        let ops = ops
+            .split('|')
+            .map(|name| {
+                Nb101Op::parse(name.trim()).ok_or_else(|| {
+                    err(format!(
+                        "unknown operation {name:?} (known: in, c1, c3, mp, out)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let adjacency = adjacency
+            .chars()
+            .map(|c| match c {
+                '0' => Ok(false),
+                '1' => Ok(true),
+                other => Err(err(format!("adjacency character {other:?} is not 0 or 1"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(adjacency, ops)
+    }
+}
+
+/// The text form `<adjacency> <ops>`, for example `0110000100001000 in|c3|mp|out`:
+/// what `narformer predict` reads for NAS-Bench-101 and the `arch` of a sample.
+impl FromStr for Nb101Cell {
+    type Err = CellError;
+
+    fn from_str(s: &str) -> Result<Self, CellError> {
+        let mut parts = s.split_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(adjacency), Some(ops), None) => Self::from_fields(adjacency, ops),
+            _ => Err(CellError::Nb101 {
+                reason: format!("{s:?} is not `<adjacency 0/1 row-major> <ops |-separated>`"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Nb101Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let adjacency: String = self
+            .adjacency
+            .iter()
+            .map(|&e| if e { '1' } else { '0' })
+            .collect();
+        let ops: Vec<&str> = self.ops.iter().map(|op| op.as_str()).collect();
+        write!(f, "{adjacency} {}", ops.join("|"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +200,27 @@ mod tests {
         let g = cell.to_graph();
         assert_eq!(g.len(), 3);
         assert_eq!(g.edges().len(), 2);
+    }
+
+    #[test]
+    fn text_form_round_trips_and_names_what_is_wrong() {
+        let text = "0110000100010000 in|c3|mp|out";
+        let cell: Nb101Cell = text.parse().unwrap();
+        assert_eq!(cell.to_string(), text);
+        assert_eq!(cell.num_vertices(), 4);
+        for (bad, needle) in [
+            ("0110000100010000 in|c5|mp|out", "unknown operation \"c5\""),
+            ("011000010001000 in|c3|mp|out", "15 entries"),
+            (
+                "0110100100010000 in|c3|mp|out",
+                "not strictly upper-triangular",
+            ),
+            ("01x0000100010000 in|c3|mp|out", "not 0 or 1"),
+            ("0110000100010000", "is not `<adjacency"),
+        ] {
+            let msg = bad.parse::<Nb101Cell>().unwrap_err().to_string();
+            assert!(msg.contains(needle), "{bad}: {msg}");
+        }
     }
 
     #[test]

@@ -82,4 +82,39 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn nb101_twins_of_every_size_are_isomorphic_relabellings() {
+        use crate::cells::Nb101Cell;
+        // The input fans out to every middle vertex, each of which feeds the
+        // output, so the middle vertices can be renumbered.
+        for (n, ops) in [
+            (4, "in|c3|mp|out"),
+            (5, "in|c1|c3|mp|out"),
+            (6, "in|c3|c1|mp|c3|out"),
+            (7, "in|c1|c3|mp|c1|c3|out"),
+        ] {
+            let mut adjacency = vec!['0'; n * n];
+            for v in 1..n - 1 {
+                adjacency[v] = '1';
+                adjacency[v * n + n - 1] = '1';
+            }
+            let text = format!("{} {ops}", adjacency.iter().collect::<String>());
+            let cell: Nb101Cell = text.parse().unwrap();
+            let g = cell.to_graph();
+            assert_eq!(g.len(), n);
+            let twin = relabelled_twin(&g).unwrap_or_else(|| panic!("{n} vertices: no twin"));
+            assert_eq!(twin.len(), n);
+            assert!(twin.is_isomorphic_to(&g), "{n} vertices");
+            let ops = |g: &Graph| g.node_ids().map(|id| g.node(id).op).collect::<Vec<_>>();
+            assert!(
+                ops(&twin) != ops(&g) || twin.directed_adjacency() != g.directed_adjacency(),
+                "{n} vertices: the twin is the same numbering"
+            );
+            assert!(twin.edges().iter().all(|(from, to)| from < to));
+        }
+        // Two or three vertices: nothing in the middle to renumber.
+        let chain: Nb101Cell = "010001000 in|c3|out".parse().unwrap();
+        assert!(relabelled_twin(&chain.to_graph()).is_none());
+    }
 }

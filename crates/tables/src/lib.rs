@@ -1,0 +1,15 @@
+//! Reproducing the paper's tables with one command.
+//!
+//! - [`runs`]: a run's key (benchmark, size, model, seed, profile, config hash)
+//!   and its directory; a [`runs::Runner`] that trains the missing runs as
+//!   parallel `narformer train` processes and reuses finished ones.
+//! - [`accuracy`]: the NAS-Bench-201 / NAS-Bench-101 Kendall's tau table
+//!   (V2 and both baselines), as markdown beside the published numbers.
+//! - [`scatter`]: predicted against true accuracy of one run, as SVG.
+
+pub mod accuracy;
+mod error;
+pub mod runs;
+pub mod scatter;
+
+pub use error::TableError;

@@ -1,0 +1,118 @@
+//! Predicted against true accuracy of one run, as an SVG scatter plot.
+
+use crate::TableError;
+use plotters::prelude::*;
+use std::path::Path;
+use trainer::run_dir::PREDICTIONS_FILE;
+
+/// (label, prediction) pairs of a run's `test_predictions.csv`.
+pub fn read_predictions(run_dir: &Path) -> Result<Vec<(f64, f64)>, TableError> {
+    let path = run_dir.join(PREDICTIONS_FILE);
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| TableError::file(&path, e))?;
+    let mut points = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| TableError::file(&path, e))?;
+        let number = |col: usize| -> Result<f64, TableError> {
+            record
+                .get(col)
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| TableError::file(&path, format!("line {}: bad number", i + 2)))
+        };
+        points.push((number(1)?, number(2)?));
+    }
+    Ok(points)
+}
+
+/// Draws at most `max_points` of `points` (every k-th, to keep the file small)
+/// as predicted (y) against true (x), with the y = x line.
+pub fn draw(
+    points: &[(f64, f64)],
+    max_points: usize,
+    title: &str,
+    out: &Path,
+) -> Result<(), TableError> {
+    let plot_err = |e: &dyn std::fmt::Display| TableError::Plot {
+        path: out.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let step = points.len().div_ceil(max_points.max(1)).max(1);
+    let shown: Vec<(f64, f64)> = points.iter().step_by(step).copied().collect();
+    let (lo, hi) = shown
+        .iter()
+        .flat_map(|&(a, b)| [a, b])
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+        return Err(plot_err(&"no finite points to draw"));
+    }
+    let pad = (hi - lo) * 0.03;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let root = SVGBackend::new(out, (640, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(|e| plot_err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("true accuracy")
+        .y_desc("predicted accuracy")
+        .draw()
+        .map_err(|e| plot_err(&e))?;
+    chart
+        .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.stroke_width(1)))
+        .map_err(|e| plot_err(&e))?;
+    chart
+        .draw_series(
+            shown
+                .iter()
+                .map(|&(x, y)| Circle::new((x, y), 2, BLUE.mix(0.35).filled())),
+        )
+        .map_err(|e| plot_err(&e))?;
+    root.present().map_err(|e| plot_err(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_an_svg_from_a_predictions_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv: String = std::iter::once("arch,label,prediction".to_string())
+            .chain((0..50).map(|i| {
+                let y = 0.7 + i as f64 * 0.004;
+                format!("a{i},{y},{}", y + 0.01 * ((i % 5) as f64 - 2.0))
+            }))
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(dir.path().join(PREDICTIONS_FILE), csv).unwrap();
+        let points = read_predictions(dir.path()).unwrap();
+        assert_eq!(points.len(), 50);
+        let out = dir.path().join("plot.svg");
+        draw(&points, 20, "test plot", &out).unwrap();
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("test plot"));
+        assert_eq!(svg.matches("<circle").count(), 17); // every 3rd of 50
+    }
+
+    #[test]
+    fn a_missing_or_malformed_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_predictions(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(PREDICTIONS_FILE), "{err}");
+        std::fs::write(
+            dir.path().join(PREDICTIONS_FILE),
+            "arch,label,prediction\na,x,1\n",
+        )
+        .unwrap();
+        let err = read_predictions(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}
