@@ -175,7 +175,7 @@ fn run() -> Result<()> {
 
 fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     let mut config = match &args.config {
-        Some(path) => trainer::run_dir::read_json::<TrainingConfig>(path)?,
+        Some(path) => TrainingConfig::load(path)?,
         None => TrainingConfig::for_profile(
             args.profile,
             args.benchmark,

@@ -140,6 +140,26 @@ pub struct TrainingConfig {
 }
 
 impl TrainingConfig {
+    /// Reads a `config.json`. Model fields it lacks take their defaults, so
+    /// configs written before a field existed (e.g. `architecture`, which
+    /// defaults to V2) still load.
+    pub fn load(path: &std::path::Path) -> Result<Self, crate::TrainError> {
+        let mut value: serde_json::Value = crate::run_dir::read_json(path)?;
+        let defaults = serde_json::to_value(CellModelConfig::new());
+        if let (Some(model), Ok(serde_json::Value::Object(defaults))) = (
+            value.get_mut("model").and_then(|m| m.as_object_mut()),
+            defaults,
+        ) {
+            for (key, default) in defaults {
+                model.entry(key).or_insert(default);
+            }
+        }
+        serde_json::from_value(value).map_err(|e| crate::TrainError::RunDir {
+            path: path.to_path_buf(),
+            problem: format!("not a training config: {e}"),
+        })
+    }
+
     pub fn for_profile(
         profile: Profile,
         benchmark: Benchmark,
@@ -212,5 +232,50 @@ impl TrainingConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_from_before_the_baselines_still_load_as_v2() {
+        let old = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/configs/quick-tuning/h128-e300.json"
+        );
+        let config = TrainingConfig::load(std::path::Path::new(old)).unwrap();
+        assert_eq!(config.model.architecture, Architecture::V2);
+        assert_eq!(config.model.heads, 4);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn quick_epochs_follow_the_sample_budget() {
+        let epochs = |benchmark, n| {
+            TrainingConfig::for_profile(Profile::Quick, benchmark, Architecture::V2, n, 0).epochs
+        };
+        assert_eq!(epochs(Benchmark::Nb201, 78), 200);
+        assert_eq!(epochs(Benchmark::Nb201, 781), 200);
+        assert_eq!(epochs(Benchmark::Nb201, 1563), 103);
+        assert_eq!(epochs(Benchmark::Nb101, 4236), 38);
+        for a in Architecture::ALL {
+            TrainingConfig::for_profile(Profile::Quick, Benchmark::Nb101, a, 100, 0)
+                .validate()
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn benchmark_text_forms_parse_or_say_why_not() {
+        let nb101 = Benchmark::Nb101
+            .parse_cell("0110000100010000 in|c3|mp|out")
+            .unwrap();
+        assert_eq!(nb101.len(), 4);
+        let err = Benchmark::Nb201.parse_cell("0110000100010000 in|c3|mp|out");
+        assert!(err.is_err());
+        assert_eq!("nb101".parse::<Benchmark>().unwrap(), Benchmark::Nb101);
+        assert!("nb301".parse::<Benchmark>().unwrap_err().contains("nb101"));
     }
 }

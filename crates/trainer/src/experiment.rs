@@ -264,7 +264,7 @@ pub struct LoadedRun {
 
 impl LoadedRun {
     pub fn open(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
-        let config: TrainingConfig = run_dir::read_json(&run_dir.join(CONFIG_FILE))?;
+        let config = TrainingConfig::load(&run_dir.join(CONFIG_FILE))?;
         config.validate().map_err(TrainError::Config)?;
         let scaling: TargetScaling = run_dir::read_json(&run_dir.join(TARGET_FILE))?;
         let model_path = run_dir.join(MODEL_FILE);
