@@ -24,28 +24,45 @@ pub fn read_predictions(run_dir: &Path) -> Result<Vec<(f64, f64)>, TableError> {
 }
 
 /// Draws at most `max_points` of `points` (every k-th, to keep the file small)
-/// as predicted (y) against true (x), with the y = x line.
+/// as predicted (y) against true (x), with the y = x line. The axes span the
+/// true values from their `low_quantile` up, so a few collapsed architectures
+/// (10% accuracy) do not squeeze the rest into a corner; returns how many of
+/// the drawn points fell outside and were left out.
 pub fn draw(
     points: &[(f64, f64)],
     max_points: usize,
+    low_quantile: f64,
     title: &str,
     out: &Path,
-) -> Result<(), TableError> {
+) -> Result<usize, TableError> {
     let plot_err = |e: &dyn std::fmt::Display| TableError::Plot {
         path: out.to_path_buf(),
         problem: e.to_string(),
     };
     let step = points.len().div_ceil(max_points.max(1)).max(1);
-    let shown: Vec<(f64, f64)> = points.iter().step_by(step).copied().collect();
-    let (lo, hi) = shown
+    let sampled: Vec<(f64, f64)> = points
         .iter()
-        .flat_map(|&(a, b)| [a, b])
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+        .step_by(step)
+        .copied()
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    let mut truth: Vec<f64> = sampled.iter().map(|p| p.0).collect();
+    truth.sort_by(f64::total_cmp);
+    let Some(&top) = truth.last() else {
         return Err(plot_err(&"no finite points to draw"));
+    };
+    let rank = (low_quantile.clamp(0.0, 1.0) * (truth.len() - 1) as f64) as usize;
+    let floor = truth[rank];
+    let inside = |v: f64| v >= floor && v <= top;
+    let shown: Vec<(f64, f64)> = sampled
+        .iter()
+        .copied()
+        .filter(|&(a, b)| inside(a) && inside(b))
+        .collect();
+    let left_out = sampled.len() - shown.len();
+    let (lo, hi) = (floor, top);
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+        return Err(plot_err(&"the points span no range"));
     }
     let pad = (hi - lo) * 0.03;
     let (lo, hi) = (lo - pad, hi + pad);
@@ -75,7 +92,7 @@ pub fn draw(
         )
         .map_err(|e| plot_err(&e))?;
     root.present().map_err(|e| plot_err(&e))?;
-    Ok(())
+    Ok(left_out)
 }
 
 #[cfg(test)]
@@ -96,10 +113,12 @@ mod tests {
         let points = read_predictions(dir.path()).unwrap();
         assert_eq!(points.len(), 50);
         let out = dir.path().join("plot.svg");
-        draw(&points, 20, "test plot", &out).unwrap();
+        // i = 0 predicts below the lowest truth, i = 48 above the highest
+        assert_eq!(draw(&points, 20, 0.0, "test plot", &out).unwrap(), 2);
         let svg = std::fs::read_to_string(&out).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("test plot"));
-        assert_eq!(svg.matches("<circle").count(), 17); // every 3rd of 50
+        assert_eq!(svg.matches("<circle").count(), 15); // every 3rd of 50, less two
+        assert!(draw(&points, 20, 0.5, "upper half", &out).unwrap() >= 8);
     }
 
     #[test]
