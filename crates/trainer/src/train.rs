@@ -311,13 +311,13 @@ pub fn train_cells(
         resumed_after = Some(state.epoch);
         progress.set_position(state.epoch as u64);
     }
+    // The twins double the cost of a step: leave them out when unused.
+    let with_twins = config.consistency_weight > 0.0;
     for epoch in first_epoch..=config.epochs {
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0f64;
         for chunk in order.chunks(config.batch_size) {
             let b = chunk.len();
-            // The twins double the cost of a step: leave them out when unused.
-            let with_twins = config.consistency_weight > 0.0;
             let twins = chunk
                 .iter()
                 .filter(|_| with_twins)
