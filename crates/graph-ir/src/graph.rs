@@ -18,6 +18,10 @@ pub struct Node {
     pub op: Op,
     /// Output shape, when known (`[N, C, H, W]` for image tensors).
     pub shape: Option<Vec<usize>>,
+    /// Number of weight elements the op owns (weights, bias, BN statistics): these
+    /// are not nodes, so the count travels with the op.
+    #[serde(default)]
+    pub params: u64,
 }
 
 impl Node {
@@ -26,7 +30,18 @@ impl Node {
             name: name.into(),
             op,
             shape: None,
+            params: 0,
         }
+    }
+
+    pub fn with_shape(mut self, shape: Vec<usize>) -> Self {
+        self.shape = Some(shape);
+        self
+    }
+
+    pub fn with_params(mut self, params: u64) -> Self {
+        self.params = params;
+        self
     }
 }
 

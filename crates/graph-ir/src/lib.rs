@@ -6,10 +6,12 @@
 //! the ONNX reader.
 
 pub mod cells;
+pub mod cost;
 mod error;
 mod graph;
 mod op;
 
+pub use cost::{Cost, graph_cost, node_flops};
 pub use error::GraphError;
 pub use graph::{Graph, GraphBuilder, Node, NodeId};
-pub use op::{ConvAttrs, Op, PoolAttrs};
+pub use op::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs};

@@ -50,7 +50,7 @@ impl PoolAttrs {
 ///
 /// Cell search spaces use fused ops (`ReluConvBn`, `ConvBnRelu`) because the
 /// benchmarks define their cells that way; whole networks use the plain ops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// A graph input (the cell input, or a network input tensor).
     Input,
@@ -70,11 +70,89 @@ pub enum Op {
     Relu,
     Add,
     BatchNormalization,
+    /// ONNX `ConvTranspose`; `output_padding` is its first element.
+    ConvTranspose {
+        conv: ConvAttrs,
+        output_padding: usize,
+    },
+    /// ONNX `Gemm`; `bias` = the op has a `C` input.
+    Gemm { bias: bool },
+    Transpose(Perm),
+    /// An op whose token carries no attributes (elementwise maths, data movement, ...).
+    Plain(PlainOp),
+    /// An op outside every vocabulary, kept under its ONNX name so it can be reported.
+    Unknown(String),
+}
+
+/// A transpose permutation of up to 8 axes (the reference encodes 8 values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Perm {
+    len: u8,
+    axes: [u8; 8],
+}
+
+impl Perm {
+    /// `None` if there are more than 8 axes or an axis is not in `0..8`.
+    pub fn new(axes: &[usize]) -> Option<Self> {
+        if axes.len() > 8 || axes.iter().any(|&a| a >= 8) {
+            return None;
+        }
+        let mut out = [0u8; 8];
+        for (o, &a) in out.iter_mut().zip(axes) {
+            *o = a as u8;
+        }
+        Some(Self {
+            len: axes.len() as u8,
+            axes: out,
+        })
+    }
+
+    pub fn axes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.axes[..self.len as usize].iter().map(|&a| a as usize)
+    }
+}
+
+macro_rules! plain_ops {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Ops without token attributes, named exactly as ONNX names them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum PlainOp {
+            $($(#[$doc])* $name),*
+        }
+
+        impl PlainOp {
+            pub const ALL: &'static [PlainOp] = &[$(PlainOp::$name),*];
+
+            /// The ONNX op type.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(PlainOp::$name => stringify!($name)),*
+                }
+            }
+
+            /// The op with ONNX op type `name`, if it is a plain op.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($name) => Some(PlainOp::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+plain_ops! {
+    Sigmoid, Reshape, Split, GlobalAveragePool, Upsample, Mul, Concat, Flatten, Cast, MatMul,
+    ReduceMean, Pow, Slice, Div, Sub, Sqrt, Clip, Softmax, Tanh,
+    LayerNormalization, Gelu, Erf, HardSwish, HardSigmoid, Resize, Pad, Gather, Squeeze,
+    Unsqueeze, Expand, Where, ReduceMax, ReduceSum, Max, Min, Dropout, Exp, Log, Neg, Abs,
+    Reciprocal, LeakyRelu, PRelu, Elu, Softplus, GlobalMaxPool, InstanceNormalization, Tile,
+    Equal, Less, Greater, Not, Shape, Floor, Ceil, Mish, LogSoftmax, Sin, Cos, Einsum,
 }
 
 impl Op {
     /// Short op-type name, as ONNX would spell it where ONNX has the op.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Op::Input => "Input",
             Op::Output => "Output",
@@ -88,7 +166,24 @@ impl Op {
             Op::Relu => "Relu",
             Op::Add => "Add",
             Op::BatchNormalization => "BatchNormalization",
+            Op::ConvTranspose { .. } => "ConvTranspose",
+            Op::Gemm { .. } => "Gemm",
+            Op::Transpose(_) => "Transpose",
+            Op::Plain(p) => p.name(),
+            Op::Unknown(name) => name,
         }
+    }
+
+    /// The op for an ONNX op type that has no attributes in any token: the plain
+    /// ops plus `Relu`, `Add`, `BatchNormalization` and `Identity`.
+    pub fn without_attrs(onnx_name: &str) -> Option<Op> {
+        Some(match onnx_name {
+            "Relu" => Op::Relu,
+            "Add" => Op::Add,
+            "BatchNormalization" => Op::BatchNormalization,
+            "Identity" => Op::Identity,
+            _ => Op::Plain(PlainOp::from_name(onnx_name)?),
+        })
     }
 }
 
@@ -109,6 +204,26 @@ impl fmt::Display for Op {
             Op::AveragePool(p) | Op::MaxPool(p) => {
                 write!(f, "{}(k{} s{} p{})", self.name(), p.kernel, p.stride, p.pad)
             }
+            Op::ConvTranspose {
+                conv: c,
+                output_padding,
+            } => write!(
+                f,
+                "ConvTranspose(k{} s{} p{} d{} g{} op{}{})",
+                c.kernel,
+                c.stride,
+                c.pad,
+                c.dilation,
+                c.group,
+                output_padding,
+                if c.bias { " bias" } else { "" }
+            ),
+            Op::Gemm { bias } => write!(f, "Gemm({})", if *bias { "bias" } else { "no bias" }),
+            Op::Transpose(p) => {
+                let axes: Vec<String> = p.axes().map(|a| a.to_string()).collect();
+                write!(f, "Transpose({})", axes.join(","))
+            }
+            Op::Unknown(name) => write!(f, "{name}(unknown)"),
             _ => f.write_str(self.name()),
         }
     }

@@ -1,0 +1,115 @@
+//! Static cost features of a graph (SPEC section 2): FLOPs, parameters and
+//! memory access, computed from ops and inferred output shapes.
+//!
+//! FLOPs per node, batch included:
+//! - Conv: `N*Cout*Ho*Wo * (2*Cin/g*k^s - 1 + bias)` (`s` spatial axes); the fused
+//!   cell ops add their BN (4x) and ReLU (1x) per output element;
+//! - ConvTranspose: `N*Cin*Hin*Win * 2*Cout/g*k^s` (+ output elements with a bias);
+//! - Gemm: `rows * Co * (2*Ci - 1 + bias)`; MatMul: `outputs * (2K - 1)`;
+//! - BatchNormalization 4x input elements; Layer/InstanceNormalization 5x;
+//!   Softmax/LogSoftmax 3x;
+//! - MaxPool/AveragePool: output elements x k^s; global pools and reductions:
+//!   input elements;
+//! - elementwise maths (activations, arithmetic, comparisons, Resize): output elements;
+//! - pure data movement (Reshape, Transpose, Concat, Slice, Gather, Pad, Cast,
+//!   Identity, Dropout, ...), inputs and outputs: 0; unknown ops: 0.
+//!
+//! Memory access per node = output elements + params (SPEC).
+
+use crate::{Graph, NodeId, Op, PlainOp};
+use serde::{Deserialize, Serialize};
+
+/// Whole-graph totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Cost {
+    pub flops: u64,
+    pub params: u64,
+    pub memory_access: u64,
+}
+
+fn elements(shape: Option<&Vec<usize>>) -> u64 {
+    shape.map(|s| s.iter().map(|&d| d as u64).product()).unwrap_or(0)
+}
+
+/// FLOPs of one node (see the module docs for the formulas).
+pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
+    let node = graph.node(id);
+    let out = elements(node.shape.as_ref());
+    let input = |slot: usize| graph.operands(id).get(slot).map(|&n| graph.node(n).shape.clone());
+    let in_shape = input(0).flatten();
+    let in_elems = elements(in_shape.as_ref());
+    let spatial = node.shape.as_ref().map(|s| s.len().saturating_sub(2)).unwrap_or(2) as u32;
+    let conv = |c: &crate::ConvAttrs| {
+        let cin = in_shape.as_ref().and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+        let per_out = 2 * (cin / c.group.max(1) as u64) * (c.kernel as u64).pow(spatial);
+        out * (per_out + u64::from(c.bias)).saturating_sub(1)
+    };
+    match &node.op {
+        Op::Conv(c) => conv(c),
+        Op::ReluConvBn(c) | Op::ConvBnRelu(c) => conv(c) + 5 * out,
+        Op::ConvTranspose { conv: c, .. } => {
+            let cout = node.shape.as_ref().and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+            let per_in = 2 * cout / c.group.max(1) as u64 * (c.kernel as u64).pow(spatial);
+            in_elems * per_in + if c.bias { out } else { 0 }
+        }
+        Op::Gemm { bias } => {
+            let ci = gemm_inner(in_shape.as_deref(), node.shape.as_deref()).unwrap_or(0);
+            out * (2 * ci + u64::from(*bias)).saturating_sub(1)
+        }
+        Op::AveragePool(p) | Op::MaxPool(p) => out * (p.kernel as u64).pow(spatial),
+        Op::BatchNormalization => 4 * in_elems,
+        Op::Relu | Op::Add => out,
+        Op::Input | Op::Output | Op::Identity | Op::Zero | Op::Transpose(_) | Op::Unknown(_) => 0,
+        Op::Plain(p) => match p {
+            PlainOp::MatMul => {
+                let k = in_shape.as_ref().and_then(|s| s.last()).copied().unwrap_or(0) as u64;
+                out * (2 * k).saturating_sub(1)
+            }
+            PlainOp::LayerNormalization | PlainOp::InstanceNormalization => 5 * in_elems,
+            PlainOp::Softmax | PlainOp::LogSoftmax => 3 * out,
+            PlainOp::GlobalAveragePool
+            | PlainOp::GlobalMaxPool
+            | PlainOp::ReduceMean
+            | PlainOp::ReduceMax
+            | PlainOp::ReduceSum => in_elems,
+            PlainOp::Reshape
+            | PlainOp::Split
+            | PlainOp::Concat
+            | PlainOp::Flatten
+            | PlainOp::Cast
+            | PlainOp::Slice
+            | PlainOp::Pad
+            | PlainOp::Gather
+            | PlainOp::Squeeze
+            | PlainOp::Unsqueeze
+            | PlainOp::Expand
+            | PlainOp::Tile
+            | PlainOp::Dropout
+            | PlainOp::Shape => 0,
+            _ => out,
+        },
+    }
+}
+
+/// The inner dimension of a Gemm whose first operand is `a` and output `out`:
+/// the dim of `a` that is not the output's row count.
+fn gemm_inner(a: Option<&[usize]>, out: Option<&[usize]>) -> Option<u64> {
+    let (a, out) = (a?, out?);
+    if a.len() != 2 || out.len() != 2 {
+        return None;
+    }
+    // transA flips the operand; the dim equal to the output rows is M.
+    Some(if a[0] == out[0] { a[1] } else { a[0] } as u64)
+}
+
+/// FLOPs, params and memory access summed over the graph.
+pub fn graph_cost(graph: &Graph) -> Cost {
+    graph.node_ids().fold(Cost::default(), |acc, id| {
+        let node = graph.node(id);
+        Cost {
+            flops: acc.flops + node_flops(graph, id),
+            params: acc.params + node.params,
+            memory_access: acc.memory_access + elements(node.shape.as_ref()) + node.params,
+        }
+    })
+}

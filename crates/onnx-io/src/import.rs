@@ -1,0 +1,517 @@
+//! ONNX model -> [`graph_ir::Graph`]: one node per op output, weights folded
+//! into their op's parameter count, shape arithmetic folded into constants,
+//! every output shape inferred.
+
+use crate::OnnxError;
+use crate::attrs::Attrs;
+use crate::constant::Const;
+use crate::proto::{GraphProto, ModelProto, NodeProto, tensor_shape_proto::dimension, type_proto};
+use crate::shape::{self, Operand};
+use graph_ir::{ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, Perm, PoolAttrs};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+/// How to fix the dims an ONNX file leaves open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Written into the first dim of every graph input.
+    pub batch_size: usize,
+    /// Replaces the declared shape of the (first) graph input, for files with
+    /// symbolic dims; the batch dim is still set from `batch_size`.
+    pub input_shape: Option<Vec<usize>>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 1,
+            input_shape: None,
+        }
+    }
+}
+
+/// A model read from ONNX.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub graph: Graph,
+    /// ONNX op types outside the vocabulary of [`graph_ir::Op`], with how many
+    /// nodes each has. They are in the graph as [`Op::Unknown`].
+    pub unknown_ops: BTreeMap<String, usize>,
+    /// Version of the default-domain opset the file imports.
+    pub opset: i64,
+    pub batch_size: usize,
+}
+
+/// Reads and imports an ONNX file.
+pub fn read_file(path: &Path, options: &ImportOptions) -> Result<Imported, OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    import_bytes(&bytes, path, options)
+}
+
+/// Imports an ONNX model held in memory; `file` is used in error messages.
+pub fn import_bytes(
+    bytes: &[u8],
+    file: &Path,
+    options: &ImportOptions,
+) -> Result<Imported, OnnxError> {
+    let model = ModelProto::decode(bytes).map_err(|source| OnnxError::Decode {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| matches!(o.domain(), "" | "ai.onnx"))
+        .map(|o| o.version())
+        .unwrap_or(1);
+    let graph = model.graph.as_ref().ok_or_else(|| OnnxError::NoGraph {
+        file: file.to_path_buf(),
+    })?;
+    let mut importer = Importer {
+        file: file.to_path_buf(),
+        values: HashMap::new(),
+        builder: GraphBuilder::new(),
+        unknown_ops: BTreeMap::new(),
+        declared: declared_shapes(graph),
+        read: graph
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter().cloned())
+            .chain(graph.output.iter().map(|o| o.name().to_string()))
+            .collect(),
+    };
+    importer.add_initializers(graph)?;
+    importer.add_inputs(graph, options)?;
+    for node in topological(graph, &importer.values, file)? {
+        importer.add_node(node)?;
+    }
+    let built = importer
+        .builder
+        .build()
+        .map_err(|source| OnnxError::Graph {
+            file: file.to_path_buf(),
+            source,
+        })?;
+    Ok(Imported {
+        graph: built,
+        unknown_ops: importer.unknown_ops,
+        opset,
+        batch_size: options.batch_size,
+    })
+}
+
+/// A tensor name's meaning while importing.
+#[derive(Debug, Clone)]
+enum Value {
+    /// The output of a graph node.
+    Data {
+        node: NodeId,
+        shape: Vec<usize>,
+    },
+    Const(Const),
+}
+
+impl Value {
+    fn operand(&self) -> Operand<'_> {
+        match self {
+            Value::Data { shape, .. } => Operand {
+                shape,
+                values: None,
+            },
+            Value::Const(c) => Operand {
+                shape: &c.dims,
+                values: c.values.as_deref(),
+            },
+        }
+    }
+}
+
+struct Importer {
+    file: PathBuf,
+    values: HashMap<String, Value>,
+    builder: GraphBuilder,
+    unknown_ops: BTreeMap<String, usize>,
+    /// Static shapes the file itself declares (value_info, outputs), used only
+    /// for ops outside the vocabulary.
+    declared: HashMap<String, Vec<usize>>,
+    /// Tensor names some node or the graph output reads.
+    read: HashSet<String>,
+}
+
+/// The node's name for messages: its ONNX name, or its first output.
+fn display_name(node: &NodeProto) -> String {
+    match node.name() {
+        "" => node
+            .output
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "<unnamed>".into()),
+        name => name.to_string(),
+    }
+}
+
+fn static_shape(info: &crate::proto::ValueInfoProto) -> Option<Vec<Option<i64>>> {
+    let Some(type_proto::Value::TensorType(t)) = info.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    Some(
+        t.shape
+            .as_ref()?
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<usize>> {
+    graph
+        .value_info
+        .iter()
+        .chain(&graph.output)
+        .filter_map(|info| {
+            let dims = static_shape(info)?;
+            let dims: Option<Vec<usize>> =
+                dims.into_iter().map(|d| d.map(|v| v as usize)).collect();
+            Some((info.name().to_string(), dims?))
+        })
+        .collect()
+}
+
+/// The graph's nodes in dependency order (ONNX requires files to be sorted;
+/// this does not trust them to be). Missing inputs and cycles are errors.
+fn topological<'g>(
+    graph: &'g GraphProto,
+    known: &HashMap<String, Value>,
+    file: &Path,
+) -> Result<Vec<&'g NodeProto>, OnnxError> {
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        for out in node.output.iter().filter(|o| !o.is_empty()) {
+            producer.insert(out, i);
+        }
+    }
+    let mut waiting = vec![0usize; graph.node.len()];
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
+    for (i, node) in graph.node.iter().enumerate() {
+        for input in node.input.iter().filter(|n| !n.is_empty()) {
+            if let Some(&p) = producer.get(input.as_str()) {
+                waiting[i] += 1;
+                users[p].push(i);
+            } else if !known.contains_key(input) {
+                return Err(OnnxError::Node {
+                    file: file.to_path_buf(),
+                    node: display_name(node),
+                    op: node.op_type().to_string(),
+                    reason: format!(
+                        "input '{input}' is not produced by any node, initializer or graph input"
+                    ),
+                });
+            }
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..graph.node.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(graph.node.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(&graph.node[i]);
+        for &u in &users[i] {
+            waiting[u] -= 1;
+            if waiting[u] == 0 {
+                ready.push_back(u);
+            }
+        }
+    }
+    if let Some(stuck) = (0..graph.node.len()).find(|&i| waiting[i] > 0) {
+        let node = &graph.node[stuck];
+        return Err(OnnxError::Cycle {
+            file: file.to_path_buf(),
+            node: display_name(node),
+            op: node.op_type().to_string(),
+        });
+    }
+    Ok(order)
+}
+
+impl Importer {
+    fn node_error(&self, node: &NodeProto, reason: impl Into<String>) -> OnnxError {
+        OnnxError::Node {
+            file: self.file.clone(),
+            node: display_name(node),
+            op: node.op_type().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn add_initializers(&mut self, graph: &GraphProto) -> Result<(), OnnxError> {
+        for t in &graph.initializer {
+            let c = Const::from_proto(t).map_err(|reason| OnnxError::Input {
+                file: self.file.clone(),
+                input: t.name().to_string(),
+                reason,
+            })?;
+            self.values.insert(t.name().to_string(), Value::Const(c));
+        }
+        Ok(())
+    }
+
+    fn add_inputs(&mut self, graph: &GraphProto, options: &ImportOptions) -> Result<(), OnnxError> {
+        let mut first = true;
+        for info in &graph.input {
+            // Older exporters list initializers as inputs too.
+            if self.values.contains_key(info.name()) {
+                continue;
+            }
+            let error = |reason: String| OnnxError::Input {
+                file: self.file.clone(),
+                input: info.name().to_string(),
+                reason,
+            };
+            let mut shape: Vec<usize> = match (&options.input_shape, first) {
+                (Some(shape), true) => shape.clone(),
+                _ => {
+                    let dims =
+                        static_shape(info).ok_or_else(|| error("has no tensor shape".into()))?;
+                    dims.iter()
+                        .enumerate()
+                        .map(|(i, d)| match d {
+                            Some(v) => Ok(*v as usize),
+                            None if i == 0 => Ok(options.batch_size),
+                            None => Err(error(format!(
+                                "dim {i} is symbolic; give the input shape explicitly"
+                            ))),
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            if let Some(batch) = shape.first_mut() {
+                *batch = options.batch_size;
+            }
+            first = false;
+            let node = self
+                .builder
+                .add_node(Node::new(info.name(), Op::Input).with_shape(shape.clone()));
+            self.values
+                .insert(info.name().to_string(), Value::Data { node, shape });
+        }
+        Ok(())
+    }
+
+    fn add_node(&mut self, node: &NodeProto) -> Result<(), OnnxError> {
+        let attrs = Attrs::of(node);
+        let op_type = node.op_type();
+        if op_type == "Constant" {
+            let c = constant_node(&attrs).map_err(|r| self.node_error(node, r))?;
+            if let Some(out) = node.output.first() {
+                self.values.insert(out.clone(), Value::Const(c));
+            }
+            return Ok(());
+        }
+        // Cloned so that outputs can be inserted while the inputs are in use.
+        let owned: Vec<Option<Value>> = node
+            .input
+            .iter()
+            .map(|name| {
+                if name.is_empty() {
+                    None
+                } else {
+                    self.values.get(name).cloned()
+                }
+            })
+            .collect();
+        let inputs: Vec<Option<&Value>> = owned.iter().map(Option::as_ref).collect();
+        let operands: Vec<Option<Operand>> = inputs.iter().map(|v| v.map(Value::operand)).collect();
+        let outputs = node.output.len();
+        let is_const = |v: &Option<&Value>| matches!(v, None | Some(Value::Const(_)));
+        let foldable = !inputs.is_empty() && inputs.iter().all(is_const)
+            || (op_type == "Shape" && inputs.first().copied().flatten().is_some());
+        let known_domain = matches!(node.domain(), "" | "ai.onnx");
+
+        if foldable && known_domain {
+            let shapes = shape::infer(op_type, &attrs, &operands, outputs)
+                .map_err(|r| self.node_error(node, r))?;
+            for (out, dims) in node.output.iter().zip(shapes) {
+                let values = shape::fold_values(op_type, &attrs, &operands, &dims);
+                let is_float = inputs
+                    .iter()
+                    .flatten()
+                    .any(|v| matches!(v, Value::Const(c) if c.is_float));
+                self.values.insert(
+                    out.clone(),
+                    Value::Const(Const {
+                        dims,
+                        values,
+                        is_float,
+                    }),
+                );
+            }
+            return Ok(());
+        }
+
+        let op = if known_domain {
+            to_op(node, &attrs, &operands)
+        } else {
+            None
+        };
+        let op = match op {
+            Some(op) => op,
+            None => {
+                let name = if known_domain {
+                    op_type.to_string()
+                } else {
+                    format!("{}.{op_type}", node.domain())
+                };
+                *self.unknown_ops.entry(name.clone()).or_default() += 1;
+                Op::Unknown(name)
+            }
+        };
+        let shapes = match &op {
+            Op::Unknown(_) => node
+                .output
+                .iter()
+                .map(|o| self.declared.get(o).cloned())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| self.node_error(node, "op is outside the vocabulary and the file declares no static output shape for it"))?,
+            _ => shape::infer(op_type, &attrs, &operands, outputs)
+                .map_err(|r| self.node_error(node, format!("cannot infer the output shape: {r}")))?,
+        };
+        let params: u64 = inputs
+            .iter()
+            .flatten()
+            .map(|v| match v {
+                Value::Const(c) if c.is_float => c.numel() as u64,
+                _ => 0,
+            })
+            .sum();
+        let base = display_name(node);
+        for (k, (out, shape)) in node.output.iter().zip(shapes).enumerate() {
+            // Optional outputs nobody reads (Dropout's mask, ...) are not nodes.
+            if out.is_empty() || (k > 0 && !self.is_read(out)) {
+                continue;
+            }
+            let name = if k == 0 {
+                base.clone()
+            } else {
+                format!("{base}:{k}")
+            };
+            // Weights belong to the op, so only its first output carries them.
+            let id = self.builder.add_node(
+                Node::new(name, op.clone())
+                    .with_shape(shape.clone())
+                    .with_params(if k == 0 { params } else { 0 }),
+            );
+            for (slot, v) in inputs.iter().enumerate() {
+                if let Some(Value::Data { node: from, .. }) = v {
+                    self.builder.connect(*from, id, slot);
+                }
+            }
+            self.values
+                .insert(out.clone(), Value::Data { node: id, shape });
+        }
+        Ok(())
+    }
+
+    fn is_read(&self, output: &str) -> bool {
+        self.read.contains(output)
+    }
+}
+
+fn constant_node(attrs: &Attrs) -> Result<Const, String> {
+    if let Some(t) = attrs.tensor("value") {
+        return Const::from_proto(t);
+    }
+    if let Some(v) = attrs.int("value_int") {
+        return Ok(Const::ints(vec![v], vec![]));
+    }
+    if let Some(v) = attrs.ints("value_ints") {
+        return Ok(Const::ints(v.to_vec(), vec![v.len()]));
+    }
+    if let Some(v) = attrs.float("value_float") {
+        return Ok(Const {
+            dims: vec![],
+            values: Some(vec![v as f64]),
+            is_float: true,
+        });
+    }
+    if let Some(v) = attrs.floats("value_floats") {
+        return Ok(Const {
+            dims: vec![v.len()],
+            values: Some(v.iter().map(|&x| x as f64).collect()),
+            is_float: true,
+        });
+    }
+    Err("Constant without a value, value_int(s) or value_float(s) attribute".into())
+}
+
+fn first_or(attrs: &Attrs, name: &str, default: usize) -> usize {
+    attrs
+        .ints(name)
+        .and_then(|v| v.first())
+        .map(|&v| v.max(0) as usize)
+        .unwrap_or(default)
+}
+
+/// Normalised conv attributes (SPEC section 2): kernel from the weight when
+/// absent; first element of each list; `bias` = a third input is present.
+fn conv_attrs(attrs: &Attrs, inputs: &[Option<Operand>]) -> ConvAttrs {
+    let weight_kernel = inputs
+        .get(1)
+        .copied()
+        .flatten()
+        .and_then(|w| w.shape.get(2).copied())
+        .unwrap_or(1);
+    ConvAttrs {
+        kernel: first_or(attrs, "kernel_shape", weight_kernel),
+        stride: first_or(attrs, "strides", 1),
+        pad: first_or(attrs, "pads", 0),
+        dilation: first_or(attrs, "dilations", 1),
+        group: attrs.int("group").unwrap_or(1).max(1) as usize,
+        bias: matches!(inputs.get(2), Some(Some(_))),
+    }
+}
+
+/// The typed op of a node, or `None` when the op is outside the vocabulary.
+fn to_op(node: &NodeProto, attrs: &Attrs, inputs: &[Option<Operand>]) -> Option<Op> {
+    Some(match node.op_type() {
+        "Conv" => Op::Conv(conv_attrs(attrs, inputs)),
+        "ConvTranspose" => Op::ConvTranspose {
+            conv: conv_attrs(attrs, inputs),
+            output_padding: first_or(attrs, "output_padding", 0),
+        },
+        op @ ("MaxPool" | "AveragePool") => {
+            let p = PoolAttrs {
+                kernel: first_or(attrs, "kernel_shape", 1),
+                stride: first_or(attrs, "strides", 1),
+                pad: first_or(attrs, "pads", 0),
+            };
+            if op == "MaxPool" {
+                Op::MaxPool(p)
+            } else {
+                Op::AveragePool(p)
+            }
+        }
+        "Gemm" => Op::Gemm {
+            bias: matches!(inputs.get(2), Some(Some(_))),
+        },
+        "Transpose" => {
+            let rank = inputs
+                .first()
+                .copied()
+                .flatten()
+                .map(|o| o.shape.len())
+                .unwrap_or(0);
+            let perm: Vec<usize> = match attrs.ints("perm") {
+                Some(p) => p.iter().map(|&a| a.max(0) as usize).collect(),
+                None => (0..rank).rev().collect(),
+            };
+            Op::Transpose(Perm::new(&perm)?)
+        }
+        other => Op::without_attrs(other)?,
+    })
+}

@@ -1,0 +1,24 @@
+//! Reads ONNX models into the shared [`graph_ir::Graph`] (SPEC section 2).
+//!
+//! - Decoding uses the official `onnx.proto`, compiled by prost + protox at build time.
+//! - One graph node per op output; weights, biases and BN statistics are not
+//!   nodes but the op's [`graph_ir::Node::params`]; operand order is kept.
+//! - Shape arithmetic on constants (`Shape -> Gather -> Concat -> Reshape`) is
+//!   folded at import, like an inference engine would, so it leaves no nodes.
+//! - Every output shape is inferred statically from the input shape and batch size.
+//! - Files with stripped weights (dims but no data, the NNLQP format) load.
+
+mod attrs;
+mod constant;
+mod error;
+mod import;
+mod shape;
+
+/// The message types generated from `proto/onnx.proto`.
+#[allow(missing_debug_implementations, clippy::all)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+pub use error::OnnxError;
+pub use import::{ImportOptions, Imported, import_bytes, read_file};
