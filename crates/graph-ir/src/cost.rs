@@ -28,19 +28,34 @@ pub struct Cost {
 }
 
 fn elements(shape: Option<&Vec<usize>>) -> u64 {
-    shape.map(|s| s.iter().map(|&d| d as u64).product()).unwrap_or(0)
+    shape
+        .map(|s| s.iter().map(|&d| d as u64).product())
+        .unwrap_or(0)
 }
 
 /// FLOPs of one node (see the module docs for the formulas).
 pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
     let node = graph.node(id);
     let out = elements(node.shape.as_ref());
-    let input = |slot: usize| graph.operands(id).get(slot).map(|&n| graph.node(n).shape.clone());
+    let input = |slot: usize| {
+        graph
+            .operands(id)
+            .get(slot)
+            .map(|&n| graph.node(n).shape.clone())
+    };
     let in_shape = input(0).flatten();
     let in_elems = elements(in_shape.as_ref());
-    let spatial = node.shape.as_ref().map(|s| s.len().saturating_sub(2)).unwrap_or(2) as u32;
+    let spatial = node
+        .shape
+        .as_ref()
+        .map(|s| s.len().saturating_sub(2))
+        .unwrap_or(2) as u32;
     let conv = |c: &crate::ConvAttrs| {
-        let cin = in_shape.as_ref().and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+        let cin = in_shape
+            .as_ref()
+            .and_then(|s| s.get(1))
+            .copied()
+            .unwrap_or(0) as u64;
         let per_out = 2 * (cin / c.group.max(1) as u64) * (c.kernel as u64).pow(spatial);
         out * (per_out + u64::from(c.bias)).saturating_sub(1)
     };
@@ -48,7 +63,12 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
         Op::Conv(c) => conv(c),
         Op::ReluConvBn(c) | Op::ConvBnRelu(c) => conv(c) + 5 * out,
         Op::ConvTranspose { conv: c, .. } => {
-            let cout = node.shape.as_ref().and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+            let cout = node
+                .shape
+                .as_ref()
+                .and_then(|s| s.get(1))
+                .copied()
+                .unwrap_or(0) as u64;
             let per_in = 2 * cout / c.group.max(1) as u64 * (c.kernel as u64).pow(spatial);
             in_elems * per_in + if c.bias { out } else { 0 }
         }
@@ -62,7 +82,11 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
         Op::Input | Op::Output | Op::Identity | Op::Zero | Op::Transpose(_) | Op::Unknown(_) => 0,
         Op::Plain(p) => match p {
             PlainOp::MatMul => {
-                let k = in_shape.as_ref().and_then(|s| s.last()).copied().unwrap_or(0) as u64;
+                let k = in_shape
+                    .as_ref()
+                    .and_then(|s| s.last())
+                    .copied()
+                    .unwrap_or(0) as u64;
                 out * (2 * k).saturating_sub(1)
             }
             PlainOp::LayerNormalization | PlainOp::InstanceNormalization => 5 * in_elems,

@@ -76,7 +76,9 @@ pub enum Op {
         output_padding: usize,
     },
     /// ONNX `Gemm`; `bias` = the op has a `C` input.
-    Gemm { bias: bool },
+    Gemm {
+        bias: bool,
+    },
     Transpose(Perm),
     /// An op whose token carries no attributes (elementwise maths, data movement, ...).
     Plain(PlainOp),

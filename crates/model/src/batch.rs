@@ -12,6 +12,8 @@ pub struct GraphBatch {
     pub adjacency: Tensor<3>,
     /// `[batch, nodes]`, 1 for real nodes.
     pub mask: Tensor<2>,
+    /// `[batch, d_static]` graph-level features (whole networks only).
+    pub statics: Option<Tensor<2>>,
 }
 
 impl GraphBatch {

@@ -4,6 +4,7 @@
 
 use crate::GraphBatch;
 use crate::gnn::GnnModel;
+use crate::network::V2NetworkModel;
 use crate::transformer::TransformerModel;
 use crate::v2::V2CellModel;
 use burn::prelude::*;
@@ -78,6 +79,10 @@ pub struct CellModelConfig {
     /// `false`: prediction = z, for standardised targets.
     #[config(default = true)]
     pub positive_output: bool,
+    /// Width of the graph-level static feature; above 0 the V2 architecture is
+    /// the whole-network model ([`V2NetworkModel`]: sum readout, static branch).
+    #[config(default = 0)]
+    pub d_static: usize,
 }
 
 impl CellModelConfig {
@@ -90,6 +95,12 @@ impl CellModelConfig {
         };
         if self.hidden == 0 || self.layers == 0 || divisor == 0 {
             return Err("model.hidden, model.layers, groups and heads must be positive".into());
+        }
+        if self.d_static > 0 && self.architecture != Architecture::V2 {
+            return Err(format!(
+                "the whole-network (static-feature) variant exists for v2 only, not {}",
+                self.architecture
+            ));
         }
         if !self.hidden.is_multiple_of(divisor) {
             return Err(format!(
@@ -109,6 +120,16 @@ impl CellModelConfig {
             self.positive_output,
         );
         match self.architecture {
+            Architecture::V2 if self.d_static > 0 => CellModel::V2Network(V2NetworkModel::new(
+                d,
+                self.d_static,
+                h,
+                l,
+                self.groups,
+                p,
+                pos,
+                device,
+            )),
             Architecture::V2 => {
                 CellModel::V2(V2CellModel::new(d, h, l, self.groups, p, pos, device))
             }
@@ -124,6 +145,7 @@ impl CellModelConfig {
 #[derive(Module, Debug)]
 pub enum CellModel {
     V2(V2CellModel),
+    V2Network(V2NetworkModel),
     Gnn(GnnModel),
     Transformer(TransformerModel),
 }
@@ -135,6 +157,7 @@ impl CellModel {
     pub fn forward(&self, batch: GraphBatch) -> Tensor<1> {
         match self {
             CellModel::V2(m) => m.forward(batch),
+            CellModel::V2Network(m) => m.forward(batch),
             CellModel::Gnn(m) => m.forward(batch),
             CellModel::Transformer(m) => m.forward(batch),
         }
@@ -209,6 +232,7 @@ mod tests {
                 device,
             ),
             mask: Tensor::from_data(TensorData::new(cat(|g| &g.mask), [b, nodes]), device),
+            statics: None,
         }
     }
 
@@ -286,6 +310,7 @@ mod tests {
                 tokens: x,
                 adjacency: adj,
                 mask: Tensor::ones([4, 6], &device),
+                statics: None,
             });
             let out: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
             assert!(

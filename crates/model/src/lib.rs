@@ -10,9 +10,11 @@ pub mod gnn;
 pub mod grouped_ffn;
 pub mod head;
 pub mod layer;
+pub mod network;
 pub mod transformer;
 pub mod v2;
 
 pub use batch::GraphBatch;
 pub use cell::{Architecture, CellModel, CellModelConfig};
 pub use layer::{V2Layer, V2LayerConfig};
+pub use network::V2NetworkModel;

@@ -165,3 +165,66 @@ fn flops_and_params_match_the_derivation() {
         .count();
     assert_eq!(conv_nodes, 20);
 }
+
+/// "trans" of a scalar, written out again from SPEC section 2 for the golden rows.
+fn trans(x: f64) -> Vec<f32> {
+    (0..5)
+        .flat_map(|j| {
+            let f = 1.0 / 10000f64.powf(j as f64 / 5.0);
+            [(x * f).sin() as f32, (x * f).cos() as f32]
+        })
+        .collect()
+}
+
+fn row(onehot: usize, width: usize, attrs: &[f64], shape: [f64; 4]) -> Vec<f32> {
+    let mut r = vec![0.0; width];
+    r[onehot] = 1.0;
+    for &a in attrs {
+        r.extend(trans(a));
+    }
+    r.resize(width + 80, 0.0);
+    for s in shape {
+        r.extend(trans(s));
+    }
+    r
+}
+
+#[test]
+fn golden_token_rows() {
+    use tokenizer::{NetworkTokenizer, NetworkVocab};
+    let Some(m) = resnet18() else { return };
+    for vocab in [NetworkVocab::Nnlqp, NetworkVocab::Extended] {
+        let tokens = NetworkTokenizer::new(vocab).tokenize(&m.graph, 1);
+        assert_eq!(tokens.dim, vocab.token_dim());
+        let width = vocab.onehot_width();
+        let order = m.graph.topological_order();
+        let token_of = |name: &str| {
+            let pos = order
+                .iter()
+                .position(|&id| m.graph.node(id).name == name)
+                .expect("node");
+            tokens.token(pos).to_vec()
+        };
+        // Stem conv: slot 0; kernel 7, stride 2, pad 3, dilation 1, group 1, no bias.
+        let conv = row(
+            0,
+            width,
+            &[7.0, 2.0, 3.0, 1.0, 1.0, 0.0],
+            [1.0, 64.0, 112.0, 112.0],
+        );
+        assert_eq!(token_of("resnetv15_conv0_fwd"), conv, "{vocab}");
+        assert!((conv[width] - 0.656_986_6).abs() < 1e-6); // sin(7)
+        // Gemm: slot 8; bias 1; shape [1, 1000] padded with two zeros that
+        // encode as sin 0 / cos 0 = [0, 1, 0, 1, ...], not as zeros.
+        let gemm = row(8, width, &[1.0], [1.0, 1000.0, 0.0, 0.0]);
+        let got = token_of("resnetv15_dense0_fwd");
+        assert_eq!(got, gemm, "{vocab}");
+        assert_eq!(&got[width + 80 + 20..], [0.0, 1.0].repeat(10).as_slice());
+        // Flatten [1, 512] is padded the same way; it is slot 14.
+        assert_eq!(
+            token_of("flatten_170"),
+            row(14, width, &[], [1.0, 512.0, 0.0, 0.0])
+        );
+        assert_eq!(tokens.statics.len(), 40);
+    }
+}

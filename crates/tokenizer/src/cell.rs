@@ -86,6 +86,7 @@ impl CellTokenizer {
             dim: CELL_TOKEN_DIM,
             features,
             adjacency: symmetric_adjacency(n, &graph.directed_adjacency()),
+            statics: Vec::new(),
         })
     }
 }

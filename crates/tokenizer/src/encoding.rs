@@ -32,9 +32,39 @@ pub fn nerf(x: f32) -> Vec<f32> {
     out
 }
 
+/// Frequencies of the "trans" encoding.
+pub const TRANS_FREQS: usize = 5;
+
+/// Width of one trans-encoded scalar.
+pub const TRANS_DIM: usize = 2 * TRANS_FREQS;
+
+/// Appends the "trans" encoding of `x` (SPEC section 2): for j in 0..5,
+/// `f_j = 1 / 10000^(j/5)`, then `[sin(x f_j), cos(x f_j)]`. Computed in f64 and
+/// stored as f32, so large shape values and FLOP counts keep their precision.
+pub fn trans_into(x: f64, out: &mut Vec<f32>) {
+    for j in 0..TRANS_FREQS {
+        let f = 1.0 / 10000f64.powf(j as f64 / TRANS_FREQS as f64);
+        out.push((x * f).sin() as f32);
+        out.push((x * f).cos() as f32);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trans_golden_values() {
+        let mut e = Vec::new();
+        trans_into(7.0, &mut e);
+        assert_eq!(e.len(), TRANS_DIM);
+        // sin(7), cos(7); then f_1 = 10000^-0.2 = 0.158489...: sin(1.109425), cos(1.109425).
+        assert!((e[0] - 0.656_986_6).abs() < 1e-6 && (e[1] - 0.753_902_3).abs() < 1e-6);
+        assert!((e[2] - 0.895_443_0).abs() < 1e-6 && (e[3] - 0.445_176_3).abs() < 1e-6);
+        let mut zero = Vec::new();
+        trans_into(0.0, &mut zero);
+        assert_eq!(zero, [0.0, 1.0].repeat(TRANS_FREQS));
+    }
 
     #[test]
     fn frequencies_are_linear_from_one_to_two_pow_31() {

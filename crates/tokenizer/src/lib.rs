@@ -2,11 +2,15 @@
 //! adjacency, the input of the NAR-Former V2 models.
 //!
 //! - [`cell`]: the 128-dim cell tokenizer (SPEC section 3).
+//! - [`network`]: the whole-network tokenizer (SPEC section 2), 152 dims with the
+//!   reference vocabulary, 184 with the extended one.
 //! - [`encoding`]: the sinusoidal scalar encodings shared by the tokenizers.
 
 pub mod cell;
 pub mod encoding;
+pub mod network;
 mod tokens;
 
 pub use cell::{CellTokenizer, CellVocab, TokenizeError};
+pub use network::{CompactTokens, NetworkTokenizer, NetworkVocab};
 pub use tokens::GraphTokens;

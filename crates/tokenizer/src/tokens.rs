@@ -12,6 +12,9 @@ pub struct GraphTokens {
     pub features: Vec<f32>,
     /// Row-major `[n, n]`, `A + A^T` of the DAG, no self-loops.
     pub adjacency: Vec<f32>,
+    /// Graph-level static feature (whole networks: 40 values; cells: empty).
+    #[serde(default)]
+    pub statics: Vec<f32>,
 }
 
 impl GraphTokens {

@@ -23,7 +23,16 @@ pub fn batch(graphs: &[&GraphTokens], device: &Device) -> GraphBatch {
             mask[k * nodes + i] = 1.0;
         }
     }
+    let d_static = graphs.first().map_or(0, |g| g.statics.len());
+    let statics = (d_static > 0).then(|| {
+        let values: Vec<f32> = graphs
+            .iter()
+            .flat_map(|g| g.statics.iter().copied())
+            .collect();
+        Tensor::from_data(TensorData::new(values, [b, d_static]), device)
+    });
     GraphBatch {
+        statics,
         tokens: Tensor::from_data(TensorData::new(tokens, [b, nodes, dim]), device),
         adjacency: Tensor::from_data(TensorData::new(adjacency, [b, nodes, nodes]), device),
         mask: Tensor::from_data(TensorData::new(mask, [b, nodes]), device),

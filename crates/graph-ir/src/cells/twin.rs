@@ -12,7 +12,10 @@ pub fn relabelled_twin(graph: &Graph) -> Option<Graph> {
         return None;
     }
     let adjacency = graph.directed_adjacency();
-    let ops: Vec<_> = graph.node_ids().map(|id| graph.node(id).op.clone()).collect();
+    let ops: Vec<_> = graph
+        .node_ids()
+        .map(|id| graph.node(id).op.clone())
+        .collect();
     let mut order: Vec<usize> = (0..n).collect();
     while next_permutation(&mut order[1..n - 1]) {
         let upper = (0..n).all(|i| (0..n).all(|j| !adjacency[order[i] * n + order[j]] || i < j));
@@ -73,7 +76,11 @@ mod tests {
         let g = cell.to_graph();
         let twin = relabelled_twin(&g).expect("this cell has a twin");
         assert!(twin.is_isomorphic_to(&g));
-        let ops = |g: &Graph| g.node_ids().map(|id| g.node(id).op.clone()).collect::<Vec<_>>();
+        let ops = |g: &Graph| {
+            g.node_ids()
+                .map(|id| g.node(id).op.clone())
+                .collect::<Vec<_>>()
+        };
         assert!(ops(&twin) != ops(&g) || twin.directed_adjacency() != g.directed_adjacency());
         for (from, to) in twin.edges() {
             assert!(
@@ -106,7 +113,11 @@ mod tests {
             let twin = relabelled_twin(&g).unwrap_or_else(|| panic!("{n} vertices: no twin"));
             assert_eq!(twin.len(), n);
             assert!(twin.is_isomorphic_to(&g), "{n} vertices");
-            let ops = |g: &Graph| g.node_ids().map(|id| g.node(id).op.clone()).collect::<Vec<_>>();
+            let ops = |g: &Graph| {
+                g.node_ids()
+                    .map(|id| g.node(id).op.clone())
+                    .collect::<Vec<_>>()
+            };
             assert!(
                 ops(&twin) != ops(&g) || twin.directed_adjacency() != g.directed_adjacency(),
                 "{n} vertices: the twin is the same numbering"

@@ -1,0 +1,353 @@
+//! The whole-network tokenizer (SPEC section 2): per node
+//! `onehot(op) ++ attrs [80] ++ output_shape [40]`, and a 40-dim graph-level
+//! static feature `[batch, FLOPs/1e9, params/1e9, memory_access/1e9]`.
+//!
+//! Two vocabularies, both versioned (the version is part of every cache key):
+//! - [`NetworkVocab::Nnlqp`]: the reference layout, 28 ops in a 32-wide one-hot
+//!   (152 dims per token), with MatMul encoded (the reference misspells it and
+//!   zeroes every MatMul);
+//! - [`NetworkVocab::Extended`] (default): the same 28 slots first, then the
+//!   graph input and 36 more ops (LayerNormalization, Gelu, Erf, HardSwish, ...)
+//!   in a 64-wide one-hot (184 dims per token).
+//!
+//! An op outside the vocabulary gets an all-zero one-hot and is counted by name
+//! in [`CompactTokens::unknown_ops`]; graph inputs are not counted.
+
+use crate::GraphTokens;
+use crate::encoding::{TRANS_DIM, trans_into};
+use crate::tokens::symmetric_adjacency;
+use graph_ir::{Cost, Graph, Op, graph_cost};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+/// Width of the attribute block: up to 8 scalars of [`TRANS_DIM`].
+pub const ATTR_DIM: usize = 80;
+/// Width of the output-shape block: 4 scalars (N, C, H, W).
+pub const SHAPE_DIM: usize = 40;
+/// Width of the graph-level static feature.
+pub const STATIC_DIM: usize = 40;
+
+/// The reference's op table, in its one-hot order.
+const NNLQP_OPS: [&str; 28] = [
+    "Conv",
+    "Relu",
+    "Add",
+    "Sigmoid",
+    "Reshape",
+    "MaxPool",
+    "Split",
+    "GlobalAveragePool",
+    "Gemm",
+    "Transpose",
+    "Upsample",
+    "BatchNormalization",
+    "Mul",
+    "Concat",
+    "Flatten",
+    "AveragePool",
+    "Cast",
+    "MatMul",
+    "ReduceMean",
+    "Pow",
+    "Slice",
+    "Div",
+    "Sub",
+    "Sqrt",
+    "Clip",
+    "Softmax",
+    "Tanh",
+    "ConvTranspose",
+];
+
+/// Slots 28.. of the extended vocabulary (version `extended-v1`).
+const EXTENDED_OPS: [&str; 36] = [
+    "Input",
+    "LayerNormalization",
+    "Gelu",
+    "Erf",
+    "HardSwish",
+    "HardSigmoid",
+    "Resize",
+    "Pad",
+    "Gather",
+    "Squeeze",
+    "Unsqueeze",
+    "Expand",
+    "Where",
+    "ReduceMax",
+    "ReduceSum",
+    "Max",
+    "Min",
+    "Identity",
+    "Dropout",
+    "Exp",
+    "Log",
+    "Neg",
+    "Abs",
+    "Reciprocal",
+    "LeakyRelu",
+    "PRelu",
+    "Elu",
+    "Softplus",
+    "GlobalMaxPool",
+    "InstanceNormalization",
+    "Tile",
+    "Equal",
+    "Less",
+    "Greater",
+    "LogSoftmax",
+    "Mish",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkVocab {
+    /// The reference's 28-op layout (152 dims per token), MatMul fixed.
+    Nnlqp,
+    /// The reference layout extended to 64 ops (184 dims per token).
+    #[default]
+    Extended,
+}
+
+impl NetworkVocab {
+    /// Changes whenever the layout changes: cached tokens are keyed by it.
+    pub fn version(self) -> &'static str {
+        match self {
+            NetworkVocab::Nnlqp => "nnlqp-v1",
+            NetworkVocab::Extended => "extended-v1",
+        }
+    }
+
+    pub fn onehot_width(self) -> usize {
+        match self {
+            NetworkVocab::Nnlqp => 32,
+            NetworkVocab::Extended => 64,
+        }
+    }
+
+    /// Width of one token.
+    pub fn token_dim(self) -> usize {
+        self.onehot_width() + ATTR_DIM + SHAPE_DIM
+    }
+
+    /// The op's one-hot slot; `None` outside the vocabulary.
+    pub fn index(self, op: &Op) -> Option<usize> {
+        let name = op.name();
+        if let Some(i) = NNLQP_OPS.iter().position(|&o| o == name) {
+            return Some(i);
+        }
+        match self {
+            NetworkVocab::Nnlqp => None,
+            NetworkVocab::Extended => EXTENDED_OPS
+                .iter()
+                .position(|&o| o == name)
+                .map(|i| NNLQP_OPS.len() + i),
+        }
+    }
+
+    /// Every op name of the vocabulary, in slot order.
+    pub fn op_names(self) -> Vec<&'static str> {
+        let mut names = NNLQP_OPS.to_vec();
+        if self == NetworkVocab::Extended {
+            names.extend(EXTENDED_OPS);
+        }
+        names
+    }
+}
+
+impl FromStr for NetworkVocab {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nnlqp" => Ok(NetworkVocab::Nnlqp),
+            "extended" => Ok(NetworkVocab::Extended),
+            other => Err(format!(
+                "unknown vocabulary {other:?} (known: nnlqp, extended)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for NetworkVocab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NetworkVocab::Nnlqp => "nnlqp",
+            NetworkVocab::Extended => "extended",
+        })
+    }
+}
+
+/// One token before sinusoidal encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenScalars {
+    /// One-hot slot, `None` for an op outside the vocabulary.
+    pub op: Option<u16>,
+    /// Attribute scalars in the op's order (at most 8).
+    pub attrs: Vec<f32>,
+    /// Output shape, truncated to 4 dims (missing dims are 0).
+    pub shape: [f32; 4],
+}
+
+/// A tokenised network in compact form: what the tokenizer decided, before the
+/// sinusoids expand it ~10x. This is what the on-disk cache holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactTokens {
+    /// [`NetworkVocab::version`] of the vocabulary used.
+    pub vocab: String,
+    pub onehot_width: usize,
+    pub batch_size: usize,
+    /// Tokens in topological order.
+    pub tokens: Vec<TokenScalars>,
+    /// Directed edges between token positions.
+    pub edges: Vec<(u32, u32)>,
+    pub cost: Cost,
+    pub unknown_ops: BTreeMap<String, usize>,
+}
+
+/// The attribute scalars of an op, in the reference's order.
+fn attr_scalars(op: &Op) -> Vec<f32> {
+    let conv = |c: &graph_ir::ConvAttrs| {
+        vec![
+            c.kernel as f32,
+            c.stride as f32,
+            c.pad as f32,
+            c.dilation as f32,
+            c.group as f32,
+            f32::from(u8::from(c.bias)),
+        ]
+    };
+    match op {
+        Op::Conv(c) | Op::ReluConvBn(c) | Op::ConvBnRelu(c) => conv(c),
+        Op::ConvTranspose {
+            conv: c,
+            output_padding,
+        } => {
+            let mut v = conv(c);
+            v.push(*output_padding as f32);
+            v
+        }
+        Op::MaxPool(p) | Op::AveragePool(p) => vec![p.kernel as f32, p.stride as f32, p.pad as f32],
+        Op::Gemm { bias } => vec![f32::from(u8::from(*bias))],
+        Op::Transpose(perm) => {
+            let mut v: Vec<f32> = perm.axes().map(|a| a as f32).collect();
+            v.resize(8, 0.0);
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The whole-network tokenizer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetworkTokenizer {
+    pub vocab: NetworkVocab,
+}
+
+impl NetworkTokenizer {
+    pub fn new(vocab: NetworkVocab) -> Self {
+        Self { vocab }
+    }
+
+    /// Decides every token of `graph` (tokens in topological order).
+    pub fn compact(&self, graph: &Graph, batch_size: usize) -> CompactTokens {
+        let order = graph.topological_order();
+        let position: HashMap<usize, u32> = order
+            .iter()
+            .enumerate()
+            .map(|(pos, id)| (id.0, pos as u32))
+            .collect();
+        let mut unknown_ops = BTreeMap::new();
+        let tokens = order
+            .iter()
+            .map(|&id| {
+                let node = graph.node(id);
+                let op = self.vocab.index(&node.op).map(|i| i as u16);
+                if op.is_none() && node.op != Op::Input {
+                    *unknown_ops.entry(node.op.name().to_string()).or_default() += 1;
+                }
+                let mut shape = [0.0f32; 4];
+                for (s, &d) in shape.iter_mut().zip(node.shape.iter().flatten()) {
+                    *s = d as f32;
+                }
+                TokenScalars {
+                    op,
+                    attrs: attr_scalars(&node.op),
+                    shape,
+                }
+            })
+            .collect();
+        let edges = graph
+            .edges()
+            .into_iter()
+            .map(|(a, b)| (position[&a.0], position[&b.0]))
+            .collect();
+        CompactTokens {
+            vocab: self.vocab.version().to_string(),
+            onehot_width: self.vocab.onehot_width(),
+            batch_size,
+            tokens,
+            edges,
+            cost: graph_cost(graph),
+            unknown_ops,
+        }
+    }
+
+    /// Tokens and static feature of `graph`.
+    pub fn tokenize(&self, graph: &Graph, batch_size: usize) -> GraphTokens {
+        self.compact(graph, batch_size).encode()
+    }
+}
+
+impl CompactTokens {
+    pub fn token_dim(&self) -> usize {
+        self.onehot_width + ATTR_DIM + SHAPE_DIM
+    }
+
+    /// The `[batch, FLOPs/1e9, params/1e9, memory_access/1e9]` scalars.
+    pub fn static_scalars(&self) -> [f64; 4] {
+        [
+            self.batch_size as f64,
+            self.cost.flops as f64 / 1e9,
+            self.cost.params as f64 / 1e9,
+            self.cost.memory_access as f64 / 1e9,
+        ]
+    }
+
+    /// Expands every scalar with the "trans" sinusoid.
+    pub fn encode(&self) -> GraphTokens {
+        let n = self.tokens.len();
+        let dim = self.token_dim();
+        let mut features = Vec::with_capacity(n * dim);
+        for t in &self.tokens {
+            let start = features.len();
+            features.resize(start + self.onehot_width, 0.0);
+            if let Some(i) = t.op.filter(|&i| (i as usize) < self.onehot_width) {
+                features[start + i as usize] = 1.0;
+            }
+            for &a in t.attrs.iter().take(ATTR_DIM / TRANS_DIM) {
+                trans_into(a as f64, &mut features);
+            }
+            features.resize(start + self.onehot_width + ATTR_DIM, 0.0);
+            for &s in &t.shape {
+                trans_into(s as f64, &mut features);
+            }
+        }
+        let mut directed = vec![false; n * n];
+        for &(a, b) in &self.edges {
+            directed[a as usize * n + b as usize] = true;
+        }
+        let mut statics = Vec::with_capacity(STATIC_DIM);
+        for s in self.static_scalars() {
+            trans_into(s, &mut statics);
+        }
+        GraphTokens {
+            n,
+            dim,
+            features,
+            adjacency: symmetric_adjacency(n, &directed),
+            statics,
+        }
+    }
+}
