@@ -3,12 +3,15 @@
 //! - [`data_dir`]: where the benchmark files live (`--data-dir`, `NARFORMER_DATA`, `data/`).
 //! - [`nb201`]: NAS-Bench-201 cells with their CIFAR-10 accuracy.
 //! - [`nb101`]: the 30k-cell NAS-Bench-101 subset with its validation accuracy.
+//! - [`nnlqp`]: NNLQP-format latency datasets (ONNX files + `gt.txt`), their splits
+//!   and the tokenised-graph cache.
 //! - [`split`]: disjoint train / validation / test index sets from a seed.
 
 pub mod data_dir;
 mod error;
 pub mod nb101;
 pub mod nb201;
+pub mod nnlqp;
 mod rows;
 pub mod split;
 
