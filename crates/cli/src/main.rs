@@ -30,8 +30,12 @@ enum Command {
     Train(TrainArgs),
     /// Score a saved run on a part of its split.
     Eval(EvalArgs),
-    /// Rank architectures (one per line, in the run's benchmark's text form) with a saved run.
+    /// Predict with a saved run: latency of ONNX models (nnlqp runs), or a
+    /// ranking of cells (one per line, in the run's benchmark's text form).
     Predict(PredictArgs),
+    /// Summarise an ONNX model as the tokenizer sees it: ops, unknown ops,
+    /// FLOPs, params, memory access (and one line per node with --nodes).
+    Inspect(InspectArgs),
     /// Regenerate a table of the paper (trains the missing runs in parallel, reuses finished ones).
     ReproduceTable(TableArgs),
 }
@@ -71,9 +75,13 @@ struct TableArgs {
 
 #[derive(Debug, Args)]
 struct DataDirArg {
-    /// Benchmark data directory (else $NARFORMER_DATA, else ./data).
-    #[arg(long)]
+    /// Benchmark data directory (else $NARFORMER_DATA, else ./data); for nnlqp,
+    /// the dataset root holding gt.txt or gt_stage.txt.
+    #[arg(long, alias = "dataset-dir")]
     data_dir: Option<PathBuf>,
+    /// Cache of tokenised ONNX graphs (nnlqp; else $NARFORMER_CACHE, else ./.narformer-cache).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
     /// Skip malformed rows of the benchmark file (each is reported, with a count)
     /// instead of stopping at the first one.
     #[arg(long)]
@@ -96,15 +104,24 @@ impl DataDirArg {
 
 #[derive(Debug, Args)]
 struct TrainArgs {
-    /// Benchmark: nb201 or nb101.
+    /// Benchmark: nb201, nb101 (accuracy of cells) or nnlqp (latency of ONNX
+    /// networks; give the dataset root with --dataset-dir).
     #[arg(long, default_value = "nb201")]
     benchmark: Benchmark,
     /// Predictor: v2 (NAR-Former V2), gnn or transformer (the baselines).
     #[arg(long, default_value = "v2")]
     model: Architecture,
-    /// Number of training architectures (NB201: 78, 156, 469, 781, 1563; NB101: 100, 172, 424, 4236).
+    /// Number of training architectures (NB201: 78, 156, 469, 781, 1563; NB101:
+    /// 100, 172, 424, 4236). nnlqp takes its split from the dataset instead.
     #[arg(long)]
-    train_size: usize,
+    train_size: Option<usize>,
+    /// nnlqp: hold this family out (train on the others, test on all of it);
+    /// without it, the in-domain split (the Stage column).
+    #[arg(long)]
+    test_family: Option<String>,
+    /// nnlqp: token vocabulary, extended (default) or nnlqp (the reference's 152-dim layout).
+    #[arg(long, default_value = "extended")]
+    vocab: tokenizer::NetworkVocab,
     /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
     #[arg(long, default_value = "quick")]
     profile: Profile,
@@ -150,9 +167,34 @@ struct PredictArgs {
     /// A run directory written by `narformer train`.
     #[arg(long)]
     run: PathBuf,
-    /// File with one architecture per line (NB201: a cell string; NB101:
+    /// nnlqp runs: ONNX files or directories (searched for *.onnx). Cell runs: a
+    /// file with one architecture per line (NB201: a cell string; NB101:
     /// `<adjacency 0/1 row-major> <ops |-separated>`); `-` or nothing reads stdin.
-    input: Option<PathBuf>,
+    inputs: Vec<PathBuf>,
+    /// nnlqp runs: batch size written into the models' inputs.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// nnlqp runs: one JSON object per model instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// The ONNX file.
+    model: PathBuf,
+    /// Also print one line per node: id, name, op and attributes, output shape, FLOPs, params.
+    #[arg(long)]
+    nodes: bool,
+    /// Batch size written into the model's inputs.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Shape of the first input, for models with symbolic dims (e.g. 1,3,224,224).
+    #[arg(long, value_delimiter = ',')]
+    input_shape: Option<Vec<usize>>,
+    /// Vocabulary for the unknown-op count: extended (default) or nnlqp.
+    #[arg(long, default_value = "extended")]
+    vocab: tokenizer::NetworkVocab,
 }
 
 fn main() {
@@ -169,28 +211,49 @@ fn run() -> Result<()> {
         Command::Train(args) => train(args, &device),
         Command::Eval(args) => eval(args, &device),
         Command::Predict(args) => predict(args, &device),
+        Command::Inspect(args) => inspect(args),
         Command::ReproduceTable(args) => reproduce_table(args, &cli.backend),
     }
 }
 
 fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
+    let latency = args.benchmark.is_latency();
+    let train_size = match (latency, args.train_size) {
+        (true, _) => 0,
+        (false, Some(n)) => n,
+        (false, None) => bail!("--train-size is required for {}", args.benchmark),
+    };
     let mut config = match &args.config {
         Some(path) => TrainingConfig::load(path)?,
+        None if latency => TrainingConfig::latency(args.profile, args.seed, args.vocab),
         None => TrainingConfig::for_profile(
             args.profile,
             args.benchmark,
             args.model,
-            args.train_size,
+            train_size,
             args.seed,
         ),
     };
     config.benchmark = args.benchmark;
-    config.train_size = args.train_size;
+    config.train_size = train_size;
     config.seed = args.seed;
+    if let Some(network) = config.network.as_mut() {
+        network.split = match &args.test_family {
+            Some(family) => datasets::nnlqp::LatencySplit::LeaveOut(family.clone()),
+            None => datasets::nnlqp::LatencySplit::InDomain,
+        };
+    }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
     let run_dir = args.run_dir.unwrap_or_else(|| {
+        if latency {
+            let split = args.test_family.as_deref().unwrap_or("in-domain");
+            return PathBuf::from(format!(
+                "runs/nnlqp-{split}-{}-{}-s{}",
+                config.model.architecture, config.profile, config.seed
+            ));
+        }
         PathBuf::from(format!(
             "runs/{}-{}-{}-{}-s{}",
             config.benchmark,
@@ -207,6 +270,7 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         show_progress: !args.quiet,
         stop_after_epoch: args.stop_after_epoch,
         bad_rows: args.data.bad_rows(),
+        cache_dir: args.data.cache_dir.clone(),
     };
     let report = match experiment.run(device) {
         Ok(report) => report,
@@ -219,19 +283,39 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    println!(
-        "{} {} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
-        report.model,
-        report.benchmark,
-        report.train_size,
-        report.seed,
-        report.profile,
-        report.metrics.kendall_tau,
-        report.n_test,
-        report.metrics.validation_kendall_tau,
-        report.metrics.best_epoch,
-        report.train_seconds
-    );
+    if let (Some(mape), Some(acc10), Some(acc5)) = (
+        report.metrics.mape,
+        report.metrics.acc10,
+        report.metrics.acc5,
+    ) {
+        println!(
+            "{} {} seed {} ({}): test MAPE {mape:.2}%, Acc(10%) {:.1}%, Acc(5%) {:.1}% on {} networks (validation MAPE {:.2}%, best epoch {}), {:.0} s training",
+            report.model,
+            report.benchmark,
+            report.seed,
+            report.profile,
+            100.0 * acc10,
+            100.0 * acc5,
+            report.n_test,
+            report.metrics.validation_mape.unwrap_or(f64::NAN),
+            report.metrics.best_epoch,
+            report.train_seconds
+        );
+    } else {
+        println!(
+            "{} {} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
+            report.model,
+            report.benchmark,
+            report.train_size,
+            report.seed,
+            report.profile,
+            report.metrics.kendall_tau,
+            report.n_test,
+            report.metrics.validation_kendall_tau,
+            report.metrics.best_epoch,
+            report.train_seconds
+        );
+    }
     println!("run directory: {}", report.run_dir.display());
     if let Some(path) = args.report {
         trainer::run_dir::write_json_atomic(&path, &report)?;
@@ -248,6 +332,30 @@ fn eval(args: EvalArgs, device: &burn::prelude::Device) -> Result<()> {
         other => bail!("unknown split {other:?} (train, validation, test)"),
     };
     let run = LoadedRun::open(&args.run, device)?;
+    if run.config.benchmark.is_latency() {
+        let root = args
+            .data
+            .data_dir
+            .clone()
+            .context("give the dataset root with --dataset-dir")?;
+        let cache = datasets::nnlqp::TokenCache::new(
+            args.data
+                .cache_dir
+                .clone()
+                .unwrap_or_else(trainer::latency::default_cache_dir),
+        );
+        let s = run.evaluate_latency(&root, part, &cache, args.data.bad_rows())?;
+        println!(
+            "{} split of {}: MAPE {:.2}%, Acc(10%) {:.1}%, Acc(5%) {:.1}% on {} networks",
+            args.split,
+            args.run.display(),
+            s.mape,
+            100.0 * s.acc10,
+            100.0 * s.acc5,
+            s.n
+        );
+        return Ok(());
+    }
     let (n, tau) = run.evaluate(&args.data.resolve()?, part, args.data.bad_rows())?;
     println!(
         "{} split of {}: Kendall tau {tau:.4} on {n} cells",
@@ -259,7 +367,13 @@ fn eval(args: EvalArgs, device: &burn::prelude::Device) -> Result<()> {
 
 fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> {
     let run = LoadedRun::open(&args.run, device)?;
-    let (reader, source): (Box<dyn BufRead>, String) = match &args.input {
+    if run.config.benchmark.is_latency() {
+        return predict_latency(&run, &args);
+    }
+    if args.inputs.len() > 1 {
+        bail!("a cell run reads one file of architectures (or stdin)");
+    }
+    let (reader, source): (Box<dyn BufRead>, String) = match args.inputs.first() {
         Some(path) if path.as_os_str() != "-" => (
             Box::new(BufReader::new(
                 std::fs::File::open(path)
@@ -295,6 +409,157 @@ fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> {
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (rank, (score, arch)) in ranked.iter().enumerate() {
         println!("{}\t{score:.5}\t{arch}", rank + 1);
+    }
+    Ok(())
+}
+
+/// The ONNX files named on the command line: files as given, directories
+/// searched recursively for `*.onnx`, in sorted order.
+fn onnx_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot list {}", dir.display()))?;
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "onnx") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut files)?;
+        } else {
+            files.push(input.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no ONNX files given (name files or directories holding *.onnx)");
+    }
+    Ok(files)
+}
+
+fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
+    let files = onnx_files(&args.inputs)?;
+    let mut inputs = Vec::with_capacity(files.len());
+    let mut failed = 0;
+    for file in &files {
+        match run.tokenize_onnx(file, args.batch_size) {
+            Ok(input) => {
+                if !input.unknown_ops.is_empty() {
+                    let list: Vec<String> = input
+                        .unknown_ops
+                        .iter()
+                        .map(|(op, n)| format!("{op} x{n}"))
+                        .collect();
+                    eprintln!(
+                        "warning: {}: ops outside the vocabulary: {}",
+                        file.display(),
+                        list.join(", ")
+                    );
+                }
+                inputs.push(input);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let latencies = run.predict_networks(&inputs)?;
+    for (input, latency) in inputs.iter().zip(&latencies) {
+        if args.json {
+            let unknown: serde_json::Value = serde_json::to_value(&input.unknown_ops)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "model": input.source.display().to_string(),
+                    "latency_ms": latency,
+                    "batch_size": args.batch_size,
+                    "nodes": input.tokens.n,
+                    "unknown_ops": unknown,
+                })
+            );
+        } else {
+            println!("{latency:.4} ms\t{}", input.source.display());
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} models could not be read", files.len());
+    }
+    Ok(())
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
+    let options = onnx_io::ImportOptions {
+        batch_size: args.batch_size,
+        input_shape: args.input_shape.clone(),
+    };
+    let imported = onnx_io::read_file(&args.model, &options)?;
+    let graph = &imported.graph;
+    let compact = tokenizer::NetworkTokenizer::new(args.vocab).compact(graph, args.batch_size);
+    let cost = compact.cost;
+    println!(
+        "{}: {} nodes, {} edges, opset {}, batch {}",
+        args.model.display(),
+        graph.len(),
+        graph.edges().len(),
+        imported.opset,
+        args.batch_size
+    );
+    println!(
+        "FLOPs {:.4} G, params {:.4} M, memory access {:.4} M elements",
+        cost.flops as f64 / 1e9,
+        cost.params as f64 / 1e6,
+        cost.memory_access as f64 / 1e6
+    );
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for id in graph.node_ids() {
+        *counts.entry(graph.node(id).op.name()).or_default() += 1;
+    }
+    println!("ops:");
+    for (op, n) in &counts {
+        println!("  {op:<24} {n}");
+    }
+    if compact.unknown_ops.is_empty() {
+        println!("unknown ops ({} vocabulary): none", args.vocab);
+    } else {
+        println!("unknown ops ({} vocabulary):", args.vocab);
+        for (op, n) in &compact.unknown_ops {
+            println!("  {op:<24} {n}");
+        }
+    }
+    if args.nodes {
+        println!("nodes (topological order): #id name op shape flops params <- operands");
+        for &id in graph.topological_order() {
+            let node = graph.node(id);
+            let operands: Vec<String> = graph
+                .operands(id)
+                .iter()
+                .map(|n| format!("#{}", n.0))
+                .collect();
+            println!(
+                "#{} {} {} {:?} {} {}{}",
+                id.0,
+                node.name,
+                node.op,
+                node.shape.as_deref().unwrap_or(&[]),
+                graph_ir::node_flops(graph, id),
+                node.params,
+                if operands.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <- {}", operands.join(","))
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -56,12 +56,13 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
             .and_then(|s| s.get(1))
             .copied()
             .unwrap_or(0) as u64;
-        let per_out = 2 * (cin / c.group.max(1) as u64) * (c.kernel as u64).pow(spatial);
-        out * (per_out + u64::from(c.bias)).saturating_sub(1)
+        let per_out = (2 * (cin / c.group.max(1) as u64))
+            .saturating_mul((c.kernel as u64).saturating_pow(spatial));
+        out.saturating_mul(per_out.saturating_add(u64::from(c.bias)).saturating_sub(1))
     };
     match &node.op {
         Op::Conv(c) => conv(c),
-        Op::ReluConvBn(c) | Op::ConvBnRelu(c) => conv(c) + 5 * out,
+        Op::ReluConvBn(c) | Op::ConvBnRelu(c) => conv(c).saturating_add(out.saturating_mul(5)),
         Op::ConvTranspose { conv: c, .. } => {
             let cout = node
                 .shape
@@ -69,15 +70,20 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
                 .and_then(|s| s.get(1))
                 .copied()
                 .unwrap_or(0) as u64;
-            let per_in = 2 * cout / c.group.max(1) as u64 * (c.kernel as u64).pow(spatial);
-            in_elems * per_in + if c.bias { out } else { 0 }
+            let per_in = (2 * cout / c.group.max(1) as u64)
+                .saturating_mul((c.kernel as u64).saturating_pow(spatial));
+            in_elems
+                .saturating_mul(per_in)
+                .saturating_add(if c.bias { out } else { 0 })
         }
         Op::Gemm { bias } => {
             let ci = gemm_inner(in_shape.as_deref(), node.shape.as_deref()).unwrap_or(0);
-            out * (2 * ci + u64::from(*bias)).saturating_sub(1)
+            out.saturating_mul((2 * ci + u64::from(*bias)).saturating_sub(1))
         }
-        Op::AveragePool(p) | Op::MaxPool(p) => out * (p.kernel as u64).pow(spatial),
-        Op::BatchNormalization => 4 * in_elems,
+        Op::AveragePool(p) | Op::MaxPool(p) => {
+            out.saturating_mul((p.kernel as u64).saturating_pow(spatial))
+        }
+        Op::BatchNormalization => in_elems.saturating_mul(4),
         Op::Relu | Op::Add => out,
         Op::Input | Op::Output | Op::Identity | Op::Zero | Op::Transpose(_) | Op::Unknown(_) => 0,
         Op::Plain(p) => match p {
@@ -87,10 +93,12 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
                     .and_then(|s| s.last())
                     .copied()
                     .unwrap_or(0) as u64;
-                out * (2 * k).saturating_sub(1)
+                out.saturating_mul((2 * k).saturating_sub(1))
             }
-            PlainOp::LayerNormalization | PlainOp::InstanceNormalization => 5 * in_elems,
-            PlainOp::Softmax | PlainOp::LogSoftmax => 3 * out,
+            PlainOp::LayerNormalization | PlainOp::InstanceNormalization => {
+                in_elems.saturating_mul(5)
+            }
+            PlainOp::Softmax | PlainOp::LogSoftmax => out.saturating_mul(3),
             PlainOp::GlobalAveragePool
             | PlainOp::GlobalMaxPool
             | PlainOp::ReduceMean
@@ -131,9 +139,12 @@ pub fn graph_cost(graph: &Graph) -> Cost {
     graph.node_ids().fold(Cost::default(), |acc, id| {
         let node = graph.node(id);
         Cost {
-            flops: acc.flops + node_flops(graph, id),
-            params: acc.params + node.params,
-            memory_access: acc.memory_access + elements(node.shape.as_ref()) + node.params,
+            flops: acc.flops.saturating_add(node_flops(graph, id)),
+            params: acc.params.saturating_add(node.params),
+            memory_access: acc
+                .memory_access
+                .saturating_add(elements(node.shape.as_ref()))
+                .saturating_add(node.params),
         }
     })
 }

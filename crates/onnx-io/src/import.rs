@@ -293,6 +293,7 @@ impl Importer {
             if let Some(batch) = shape.first_mut() {
                 *batch = options.batch_size;
             }
+            shape::check_size(&shape).map_err(error)?;
             first = false;
             let node = self
                 .builder

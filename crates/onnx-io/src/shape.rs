@@ -114,8 +114,8 @@ fn window_out(
     dilation: usize,
     ceil: bool,
 ) -> Result<usize, String> {
-    let span = dilation * (kernel.max(1) - 1) + 1;
-    let padded = len + pad;
+    let span = dilation.saturating_mul(kernel.max(1) - 1).saturating_add(1);
+    let padded = len.saturating_add(pad);
     if padded < span {
         return Err(format!(
             "window of {span} does not fit a padded extent of {padded}"
@@ -225,8 +225,31 @@ fn image(shape: &[usize]) -> Result<&[usize], String> {
     }
 }
 
-/// The output shapes of an ONNX op, one per output.
+/// Largest tensor (in elements) a shape may describe: beyond it a file is
+/// corrupt or hostile, and products of its dims could overflow.
+pub(crate) const MAX_ELEMENTS: u128 = 1 << 40;
+
+/// Rejects shapes of more than [`MAX_ELEMENTS`] elements.
+pub(crate) fn check_size(shape: &[usize]) -> Result<(), String> {
+    let numel = shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128));
+    match numel {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => Err(format!("shape {shape:?} is implausibly large")),
+    }
+}
+
+/// The output shapes of an ONNX op, one per output, each checked by [`check_size`].
 pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs: usize) -> Shapes {
+    let shapes = infer_unchecked(op, attrs, inputs, outputs)?;
+    for s in &shapes {
+        check_size(s)?;
+    }
+    Ok(shapes)
+}
+
+fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs: usize) -> Shapes {
     let ctx = Ctx { attrs, inputs };
     let one = |s: Vec<usize>| Ok(vec![s; outputs.max(1)]);
     match op {
@@ -276,11 +299,11 @@ pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs
                 return Err(format!("weight {w:?} does not match input {x:?}"));
             }
             let group = dim(attrs.int("group").unwrap_or(1), "group")?.max(1);
-            if x[1] != w[1] * group {
+            if Some(x[1]) != w[1].checked_mul(group) {
                 return Err(format!(
                     "input has {} channels but weight {w:?} with group {group} expects {}",
                     x[1],
-                    w[1] * group
+                    w[1].saturating_mul(group)
                 ));
             }
             let win = window(&ctx, x.len() - 2, Some(&w[2..]))?;
@@ -294,7 +317,7 @@ pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs
             }
             let group = dim(attrs.int("group").unwrap_or(1), "group")?.max(1);
             let win = window(&ctx, x.len() - 2, Some(&w[2..]))?;
-            let mut out = vec![x[0], w[1] * group];
+            let mut out = vec![x[0], w[1].saturating_mul(group)];
             if let Some(shape) = attrs.ints("output_shape") {
                 for &s in shape.iter().rev().take(x.len() - 2).rev() {
                     out.push(dim(s, "output_shape")?);
@@ -304,12 +327,13 @@ pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs
             let output_padding = attrs.ints("output_padding");
             for (i, &len) in x[2..].iter().enumerate() {
                 let op = output_padding.and_then(|p| p.get(i)).copied().unwrap_or(0);
-                let full = win.strides[i] * (len.max(1) - 1)
-                    + dim(op, "output_padding")?
-                    + win.dilations[i] * (win.kernel[i].max(1) - 1)
-                    + 1;
+                let full = win.strides[i]
+                    .saturating_mul(len.max(1) - 1)
+                    .saturating_add(dim(op, "output_padding")?)
+                    .saturating_add(win.dilations[i].saturating_mul(win.kernel[i].max(1) - 1))
+                    .saturating_add(1);
                 out.push(if win.same {
-                    len * win.strides[i]
+                    len.saturating_mul(win.strides[i])
                 } else {
                     full.checked_sub(win.pads[i])
                         .ok_or("padding is larger than the output")?
@@ -577,7 +601,9 @@ pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs
             }
             let mut out = x.to_vec();
             for (i, &a) in axes.iter().enumerate() {
-                let len = out[a] as i64 + pads[i] + pads[i + axes.len()];
+                let len = (out[a] as i64)
+                    .saturating_add(pads[i])
+                    .saturating_add(pads[i + axes.len()]);
                 out[a] = dim(len, "padded extent")?;
             }
             one(out)
@@ -688,6 +714,7 @@ fn reshape(x: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<usize>, S
             t => out.push(dim(t, "target dim")?),
         }
     }
+    check_size(&out)?;
     let known: usize = out.iter().product();
     if let Some(i) = infer_at {
         if known == 0 || total % known != 0 {
@@ -723,6 +750,9 @@ fn slice_len(len: usize, start: i64, end: i64, step: i64) -> Result<usize, Strin
     Ok(count as usize)
 }
 
+/// Folded constants larger than this keep only their dims (shape arithmetic is tiny).
+const MAX_FOLDED: usize = 4096;
+
 /// Values of a node whose inputs are all constants, for the ops that do shape
 /// arithmetic. `None` when the op is not one of them (the dims are still known).
 pub(crate) fn fold_values(
@@ -732,7 +762,10 @@ pub(crate) fn fold_values(
     out_shape: &[usize],
 ) -> Option<Vec<f64>> {
     let vals = |i: usize| inputs.get(i).copied().flatten().and_then(|o| o.values);
-    let numel: usize = out_shape.iter().product();
+    let numel = out_shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_FOLDED)?;
     let values: Vec<f64> = match op {
         "Shape" => {
             let x = inputs.first().copied().flatten()?.shape;

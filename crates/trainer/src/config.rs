@@ -13,6 +13,8 @@ use std::str::FromStr;
 pub enum Benchmark {
     Nb201,
     Nb101,
+    /// Whole-network latency, NNLQP format (ONNX files + `gt.txt`).
+    Nnlqp,
 }
 
 impl Benchmark {
@@ -21,6 +23,7 @@ impl Benchmark {
         match self {
             Benchmark::Nb201 => &[78, 156, 469, 781, 1563],
             Benchmark::Nb101 => &[100, 172, 424, 4236],
+            Benchmark::Nnlqp => &[],
         }
     }
 
@@ -30,7 +33,17 @@ impl Benchmark {
         Ok(match self {
             Benchmark::Nb201 => text.parse::<Nb201Cell>()?.to_graph(),
             Benchmark::Nb101 => text.parse::<Nb101Cell>()?.to_graph(),
+            Benchmark::Nnlqp => {
+                return Err(CellError::Nb101 {
+                    reason: "nnlqp runs take ONNX files, not cell strings".into(),
+                });
+            }
         })
+    }
+
+    /// Whether the benchmark predicts latency of whole networks (else accuracy of cells).
+    pub fn is_latency(self) -> bool {
+        self == Benchmark::Nnlqp
     }
 }
 
@@ -40,7 +53,10 @@ impl FromStr for Benchmark {
         match s {
             "nb201" => Ok(Benchmark::Nb201),
             "nb101" => Ok(Benchmark::Nb101),
-            other => Err(format!("unknown benchmark {other:?} (known: nb201, nb101)")),
+            "nnlqp" => Ok(Benchmark::Nnlqp),
+            other => Err(format!(
+                "unknown benchmark {other:?} (known: nb201, nb101, nnlqp)"
+            )),
         }
     }
 }
@@ -50,6 +66,7 @@ impl fmt::Display for Benchmark {
         f.write_str(match self {
             Benchmark::Nb201 => "nb201",
             Benchmark::Nb101 => "nb101",
+            Benchmark::Nnlqp => "nnlqp",
         })
     }
 }
@@ -137,6 +154,17 @@ pub struct TrainingConfig {
     pub consistency_weight: f64,
     /// Validate (and maybe checkpoint) every this many epochs, and after the last.
     pub eval_every: usize,
+    /// Whole-network (latency) settings; absent for cell benchmarks, so their
+    /// configs (and run hashes) are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkOptions>,
+}
+
+/// What a latency run needs beyond the shared fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkOptions {
+    pub vocab: tokenizer::NetworkVocab,
+    pub split: datasets::nnlqp::LatencySplit,
 }
 
 impl TrainingConfig {
@@ -167,7 +195,11 @@ impl TrainingConfig {
         train_size: usize,
         seed: u64,
     ) -> Self {
+        if benchmark.is_latency() {
+            return Self::latency(profile, seed, tokenizer::NetworkVocab::default());
+        }
         let paper = Self {
+            network: None,
             benchmark,
             profile,
             train_size,
@@ -205,6 +237,42 @@ impl TrainingConfig {
         }
     }
 
+    /// The whole-network latency recipe (SPEC section 5: ratio MSE, lr 1e-3,
+    /// 50 epochs, batch 16; 2 layers, sum readout, static branch). `quick`
+    /// narrows the model to 128 and drops dropout.
+    pub fn latency(profile: Profile, seed: u64, vocab: tokenizer::NetworkVocab) -> Self {
+        let hidden = match profile {
+            Profile::Paper => 512,
+            Profile::Quick => 128,
+        };
+        Self {
+            benchmark: Benchmark::Nnlqp,
+            profile,
+            train_size: 0,
+            validation_size: 0,
+            seed,
+            model: CellModelConfig::new()
+                .with_architecture(Architecture::V2)
+                .with_d_input(vocab.token_dim())
+                .with_d_static(tokenizer::network::STATIC_DIM)
+                .with_hidden(hidden)
+                .with_layers(2)
+                .with_dropout(if profile == Profile::Paper { 0.05 } else { 0.0 }),
+            objective: Objective::RatioMse,
+            learning_rate: 1e-3,
+            epochs: 50,
+            batch_size: 16,
+            warmup_fraction: 0.1,
+            pairwise_weight: 0.0,
+            consistency_weight: 0.0,
+            eval_every: 1,
+            network: Some(NetworkOptions {
+                vocab,
+                split: datasets::nnlqp::LatencySplit::InDomain,
+            }),
+        }
+    }
+
     /// Rejects settings that cannot train.
     pub fn validate(&self) -> Result<(), String> {
         let positive = self.model.positive_output;
@@ -219,7 +287,21 @@ impl TrainingConfig {
             }
             _ => {}
         }
-        if self.train_size < 2 || self.batch_size == 0 || self.epochs == 0 || self.eval_every == 0 {
+        if self.benchmark.is_latency() != self.network.is_some() {
+            return Err("a latency (nnlqp) config needs a `network` section, and only it".into());
+        }
+        if let Some(network) = &self.network
+            && self.model.d_input != network.vocab.token_dim()
+        {
+            return Err(format!(
+                "model.d_input {} does not match the {} vocabulary's token width {}",
+                self.model.d_input,
+                network.vocab,
+                network.vocab.token_dim()
+            ));
+        }
+        let too_few = self.train_size < 2 && !self.benchmark.is_latency();
+        if too_few || self.batch_size == 0 || self.epochs == 0 || self.eval_every == 0 {
             return Err(
                 "train_size >= 2, batch_size, epochs and eval_every >= 1 are required".into(),
             );

@@ -27,6 +27,8 @@ pub struct Experiment {
     pub stop_after_epoch: Option<usize>,
     /// Stop at a malformed row of the benchmark file, or skip it (counted in the report).
     pub bad_rows: BadRows,
+    /// Where tokenised ONNX graphs are cached (latency runs); see [`crate::latency::default_cache_dir`].
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +37,15 @@ pub struct Metrics {
     pub kendall_tau: f64,
     pub validation_kendall_tau: f64,
     pub best_epoch: usize,
+    /// Latency runs: test MAPE (%), and the shares of test networks within 10% and 5%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mape: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc5: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_mape: Option<f64>,
 }
 
 /// What a run writes to `metrics.json` (and `--report`).
@@ -55,16 +66,24 @@ pub struct Report {
     /// Malformed rows of the benchmark file left out (`--skip-bad`).
     #[serde(default)]
     pub skipped_rows: usize,
+    /// Latency runs: ops outside the tokenizer's vocabulary, with node counts.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unknown_ops: std::collections::BTreeMap<String, usize>,
     pub run_dir: PathBuf,
     pub history: Vec<EpochLog>,
 }
 
 /// The tokenizer vocabulary of a benchmark.
-fn vocab(benchmark: Benchmark) -> CellVocab {
+fn vocab(benchmark: Benchmark) -> Result<CellVocab, TrainError> {
     match benchmark {
-        Benchmark::Nb201 => CellVocab::Nb201,
-        Benchmark::Nb101 => CellVocab::Nb101,
+        Benchmark::Nb201 => Ok(CellVocab::Nb201),
+        Benchmark::Nb101 => Ok(CellVocab::Nb101),
+        Benchmark::Nnlqp => Err(not_cells()),
     }
+}
+
+fn not_cells() -> TrainError {
+    TrainError::Config("nnlqp is a latency benchmark of ONNX files, not of cells".into())
 }
 
 /// The benchmark's samples; skipped rows are reported on stderr, one line each.
@@ -77,6 +96,7 @@ pub fn load_samples(
     let loaded = match benchmark {
         Benchmark::Nb201 => datasets::nb201::load(&dir, bad_rows)?,
         Benchmark::Nb101 => datasets::nb101::load(&dir, bad_rows)?,
+        Benchmark::Nnlqp => return Err(not_cells()),
     };
     if !loaded.skipped.is_empty() {
         for e in &loaded.skipped {
@@ -153,49 +173,19 @@ impl Experiment {
     pub fn run(&self, device: &Device) -> Result<Report, TrainError> {
         let config = &self.config;
         config.validate().map_err(TrainError::Config)?;
+        if config.benchmark.is_latency() {
+            return crate::latency::run(self, device);
+        }
         let loaded = load_samples(config.benchmark, &self.data_dir, self.bad_rows)?;
         let samples = loaded.samples;
         let split = split_of(config, samples.len())?;
-        let tokenizer = CellTokenizer::new(vocab(config.benchmark));
+        let tokenizer = CellTokenizer::new(vocab(config.benchmark)?);
 
         let train_set = train_set(&samples, &split.train, &tokenizer)?;
         let validation = eval_set(&samples, &split.validation, &tokenizer)?;
         let test = eval_set(&samples, &split.test, &tokenizer)?;
 
-        std::fs::create_dir_all(&self.run_dir)
-            .map_err(|e| TrainError::run_dir(&self.run_dir, e))?;
-        let store = ResumeStore::new(&self.run_dir);
-        let config_path = self.run_dir.join(CONFIG_FILE);
-        if store.exists() && !same_config(&config_path, config)? {
-            // An interrupted run of another config: start over rather than mix the two.
-            store.clear()?;
-        }
-        run_dir::write_json_atomic(&config_path, config)?;
-        let model_path = self.run_dir.join(MODEL_FILE);
-        let target_path = self.run_dir.join(TARGET_FILE);
-        let mut save_best = |model: &CellModel, scaling: &TargetScaling| {
-            model
-                .clone()
-                .save_file(&model_path)
-                .map_err(|e| TrainError::run_dir(&model_path, e))?;
-            run_dir::write_json_atomic(&target_path, scaling)
-        };
-
-        let trained = train::train_cells(
-            config,
-            &train_set,
-            &validation,
-            device,
-            self.show_progress,
-            Checkpointing {
-                store: Some(&store),
-                stop_after_epoch: self.stop_after_epoch,
-            },
-            &mut save_best,
-        )?;
-        if let Some(epoch) = trained.resumed_after {
-            eprintln!("resumed an interrupted run after epoch {epoch}");
-        }
+        let (trained, store) = self.train_in_run_dir(&train_set, &validation, device)?;
         let train_seconds = trained.train_seconds;
 
         let started = Instant::now();
@@ -221,17 +211,71 @@ impl Experiment {
                 kendall_tau,
                 validation_kendall_tau: trained.best_validation_tau,
                 best_epoch: trained.best_epoch,
+                mape: None,
+                acc10: None,
+                acc5: None,
+                validation_mape: None,
             },
             train_seconds,
             eval_seconds,
             parameters: trained.model.num_params(),
             skipped_rows: loaded.skipped.len(),
+            unknown_ops: Default::default(),
             run_dir: self.run_dir.clone(),
             history: trained.history,
         };
         run_dir::write_json_atomic(&self.run_dir.join(METRICS_FILE), &report)?;
         store.clear()?;
         Ok(report)
+    }
+}
+
+impl Experiment {
+    /// Writes `config.json`, trains with resumable snapshots in the run
+    /// directory and checkpoints each new best model; returns the store so the
+    /// caller clears it once the report is written.
+    pub(crate) fn train_in_run_dir(
+        &self,
+        train_set: &TrainSet,
+        validation: &EvalSet,
+        device: &Device,
+    ) -> Result<(train::Trained, ResumeStore), TrainError> {
+        let config = &self.config;
+        std::fs::create_dir_all(&self.run_dir)
+            .map_err(|e| TrainError::run_dir(&self.run_dir, e))?;
+        let store = ResumeStore::new(&self.run_dir);
+        let config_path = self.run_dir.join(CONFIG_FILE);
+        if store.exists() && !same_config(&config_path, config)? {
+            // An interrupted run of another config: start over rather than mix the two.
+            store.clear()?;
+        }
+        run_dir::write_json_atomic(&config_path, config)?;
+        let model_path = self.run_dir.join(MODEL_FILE);
+        let target_path = self.run_dir.join(TARGET_FILE);
+        let mut save_best = |model: &CellModel, scaling: &TargetScaling| {
+            model
+                .clone()
+                .save_file(&model_path)
+                .map_err(|e| TrainError::run_dir(&model_path, e))?;
+            run_dir::write_json_atomic(&target_path, scaling)
+        };
+
+        let trained = train::train_cells(
+            config,
+            train_set,
+            validation,
+            device,
+            self.show_progress,
+            Checkpointing {
+                store: Some(&store),
+                stop_after_epoch: self.stop_after_epoch,
+            },
+            &mut save_best,
+        )?;
+        if let Some(epoch) = trained.resumed_after {
+            eprintln!("resumed an interrupted run after epoch {epoch}");
+        }
+        Ok((trained, store))
     }
 }
 
@@ -263,6 +307,12 @@ pub struct LoadedRun {
 }
 
 impl LoadedRun {
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl LoadedRun {
     pub fn open(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
         let config = TrainingConfig::load(&run_dir.join(CONFIG_FILE))?;
         config.validate().map_err(TrainError::Config)?;
@@ -283,7 +333,7 @@ impl LoadedRun {
 
     /// Predicted labels for `graphs`.
     pub fn predict(&self, graphs: &[(String, Graph)]) -> Result<Vec<f64>, TrainError> {
-        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark));
+        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark)?);
         let mut tokens = Vec::with_capacity(graphs.len());
         for (arch, graph) in graphs {
             tokens.push(tokenize(&tokenizer, arch, graph)?);
@@ -305,7 +355,7 @@ impl LoadedRun {
             SplitPart::Validation => &split.validation,
             SplitPart::Test => &split.test,
         };
-        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark));
+        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark)?);
         let set = eval_set(&samples, indices, &tokenizer)?;
         let scores = train::predict(&self.model, &set.tokens, &self.scaling, &self.device, 1024)?;
         Ok((

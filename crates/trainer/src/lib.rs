@@ -5,17 +5,19 @@
 //! - [`batcher`]: pads tokenised graphs into a [`model::GraphBatch`].
 //! - [`train`]: the SPEC section 5 recipe for cell models.
 //! - [`experiment`]: data -> tokens -> split -> train -> test report, as one call.
+//! - [`latency`]: whole-network latency runs on NNLQP-format datasets, and ONNX prediction.
 //! - [`run_dir`]: `config.json`, `model.bpk`, `metrics.json`, written atomically.
 
 pub mod batcher;
 pub mod config;
 mod error;
 pub mod experiment;
+pub mod latency;
 pub mod metrics;
 pub mod run_dir;
 pub mod schedule;
 pub mod train;
 
-pub use config::{Benchmark, Objective, Profile, TrainingConfig};
+pub use config::{Benchmark, NetworkOptions, Objective, Profile, TrainingConfig};
 pub use error::TrainError;
 pub use experiment::{Experiment, LoadedRun, Report, SplitPart};

@@ -6,6 +6,30 @@ use std::cmp::Ordering;
 /// algorithm: sort by x, count discordant pairs as merge-sort swaps on y).
 ///
 /// `None` when fewer than two points, the lengths differ, or either side is constant.
+/// Mean absolute percentage error, in percent.
+pub fn mape(predictions: &[f64], labels: &[f64]) -> f64 {
+    let n = labels.len().max(1) as f64;
+    100.0
+        * predictions
+            .iter()
+            .zip(labels)
+            .map(|(p, y)| ((p - y) / y).abs())
+            .sum::<f64>()
+        / n
+}
+
+/// Share of predictions within `tolerance` relative error of the label
+/// (Acc(10%) is `accuracy_within(.., 0.10)`).
+pub fn accuracy_within(predictions: &[f64], labels: &[f64], tolerance: f64) -> f64 {
+    let n = labels.len().max(1) as f64;
+    predictions
+        .iter()
+        .zip(labels)
+        .filter(|(p, y)| ((*p - *y) / *y).abs() <= tolerance)
+        .count() as f64
+        / n
+}
+
 pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
     let n = x.len();
     if n < 2 || y.len() != n {
@@ -97,6 +121,16 @@ fn merge_count(v: &mut [f64], buffer: &mut [f64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mape_and_accuracy_within() {
+        let y = [1.0, 2.0, 4.0, 10.0];
+        let p = [1.05, 1.8, 4.0, 13.0];
+        // errors 5%, 10%, 0%, 30%
+        assert!((mape(&p, &y) - 11.25).abs() < 1e-9);
+        assert_eq!(accuracy_within(&p, &y, 0.10), 0.75);
+        assert_eq!(accuracy_within(&p, &y, 0.05), 0.5);
+    }
 
     fn brute_force(x: &[f64], y: &[f64]) -> f64 {
         let (mut s, mut tx, mut ty, n) = (0.0, 0.0, 0.0, x.len());

@@ -101,6 +101,9 @@ pub struct EpochLog {
     pub epoch: usize,
     pub train_loss: f64,
     pub validation_kendall_tau: Option<f64>,
+    /// Latency runs: validation MAPE (%), which picks their checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_mape: Option<f64>,
 }
 
 /// Where an interrupted run continues from: `<run dir>/resume/` holds the
@@ -123,6 +126,8 @@ pub struct ResumeState {
     /// The training order, shuffled in place every epoch.
     pub order: Vec<usize>,
     pub best_epoch: usize,
+    /// The selection score of the best model: validation Kendall tau for
+    /// cells, minus validation MAPE for latency.
     pub best_validation_tau: f64,
     pub history: Vec<EpochLog>,
     /// Training seconds spent in all sessions up to this snapshot.
@@ -226,6 +231,8 @@ pub struct Trained {
     pub model: CellModel,
     pub scaling: TargetScaling,
     pub best_epoch: usize,
+    /// The selection score of the best model: validation Kendall tau for
+    /// cells, minus validation MAPE for latency.
     pub best_validation_tau: f64,
     pub history: Vec<EpochLog>,
     /// Seconds of training, summed over resumed sessions.
@@ -367,26 +374,42 @@ pub fn train_cells(
         }
         let train_loss = loss_sum / n as f64;
         let mut validation_kendall_tau = None;
+        let mut validation_mape = None;
         if epoch % config.eval_every == 0 || epoch == config.epochs {
             let snapshot = model.valid();
             let scores = predict(&snapshot, &validation.tokens, &scaling, device, 512)?;
             let tau = kendall_tau_b(&scores, &validation.labels).unwrap_or(f64::NEG_INFINITY);
             validation_kendall_tau = Some(tau);
-            if best.as_ref().is_none_or(|(_, _, b)| tau > *b) {
+            // Cells are ranked (tau); latencies are measured against MAPE.
+            let selection = if config.benchmark.is_latency() {
+                let m = crate::metrics::mape(&scores, &validation.labels);
+                validation_mape = Some(m);
+                -m
+            } else {
+                tau
+            };
+            if best.as_ref().is_none_or(|(_, _, b)| selection > *b) {
                 on_best(&snapshot, &scaling)?;
-                best = Some((snapshot, epoch, tau));
+                best = Some((snapshot, epoch, selection));
             }
         }
         let (best_epoch, best_tau) = best.as_ref().map_or((0, f64::NAN), |b| (b.1, b.2));
-        progress.set_message(format!(
-            "loss {train_loss:.4}  val tau {}  best {best_tau:.4}",
-            validation_kendall_tau.map_or("-".to_string(), |t| format!("{t:.4}"))
-        ));
+        progress.set_message(match validation_mape {
+            Some(m) => format!(
+                "loss {train_loss:.4}  val MAPE {m:.2}%  best {:.2}%",
+                -best_tau
+            ),
+            None => format!(
+                "loss {train_loss:.4}  val tau {}  best {best_tau:.4}",
+                validation_kendall_tau.map_or("-".to_string(), |t| format!("{t:.4}"))
+            ),
+        });
         progress.inc(1);
         history.push(EpochLog {
             epoch,
             train_loss,
             validation_kendall_tau,
+            validation_mape,
         });
         if let (Some(store), Some(_), Some((best_model, _, _))) =
             (checkpointing.store, validation_kendall_tau, best.as_ref())
