@@ -328,3 +328,172 @@ fn nb101_with_a_baseline_skips_bad_rows_only_when_asked() {
     let out = predict(&run, &cells);
     assert_clean_failure(&out, &["cells101.txt:2", "not strictly upper-triangular"]);
 }
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+#[test]
+fn nnlqp_fixture_trains_evaluates_and_predicts_onnx_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dataset = fixtures().join("nnlqp-mini");
+    let (run, cache, report) = (
+        tmp.path().join("run"),
+        tmp.path().join("cache"),
+        tmp.path().join("report.json"),
+    );
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let train_args = [
+        "train",
+        "--benchmark",
+        "nnlqp",
+        "--dataset-dir",
+        &s(&dataset),
+        "--epochs",
+        "3",
+        "--quiet",
+        "--run-dir",
+        &s(&run),
+        "--cache-dir",
+        &s(&cache),
+        "--report",
+        &s(&report),
+    ];
+    let out = success_stdout(&narformer(&train_args));
+    assert!(
+        out.contains("test MAPE") && out.contains("Acc(10%)"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let metrics = &report["metrics"];
+    for key in ["mape", "acc10", "acc5", "kendall_tau"] {
+        assert!(metrics[key].is_number(), "{key} missing in {metrics}");
+    }
+    assert_eq!(report["n_test"], 6); // the Stage column: 2 test networks per family
+    // Every distinct ONNX file was tokenised once into the cache, under the
+    // vocabulary version (the fixture has byte-identical twins: 27 distinct files).
+    let cached = || {
+        std::fs::read_dir(cache.join("extended-v1"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(cached(), 27);
+
+    let eval = success_stdout(&narformer(&[
+        "eval",
+        "--run",
+        &s(&run),
+        "--dataset-dir",
+        &s(&dataset),
+        "--cache-dir",
+        &s(&cache),
+    ]));
+    assert!(
+        eval.contains("MAPE") && eval.contains("on 6 networks"),
+        "{eval}"
+    );
+
+    // Files and directories, one JSON line per model, all positive latencies.
+    let resnet = fixtures().join("onnx/resnet18.onnx");
+    let out = success_stdout(&narformer(&[
+        "predict",
+        "--run",
+        &s(&run),
+        "--json",
+        &s(&resnet),
+        &s(&dataset.join("onnx/plain")),
+    ]));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 13);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["latency_ms"].as_f64().unwrap() > 0.0)
+    );
+    assert_eq!(lines[0]["nodes"], 50);
+
+    // Held-out family: trained on two, tested on all 12 of the third.
+    let out = success_stdout(&narformer(&[
+        "train",
+        "--benchmark",
+        "nnlqp",
+        "--dataset-dir",
+        &s(&dataset),
+        "--epochs",
+        "2",
+        "--quiet",
+        "--run-dir",
+        &s(&tmp.path().join("lofo")),
+        "--cache-dir",
+        &s(&cache),
+        "--test-family",
+        "resnet",
+    ]));
+    assert!(out.contains("on 12 networks"), "{out}");
+    assert_eq!(cached(), 27, "a second run must reuse the cache");
+}
+
+#[test]
+fn bad_onnx_and_bad_label_lines_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixtures().join("onnx/resnet18.onnx")).unwrap();
+    let truncated = tmp.path().join("truncated.onnx");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let out = narformer(&["inspect", truncated.to_str().unwrap()]);
+    assert_clean_failure(&out, &["truncated.onnx", "not a valid ONNX model"]);
+
+    let dataset = tmp.path().join("ds");
+    std::fs::create_dir_all(&dataset).unwrap();
+    std::fs::write(
+        dataset.join("gt.txt"),
+        "1 a.onnx 1 2.0 vgg 1\n2 b.onnx 1 NaN vgg 1\n",
+    )
+    .unwrap();
+    let out = narformer(&[
+        "train",
+        "--benchmark",
+        "nnlqp",
+        "--dataset-dir",
+        dataset.to_str().unwrap(),
+        "--quiet",
+        "--run-dir",
+        tmp.path().join("run").to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, &["gt.txt:2", "finite and positive"]);
+}
+
+#[test]
+fn inspect_summarises_a_model_and_lists_nodes() {
+    let out = success_stdout(&narformer(&[
+        "inspect",
+        "--nodes",
+        fixtures().join("onnx/vit_small.onnx").to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("unknown ops (extended vocabulary): none"),
+        "{out}"
+    );
+    assert!(
+        out.contains("MatMul") && out.contains("LayerNormalization"),
+        "{out}"
+    );
+    assert!(
+        out.lines().filter(|l| l.starts_with('#')).count() == 95,
+        "{out}"
+    );
+    let out = success_stdout(&narformer(&[
+        "inspect",
+        "--vocab",
+        "nnlqp",
+        fixtures().join("onnx/vit_small.onnx").to_str().unwrap(),
+    ]));
+    // The reference table lacks LayerNormalization, Erf, Gather, ...: reported by name.
+    assert!(
+        out.contains("LayerNormalization") && out.contains("Erf"),
+        "{out}"
+    );
+}
