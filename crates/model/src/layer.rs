@@ -95,3 +95,23 @@ impl V2Layer {
         x + ffn * scale
     }
 }
+
+/// `layers` V2 layers, the first mapping `d_input` to `hidden` (SPEC: no separate embedding).
+pub(crate) fn v2_stack(
+    d_input: usize,
+    hidden: usize,
+    layers: usize,
+    groups: usize,
+    dropout: f64,
+    device: &Device,
+) -> Vec<V2Layer> {
+    (0..layers)
+        .map(|i| {
+            let d_in = if i == 0 { d_input } else { hidden };
+            V2LayerConfig::new(d_in, hidden)
+                .with_groups(groups)
+                .with_dropout(dropout)
+                .init(device)
+        })
+        .collect()
+}

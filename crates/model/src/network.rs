@@ -3,7 +3,7 @@
 //! head on `concat(graph, static)`.
 
 use crate::GraphBatch;
-use crate::layer::{V2Layer, V2LayerConfig};
+use crate::layer::{V2Layer, v2_stack};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
@@ -29,15 +29,7 @@ impl V2NetworkModel {
         positive_output: bool,
         device: &Device,
     ) -> Self {
-        let stack = (0..layers)
-            .map(|i| {
-                let d_in = if i == 0 { d_input } else { hidden };
-                V2LayerConfig::new(d_in, hidden)
-                    .with_groups(groups)
-                    .with_dropout(dropout)
-                    .init(device)
-            })
-            .collect();
+        let stack = v2_stack(d_input, hidden, layers, groups, dropout, device);
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         Self {
             layers: stack,

@@ -4,7 +4,7 @@
 
 use crate::GraphBatch;
 use crate::head::{RegressionHead, masked_mean};
-use crate::layer::{V2Layer, V2LayerConfig};
+use crate::layer::{V2Layer, v2_stack};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
@@ -27,15 +27,7 @@ impl V2CellModel {
         positive_output: bool,
         device: &Device,
     ) -> Self {
-        let stack = (0..layers)
-            .map(|i| {
-                let d_in = if i == 0 { d_input } else { hidden };
-                V2LayerConfig::new(d_in, hidden)
-                    .with_groups(groups)
-                    .with_dropout(dropout)
-                    .init(device)
-            })
-            .collect();
+        let stack = v2_stack(d_input, hidden, layers, groups, dropout, device);
         let fused = layers * hidden;
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         Self {

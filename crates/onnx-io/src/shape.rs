@@ -717,7 +717,7 @@ fn reshape(x: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<usize>, S
     check_size(&out)?;
     let known: usize = out.iter().product();
     if let Some(i) = infer_at {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {x:?} to {target:?}"));
         }
         out[i] = total / known;

@@ -60,7 +60,7 @@ mod tests {
         assert_eq!(e.len(), TRANS_DIM);
         // sin(7), cos(7); then f_1 = 10000^-0.2 = 0.158489...: sin(1.109425), cos(1.109425).
         assert!((e[0] - 0.656_986_6).abs() < 1e-6 && (e[1] - 0.753_902_3).abs() < 1e-6);
-        assert!((e[2] - 0.895_443_0).abs() < 1e-6 && (e[3] - 0.445_176_3).abs() < 1e-6);
+        assert!((e[2] - 0.895_443).abs() < 1e-6 && (e[3] - 0.445_176_3).abs() < 1e-6);
         let mut zero = Vec::new();
         trans_into(0.0, &mut zero);
         assert_eq!(zero, [0.0, 1.0].repeat(TRANS_FREQS));
