@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use datasets::BadRows;
 use model::Architecture;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use trainer::{Benchmark, Experiment, LoadedRun, Profile, SplitPart, TrainError, TrainingConfig};
 
@@ -199,6 +199,14 @@ struct InspectArgs {
 
 fn main() {
     if let Err(err) = run() {
+        // `narformer inspect m.onnx | head` closes the pipe early: not an error.
+        let broken_pipe = err.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return;
+        }
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
@@ -447,6 +455,7 @@ fn onnx_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let files = onnx_files(&args.inputs)?;
     let mut inputs = Vec::with_capacity(files.len());
     let mut failed = 0;
@@ -477,7 +486,8 @@ fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
     for (input, latency) in inputs.iter().zip(&latencies) {
         if args.json {
             let unknown: serde_json::Value = serde_json::to_value(&input.unknown_ops)?;
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({
                     "model": input.source.display().to_string(),
@@ -486,9 +496,9 @@ fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
                     "nodes": input.tokens.n,
                     "unknown_ops": unknown,
                 })
-            );
+            )?;
         } else {
-            println!("{latency:.4} ms\t{}", input.source.display());
+            writeln!(out, "{latency:.4} ms\t{}", input.source.display())?;
         }
     }
     if failed > 0 {
@@ -498,6 +508,7 @@ fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
 }
 
 fn inspect(args: InspectArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let options = onnx_io::ImportOptions {
         batch_size: args.batch_size,
         input_shape: args.input_shape.clone(),
@@ -506,38 +517,43 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let graph = &imported.graph;
     let compact = tokenizer::NetworkTokenizer::new(args.vocab).compact(graph, args.batch_size);
     let cost = compact.cost;
-    println!(
+    writeln!(
+        out,
         "{}: {} nodes, {} edges, opset {}, batch {}",
         args.model.display(),
         graph.len(),
         graph.edges().len(),
         imported.opset,
         args.batch_size
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "FLOPs {:.4} G, params {:.4} M, memory access {:.4} M elements",
         cost.flops as f64 / 1e9,
         cost.params as f64 / 1e6,
         cost.memory_access as f64 / 1e6
-    );
+    )?;
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for id in graph.node_ids() {
         *counts.entry(graph.node(id).op.name()).or_default() += 1;
     }
-    println!("ops:");
+    writeln!(out, "ops:")?;
     for (op, n) in &counts {
-        println!("  {op:<24} {n}");
+        writeln!(out, "  {op:<24} {n}")?;
     }
     if compact.unknown_ops.is_empty() {
-        println!("unknown ops ({} vocabulary): none", args.vocab);
+        writeln!(out, "unknown ops ({} vocabulary): none", args.vocab)?;
     } else {
-        println!("unknown ops ({} vocabulary):", args.vocab);
+        writeln!(out, "unknown ops ({} vocabulary):", args.vocab)?;
         for (op, n) in &compact.unknown_ops {
-            println!("  {op:<24} {n}");
+            writeln!(out, "  {op:<24} {n}")?;
         }
     }
     if args.nodes {
-        println!("nodes (topological order): #id name op shape flops params <- operands");
+        writeln!(
+            out,
+            "nodes (topological order): #id name op shape flops params <- operands"
+        )?;
         for &id in graph.topological_order() {
             let node = graph.node(id);
             let operands: Vec<String> = graph
@@ -545,7 +561,8 @@ fn inspect(args: InspectArgs) -> Result<()> {
                 .iter()
                 .map(|n| format!("#{}", n.0))
                 .collect();
-            println!(
+            writeln!(
+                out,
                 "#{} {} {} {:?} {} {}{}",
                 id.0,
                 node.name,
@@ -558,7 +575,7 @@ fn inspect(args: InspectArgs) -> Result<()> {
                 } else {
                     format!(" <- {}", operands.join(","))
                 }
-            );
+            )?;
         }
     }
     Ok(())

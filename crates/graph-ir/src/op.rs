@@ -149,7 +149,7 @@ plain_ops! {
     LayerNormalization, Gelu, Erf, HardSwish, HardSigmoid, Resize, Pad, Gather, Squeeze,
     Unsqueeze, Expand, Where, ReduceMax, ReduceSum, Max, Min, Dropout, Exp, Log, Neg, Abs,
     Reciprocal, LeakyRelu, PRelu, Elu, Softplus, GlobalMaxPool, InstanceNormalization, Tile,
-    Equal, Less, Greater, Not, Shape, Floor, Ceil, Mish, LogSoftmax, Sin, Cos, Einsum,
+    Equal, Less, Greater, Not, Shape, Floor, Ceil, Mish, LogSoftmax, Sin, Cos,
 }
 
 impl Op {

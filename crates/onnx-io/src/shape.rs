@@ -885,6 +885,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_op_of_the_extended_vocabulary_has_shape_inference() {
+        use crate::proto::NodeProto;
+        let node = NodeProto::default();
+        let attrs = Attrs::of(&node);
+        let x = [1usize, 4, 8, 8];
+        let values = [1.0f64; 4];
+        let operand = Operand {
+            shape: &x,
+            values: Some(&values),
+        };
+        for op in tokenizer::NetworkVocab::Extended.op_names() {
+            if op == "Input" {
+                continue;
+            }
+            // Missing attributes may still fail; what must not happen is an op with no rule.
+            if let Err(e) = infer(op, &attrs, &[Some(operand), Some(operand)], 1) {
+                assert!(!e.contains("no shape inference"), "{op}: {e}");
+            }
+        }
+        assert!(infer("NoSuchOp", &attrs, &[Some(operand)], 1).is_err());
+    }
+
+    #[test]
     fn broadcasting_follows_numpy() {
         assert_eq!(broadcast([&[2, 1, 4][..], &[3, 1]]).unwrap(), vec![2, 3, 4]);
         assert!(broadcast([&[2, 3][..], &[4, 3]]).is_err());
