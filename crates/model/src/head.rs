@@ -17,7 +17,7 @@ pub fn masked_mean(x: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     ((x * mask).sum_dim(1) / count).reshape([b, hidden])
 }
 
-/// `Linear(h,h) relu dropout Linear(h,h) relu dropout Linear(h,1)`, then
+/// `Linear(d_in,h) relu dropout Linear(h,h) relu dropout Linear(h,1)`, then
 /// `softplus(-z)` (always positive, the reference) or `z` (standardised targets).
 #[derive(Module, Debug)]
 pub struct RegressionHead {
@@ -27,11 +27,23 @@ pub struct RegressionHead {
 }
 
 impl RegressionHead {
+    /// The cell models' head: `d_in = hidden`.
     pub fn new(hidden: usize, dropout: f64, positive_output: bool, device: &Device) -> Self {
+        Self::with_input(hidden, hidden, dropout, positive_output, device)
+    }
+
+    /// A head reading `d_in` features (the whole-network model reads `2 * hidden`).
+    pub fn with_input(
+        d_in: usize,
+        hidden: usize,
+        dropout: f64,
+        positive_output: bool,
+        device: &Device,
+    ) -> Self {
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         Self {
             layers: [
-                linear(hidden, hidden),
+                linear(d_in, hidden),
                 linear(hidden, hidden),
                 linear(hidden, 1),
             ],
@@ -41,7 +53,7 @@ impl RegressionHead {
     }
 
     /// # Shapes
-    /// - embedding: `[batch, hidden]`
+    /// - embedding: `[batch, d_in]`
     /// - output: `[batch]`
     pub fn forward(&self, embedding: Tensor<2>) -> Tensor<1> {
         let [b, _] = embedding.dims();

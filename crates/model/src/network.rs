@@ -3,18 +3,18 @@
 //! head on `concat(graph, static)`.
 
 use crate::GraphBatch;
+use crate::head::RegressionHead;
 use crate::layer::{V2Layer, v2_stack};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softplus};
+use burn::tensor::activation::relu;
 
 #[derive(Module, Debug)]
 pub struct V2NetworkModel {
     layers: Vec<V2Layer>,
     static_branch: Linear,
-    head: [Linear; 3],
     dropout: Dropout,
-    positive_output: bool,
+    head: RegressionHead,
 }
 
 impl V2NetworkModel {
@@ -34,13 +34,8 @@ impl V2NetworkModel {
         Self {
             layers: stack,
             static_branch: linear(d_static, hidden),
-            head: [
-                linear(2 * hidden, hidden),
-                linear(hidden, hidden),
-                linear(hidden, 1),
-            ],
             dropout: DropoutConfig::new(dropout).init(),
-            positive_output,
+            head: RegressionHead::with_input(2 * hidden, hidden, dropout, positive_output, device),
         }
     }
 
@@ -62,15 +57,7 @@ impl V2NetworkModel {
             .statics
             .unwrap_or_else(|| Tensor::zeros([b, d_static], &graph.device()));
         let statics = relu(self.dropout.forward(self.static_branch.forward(statics))); // [batch, hidden]
-        let h = Tensor::cat(vec![graph, statics], 1); // [batch, 2 * hidden]
-        let h = self.dropout.forward(relu(self.head[0].forward(h)));
-        let h = self.dropout.forward(relu(self.head[1].forward(h)));
-        let z = self.head[2].forward(h).reshape([b]);
-        if self.positive_output {
-            softplus(z.neg(), 1.0)
-        } else {
-            z
-        }
+        self.head.forward(Tensor::cat(vec![graph, statics], 1)) // [batch, 2 * hidden] -> [batch]
     }
 }
 

@@ -70,16 +70,16 @@ fn decode(t: &TensorProto, data_type: DataType, numel: usize) -> Option<Vec<f64>
             _ => return None,
         };
         raw.chunks_exact(width)
-            .map(|b| match (data_type, b.len()) {
-                (DataType::Int64, _) => i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64,
-                (DataType::Uint64, _) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64,
-                (DataType::Double, _) => f64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
-                (DataType::Int32, _) => i32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64,
-                (DataType::Uint32, _) => u32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64,
-                (DataType::Float, _) => f32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64,
-                (DataType::Int16, _) => i16::from_le_bytes(b.try_into().unwrap_or([0; 2])) as f64,
-                (DataType::Uint16, _) => u16::from_le_bytes(b.try_into().unwrap_or([0; 2])) as f64,
-                (DataType::Int8, _) => b[0] as i8 as f64,
+            .map(|b| match data_type {
+                DataType::Int64 => i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64,
+                DataType::Uint64 => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64,
+                DataType::Double => f64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+                DataType::Int32 => i32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64,
+                DataType::Uint32 => u32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64,
+                DataType::Float => f32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64,
+                DataType::Int16 => i16::from_le_bytes(b.try_into().unwrap_or([0; 2])) as f64,
+                DataType::Uint16 => u16::from_le_bytes(b.try_into().unwrap_or([0; 2])) as f64,
+                DataType::Int8 => b[0] as i8 as f64,
                 _ => b[0] as f64,
             })
             .collect()

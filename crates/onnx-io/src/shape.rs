@@ -189,13 +189,7 @@ fn window(
     })
 }
 
-fn windowed(
-    ctx: &Ctx,
-    x: &[usize],
-    channels: usize,
-    w: &Window,
-    ceil: bool,
-) -> Result<Vec<usize>, String> {
+fn windowed(x: &[usize], channels: usize, w: &Window, ceil: bool) -> Result<Vec<usize>, String> {
     let mut out = vec![x[0], channels];
     for (i, &len) in x[2..].iter().enumerate() {
         out.push(if w.same {
@@ -211,7 +205,6 @@ fn windowed(
             )?
         });
     }
-    let _ = ctx;
     Ok(out)
 }
 
@@ -307,7 +300,7 @@ fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs:
                 ));
             }
             let win = window(&ctx, x.len() - 2, Some(&w[2..]))?;
-            one(windowed(&ctx, x, w[0], &win, false)?)
+            one(windowed(x, w[0], &win, false)?)
         }
         "ConvTranspose" => {
             let x = image(ctx.shape(0)?)?;
@@ -345,7 +338,7 @@ fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs:
             let x = image(ctx.shape(0)?)?;
             let win = window(&ctx, x.len() - 2, None)?;
             let ceil = attrs.int("ceil_mode").unwrap_or(0) != 0;
-            one(windowed(&ctx, x, x[1], &win, ceil)?)
+            one(windowed(x, x[1], &win, ceil)?)
         }
         "GlobalAveragePool" | "GlobalMaxPool" => {
             let x = image(ctx.shape(0)?)?;

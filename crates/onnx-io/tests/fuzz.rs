@@ -6,13 +6,18 @@
 use onnx_io::{ImportOptions, import_bytes};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-fn fixtures() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx");
-    ["resnet18", "vit_small", "squeezenet", "mobilenetv3"]
-        .iter()
-        .map(|f| std::fs::read(dir.join(format!("{f}.onnx"))).expect("fixture"))
-        .collect()
+/// Read once, not per case.
+fn fixtures() -> &'static [Vec<u8>] {
+    static FILES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx");
+        ["resnet18", "vit_small", "squeezenet", "mobilenetv3"]
+            .iter()
+            .map(|f| std::fs::read(dir.join(format!("{f}.onnx"))).expect("fixture"))
+            .collect()
+    })
 }
 
 fn check(bytes: &[u8]) {

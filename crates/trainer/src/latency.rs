@@ -6,7 +6,7 @@ use crate::experiment::{Experiment, LoadedRun, Metrics, Report};
 use crate::metrics::{accuracy_within, kendall_tau_b, mape};
 use crate::run_dir::{self, METRICS_FILE, PREDICTIONS_FILE};
 use crate::train::{self, EvalSet, TrainSet};
-use crate::{TrainError, TrainingConfig};
+use crate::{NetworkOptions, TrainError, TrainingConfig};
 use burn::module::Module;
 use burn::prelude::*;
 use datasets::BadRows;
@@ -33,11 +33,10 @@ pub struct LatencyDataset {
     pub unknown_ops: BTreeMap<String, usize>,
 }
 
-fn vocab_of(config: &TrainingConfig) -> Result<NetworkVocab, TrainError> {
+fn network_of(config: &TrainingConfig) -> Result<&NetworkOptions, TrainError> {
     config
         .network
         .as_ref()
-        .map(|n| n.vocab)
         .ok_or_else(|| TrainError::Config("a latency run needs a `network` section".into()))
 }
 
@@ -123,10 +122,7 @@ fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
 /// Trains and reports one latency run (called by [`Experiment::run`]).
 pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, TrainError> {
     let config = &experiment.config;
-    let network = config
-        .network
-        .as_ref()
-        .ok_or_else(|| TrainError::Config("a latency run needs a `network` section".into()))?;
+    let network = network_of(config)?;
     let cache = TokenCache::new(
         experiment
             .cache_dir
@@ -218,7 +214,7 @@ impl LoadedRun {
         path: &Path,
         batch_size: usize,
     ) -> Result<NetworkInput, TrainError> {
-        let vocab = vocab_of(&self.config)?;
+        let vocab = network_of(&self.config)?.vocab;
         let options = onnx_io::ImportOptions {
             batch_size,
             input_shape: None,
@@ -264,11 +260,7 @@ impl LoadedRun {
         cache: &TokenCache,
         bad_rows: BadRows,
     ) -> Result<LatencyScores, TrainError> {
-        let network = self
-            .config
-            .network
-            .as_ref()
-            .ok_or_else(|| TrainError::Config("not a latency run".into()))?;
+        let network = network_of(&self.config)?;
         let data = load_dataset(root, network.vocab, cache, bad_rows, false)?;
         let parts = nnlqp::split(&data.labels, &network.split, self.config.seed)?;
         let indices = match part {
