@@ -9,6 +9,7 @@ pub mod cells;
 pub mod cost;
 mod error;
 mod graph;
+pub mod networks;
 mod op;
 
 pub use cost::{Cost, graph_cost, node_flops};

@@ -1,4 +1,4 @@
-//! Reads ONNX models into the shared [`graph_ir::Graph`] (SPEC section 2).
+//! Reads ONNX models into (and writes them from) the shared [`graph_ir::Graph`] (SPEC section 2).
 //!
 //! - Decoding uses the official `onnx.proto`, compiled by prost + protox at build time.
 //! - One graph node per op output; weights, biases and BN statistics are not
@@ -11,6 +11,7 @@
 mod attrs;
 mod constant;
 mod error;
+mod export;
 mod import;
 mod shape;
 
@@ -21,4 +22,5 @@ pub mod proto {
 }
 
 pub use error::OnnxError;
+pub use export::{EXPORT_OPSET, ExportError, Weights, export_bytes, export_model, write_file};
 pub use import::{ImportOptions, Imported, import_bytes, read_file};

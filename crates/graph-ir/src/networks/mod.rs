@@ -1,0 +1,144 @@
+//! Builders for whole networks, op by op as an ONNX exporter would write them
+//! (plain `Conv`, `BatchNormalization`, `Relu`, ... with inferred shapes and
+//! parameter counts), so a built graph equals the graph the ONNX importer
+//! reads from the same network's file.
+
+mod nb201;
+
+pub use nb201::nb201_network;
+
+use crate::{ConvAttrs, Graph, GraphBuilder, GraphError, Node, NodeId, Op, PlainOp, PoolAttrs};
+
+/// A value flowing through the network being built: its node and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tensor {
+    pub node: NodeId,
+    pub shape: Vec<usize>,
+}
+
+impl Tensor {
+    pub fn channels(&self) -> usize {
+        self.shape.get(1).copied().unwrap_or(0)
+    }
+}
+
+/// Adds ops to a graph while tracking each output's shape and weight count.
+/// Image tensors are `[N, C, H, W]`.
+#[derive(Debug, Default)]
+pub struct NetworkBuilder {
+    graph: GraphBuilder,
+    count: usize,
+}
+
+/// Output side of a convolution or pool window (floor mode).
+fn window_out(side: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> usize {
+    let span = dilation * (kernel - 1) + 1;
+    (side + 2 * pad).saturating_sub(span) / stride.max(1) + 1
+}
+
+impl NetworkBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, op: Op, shape: Vec<usize>, params: u64, operands: &[&Tensor]) -> Tensor {
+        self.count += 1;
+        let name = format!("{}_{}", op.name().to_lowercase(), self.count);
+        let node = self.graph.add_node(
+            Node::new(name, op)
+                .with_shape(shape.clone())
+                .with_params(params),
+        );
+        for (slot, t) in operands.iter().enumerate() {
+            self.graph.connect(t.node, node, slot);
+        }
+        Tensor { node, shape }
+    }
+
+    pub fn input(&mut self, shape: Vec<usize>) -> Tensor {
+        self.push(Op::Input, shape, 0, &[])
+    }
+
+    /// A square convolution to `out_channels`, weights `[Cout, Cin/g, k, k]` (+ bias).
+    pub fn conv(&mut self, x: &Tensor, out_channels: usize, attrs: ConvAttrs) -> Tensor {
+        let [n, c, h, w] = image(x);
+        let side = |s| window_out(s, attrs.kernel, attrs.stride, attrs.pad, attrs.dilation);
+        let weights = out_channels * c / attrs.group.max(1) * attrs.kernel * attrs.kernel;
+        let params = weights + if attrs.bias { out_channels } else { 0 };
+        self.push(
+            Op::Conv(attrs),
+            vec![n, out_channels, side(h), side(w)],
+            params as u64,
+            &[x],
+        )
+    }
+
+    /// Batch norm: scale, bias, running mean and variance, `C` each.
+    pub fn batch_norm(&mut self, x: &Tensor) -> Tensor {
+        let params = 4 * x.channels() as u64;
+        self.push(Op::BatchNormalization, x.shape.clone(), params, &[x])
+    }
+
+    pub fn relu(&mut self, x: &Tensor) -> Tensor {
+        self.push(Op::Relu, x.shape.clone(), 0, &[x])
+    }
+
+    pub fn add(&mut self, a: &Tensor, b: &Tensor) -> Tensor {
+        self.push(Op::Add, a.shape.clone(), 0, &[a, b])
+    }
+
+    /// `x * c` for a one-element constant `c` (NAS-Bench-201's `none` on a path that must exist).
+    pub fn scale(&mut self, x: &Tensor) -> Tensor {
+        self.push(Op::Plain(PlainOp::Mul), x.shape.clone(), 1, &[x])
+    }
+
+    pub fn average_pool(&mut self, x: &Tensor, attrs: PoolAttrs) -> Tensor {
+        self.pool(x, Op::AveragePool(attrs), attrs)
+    }
+
+    pub fn max_pool(&mut self, x: &Tensor, attrs: PoolAttrs) -> Tensor {
+        self.pool(x, Op::MaxPool(attrs), attrs)
+    }
+
+    fn pool(&mut self, x: &Tensor, op: Op, attrs: PoolAttrs) -> Tensor {
+        let [n, c, h, w] = image(x);
+        let side = |s| window_out(s, attrs.kernel, attrs.stride, attrs.pad, 1);
+        self.push(op, vec![n, c, side(h), side(w)], 0, &[x])
+    }
+
+    /// `[N, C, H, W] -> [N, C, 1, 1]`.
+    pub fn global_average_pool(&mut self, x: &Tensor) -> Tensor {
+        let [n, c, _, _] = image(x);
+        self.push(
+            Op::Plain(PlainOp::GlobalAveragePool),
+            vec![n, c, 1, 1],
+            0,
+            &[x],
+        )
+    }
+
+    /// ONNX `Flatten` with its default axis 1: `[N, ...] -> [N, rest]`.
+    pub fn flatten(&mut self, x: &Tensor) -> Tensor {
+        let n = x.shape.first().copied().unwrap_or(1);
+        let rest = x.shape.iter().skip(1).product();
+        self.push(Op::Plain(PlainOp::Flatten), vec![n, rest], 0, &[x])
+    }
+
+    /// A fully connected layer `[N, Ci] -> [N, Co]` (ONNX `Gemm`, transposed weight, bias).
+    pub fn linear(&mut self, x: &Tensor, out_features: usize) -> Tensor {
+        let n = x.shape.first().copied().unwrap_or(1);
+        let params = (x.channels() * out_features + out_features) as u64;
+        self.push(Op::Gemm { bias: true }, vec![n, out_features], params, &[x])
+    }
+
+    pub fn build(self) -> Result<Graph, GraphError> {
+        self.graph.build()
+    }
+}
+
+fn image(x: &Tensor) -> [usize; 4] {
+    match x.shape.as_slice() {
+        &[n, c, h, w] => [n, c, h, w],
+        other => panic!("image op on a non-image tensor of shape {other:?}"),
+    }
+}

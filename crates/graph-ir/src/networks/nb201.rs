@@ -1,0 +1,187 @@
+//! The whole NAS-Bench-201 network of a cell (the benchmark's macro skeleton).
+
+use super::{NetworkBuilder, Tensor};
+use crate::cells::{Nb201Cell, Nb201Op};
+use crate::{ConvAttrs, Graph, PoolAttrs};
+
+/// Channels of the three stages.
+const STAGE_CHANNELS: [usize; 3] = [16, 32, 64];
+const CELLS_PER_STAGE: usize = 5;
+const CLASSES: usize = 10;
+/// CIFAR input side.
+const INPUT_SIDE: usize = 32;
+
+/// `(from, to)` of the six cell edges in cell-string order.
+const CELL_EDGES: [(usize, usize); 6] = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)];
+
+/// The whole network of `cell` for a `batch x 3 x 32 x 32` input:
+/// - stem: 3x3 conv to 16 channels + BN;
+/// - three stages of 5 cells (16, 32, 64 channels), a residual reduction block
+///   between stages: `ReLU-conv3x3/2-BN -> ReLU-conv3x3-BN`, plus the shortcut
+///   `AvgPool 2x2/2 -> conv1x1`;
+/// - BN, ReLU, global average pool, flatten, linear to 10 classes.
+///
+/// In a cell, node `j` sums `op(i -> j)` over `i < j` with a chain of `Add`s;
+/// `nor_conv_kxk` is ReLU-Conv-BN, `avg_pool_3x3` is a stride-1 pool,
+/// `skip_connect` is a plain wire and `none` removes the edge. Nodes that no
+/// longer lie on an input-to-output path are pruned. A cell whose output loses
+/// every path outputs zeros: `x * 0` of its input, one `Mul` with a constant.
+pub fn nb201_network(cell: &Nb201Cell, batch: usize) -> Graph {
+    let mut b = NetworkBuilder::new();
+    let input = b.input(vec![batch, 3, INPUT_SIDE, INPUT_SIDE]);
+    let stem = b.conv(&input, STAGE_CHANNELS[0], ConvAttrs::same(3));
+    let mut x = b.batch_norm(&stem);
+    for (stage, &channels) in STAGE_CHANNELS.iter().enumerate() {
+        if stage > 0 {
+            x = reduction_block(&mut b, &x, channels);
+        }
+        for _ in 0..CELLS_PER_STAGE {
+            x = cell_block(&mut b, &x, cell);
+        }
+    }
+    let x = b.batch_norm(&x);
+    let x = b.relu(&x);
+    let x = b.global_average_pool(&x);
+    let x = b.flatten(&x);
+    b.linear(&x, CLASSES);
+    // Every edge above points from an earlier node to a later one.
+    b.build().expect("the NB201 skeleton is acyclic")
+}
+
+fn relu_conv_bn(b: &mut NetworkBuilder, x: &Tensor, channels: usize, attrs: ConvAttrs) -> Tensor {
+    let r = b.relu(x);
+    let c = b.conv(&r, channels, attrs);
+    b.batch_norm(&c)
+}
+
+/// NB201's `ResNetBasicblock` with stride 2.
+fn reduction_block(b: &mut NetworkBuilder, x: &Tensor, channels: usize) -> Tensor {
+    let stride2 = ConvAttrs {
+        stride: 2,
+        ..ConvAttrs::same(3)
+    };
+    let a = relu_conv_bn(b, x, channels, stride2);
+    let main = relu_conv_bn(b, &a, channels, ConvAttrs::same(3));
+    let pooled = b.average_pool(
+        x,
+        PoolAttrs {
+            kernel: 2,
+            stride: 2,
+            pad: 0,
+        },
+    );
+    let shortcut = b.conv(&pooled, channels, ConvAttrs::same(1));
+    b.add(&shortcut, &main)
+}
+
+/// Which cell edges survive: not `none`, and on a path from node 0 to node 3.
+fn live_edges(cell: &Nb201Cell) -> [bool; 6] {
+    let present: [bool; 6] = std::array::from_fn(|e| cell.ops[e] != Nb201Op::None);
+    let mut from_input = [true, false, false, false];
+    for (e, &(i, j)) in CELL_EDGES.iter().enumerate() {
+        if present[e] && from_input[i] {
+            from_input[j] = true;
+        }
+    }
+    let mut to_output = [false, false, false, true];
+    for (e, &(i, j)) in CELL_EDGES.iter().enumerate().rev() {
+        if present[e] && to_output[j] {
+            to_output[i] = true;
+        }
+    }
+    std::array::from_fn(|e| {
+        let (i, j) = CELL_EDGES[e];
+        present[e] && from_input[i] && to_output[j]
+    })
+}
+
+fn cell_block(b: &mut NetworkBuilder, x: &Tensor, cell: &Nb201Cell) -> Tensor {
+    let live = live_edges(cell);
+    let mut nodes: Vec<Option<Tensor>> = vec![Some(x.clone()), None, None, None];
+    for j in 1..4 {
+        let mut sum: Option<Tensor> = None;
+        for (e, &(i, to)) in CELL_EDGES.iter().enumerate() {
+            if to != j || !live[e] {
+                continue;
+            }
+            // A live edge starts at a node reachable from the input.
+            let Some(source) = nodes[i].clone() else {
+                continue;
+            };
+            let term = match cell.ops[e] {
+                Nb201Op::NorConv1x1 => {
+                    relu_conv_bn(b, &source, source.channels(), ConvAttrs::same(1))
+                }
+                Nb201Op::NorConv3x3 => {
+                    relu_conv_bn(b, &source, source.channels(), ConvAttrs::same(3))
+                }
+                Nb201Op::AvgPool3x3 => b.average_pool(&source, PoolAttrs::same(3)),
+                Nb201Op::SkipConnect => source,
+                Nb201Op::None => continue,
+            };
+            sum = Some(match sum {
+                Some(acc) => b.add(&acc, &term),
+                None => term,
+            });
+        }
+        nodes[j] = sum;
+    }
+    match nodes[3].take() {
+        Some(out) => out,
+        None => b.scale(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Op, graph_cost};
+
+    fn cell(s: &str) -> Nb201Cell {
+        s.parse().unwrap()
+    }
+
+    fn count(g: &Graph, name: &str) -> usize {
+        g.node_ids()
+            .filter(|&id| g.node(id).op.name() == name)
+            .count()
+    }
+
+    #[test]
+    fn dead_edges_are_pruned() {
+        // Node 1 is reached but feeds nothing live: its conv disappears.
+        let g = nb201_network(
+            &cell("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"),
+            1,
+        );
+        // stem conv, 2 reductions x 3 convs, classifier: no cell convs.
+        assert_eq!(count(&g, "Conv"), 1 + 2 * 3);
+        assert_eq!(count(&g, "Mul"), 0);
+    }
+
+    #[test]
+    fn a_cell_without_output_paths_outputs_zeros() {
+        let g = nb201_network(
+            &cell("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|"),
+            1,
+        );
+        assert_eq!(count(&g, "Mul"), 15);
+        assert_eq!(count(&g, "Conv"), 7);
+        let mul = g
+            .node_ids()
+            .find(|&id| g.node(id).op == Op::Plain(crate::PlainOp::Mul))
+            .unwrap();
+        assert_eq!(g.node(mul).params, 1);
+    }
+
+    #[test]
+    fn batch_scales_shapes_and_flops() {
+        let c = cell(
+            "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+        );
+        let one = graph_cost(&nb201_network(&c, 1));
+        let many = graph_cost(&nb201_network(&c, 32));
+        assert_eq!(many.params, one.params);
+        assert_eq!(many.flops, 32 * one.flops);
+    }
+}

@@ -1,0 +1,354 @@
+//! [`graph_ir::Graph`] -> ONNX model, the inverse of the importer: every node
+//! becomes one ONNX node (inputs become graph inputs), each op's weight
+//! tensors are rebuilt from its attributes and operand shapes, and every
+//! output shape is declared in `value_info`.
+
+use crate::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
+    tensor_proto::DataType, tensor_shape_proto::Dimension, tensor_shape_proto::dimension,
+    type_proto,
+};
+use graph_ir::{ConvAttrs, Graph, NodeId, Op, PlainOp, PoolAttrs};
+use prost::Message;
+use std::collections::HashSet;
+use std::path::Path;
+use thiserror::Error;
+
+/// The default-domain opset written files import.
+pub const EXPORT_OPSET: i64 = 17;
+
+/// What the weight tensors hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Dims and type only, no values (the NNLQP storage format; small files).
+    Stripped,
+    /// Deterministic pseudo-random values from a seed, for running the model.
+    Random { seed: u64 },
+}
+
+#[derive(Debug, Error)]
+pub enum ExportError {
+    #[error("node #{node} '{name}': {op} has no ONNX form ({reason})")]
+    Unsupported {
+        node: usize,
+        name: String,
+        op: String,
+        reason: &'static str,
+    },
+    #[error("node #{node} '{name}': {reason}")]
+    Node {
+        node: usize,
+        name: String,
+        reason: String,
+    },
+    #[error("writing {file}: {source}")]
+    Io {
+        file: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The ONNX model of `graph`.
+pub fn export_model(graph: &Graph, weights: Weights) -> Result<ModelProto, ExportError> {
+    let names = tensor_names(graph);
+    let mut out = GraphProto {
+        name: Some("narformer".into()),
+        ..Default::default()
+    };
+    let mut rng = SplitMix(match weights {
+        Weights::Random { seed } => seed,
+        Weights::Stripped => 0,
+    });
+    for &id in graph.topological_order() {
+        let node = graph.node(id);
+        let shape = node.shape.as_deref().ok_or_else(|| ExportError::Node {
+            node: id.0,
+            name: node.name.clone(),
+            reason: "has no inferred shape".into(),
+        })?;
+        let info = value_info(&names[id.0], shape);
+        if node.op == Op::Input {
+            out.input.push(info);
+            continue;
+        }
+        let operands = graph.operands(id);
+        let in_shape = |slot: usize| -> Vec<usize> {
+            operands
+                .get(slot)
+                .and_then(|&n| graph.node(n).shape.clone())
+                .unwrap_or_default()
+        };
+        let unsupported = |reason| ExportError::Unsupported {
+            node: id.0,
+            name: node.name.clone(),
+            op: node.op.to_string(),
+            reason,
+        };
+        let (attributes, weight_dims) = match &node.op {
+            Op::Conv(c) => {
+                let x = in_shape(0);
+                let cin = x.get(1).copied().unwrap_or(0) / c.group.max(1);
+                let cout = shape.get(1).copied().unwrap_or(0);
+                let mut dims = vec![kernel_dims(&[cout, cin], c.kernel, x.len())];
+                if c.bias {
+                    dims.push(vec![cout]);
+                }
+                (conv_attributes(c, x.len()), dims)
+            }
+            Op::ConvTranspose {
+                conv,
+                output_padding,
+            } => {
+                let x = in_shape(0);
+                let cout = shape.get(1).copied().unwrap_or(0);
+                let cin = x.get(1).copied().unwrap_or(0);
+                let mut dims = vec![kernel_dims(
+                    &[cin, cout / conv.group.max(1)],
+                    conv.kernel,
+                    x.len(),
+                )];
+                if conv.bias {
+                    dims.push(vec![cout]);
+                }
+                let spatial = x.len().saturating_sub(2);
+                let mut attrs = conv_attributes(conv, x.len());
+                attrs.push(ints(
+                    "output_padding",
+                    vec![*output_padding as i64; spatial],
+                ));
+                (attrs, dims)
+            }
+            Op::AveragePool(p) | Op::MaxPool(p) => (pool_attributes(p, shape.len()), vec![]),
+            Op::BatchNormalization => {
+                let c = shape.get(1).copied().unwrap_or(0);
+                (vec![], vec![vec![c]; 4])
+            }
+            Op::Gemm { bias } => {
+                let ci = in_shape(0).last().copied().unwrap_or(0);
+                let co = shape.last().copied().unwrap_or(0);
+                let mut dims = vec![vec![co, ci]];
+                if *bias {
+                    dims.push(vec![co]);
+                }
+                (vec![int("transB", 1)], dims)
+            }
+            Op::Transpose(perm) => (
+                vec![ints("perm", perm.axes().map(|a| a as i64).collect())],
+                vec![],
+            ),
+            Op::Plain(PlainOp::LayerNormalization) => {
+                let c = shape.last().copied().unwrap_or(0);
+                (vec![int("axis", -1)], vec![vec![c], vec![c]])
+            }
+            Op::Relu | Op::Add | Op::Identity | Op::Plain(_) | Op::Unknown(_) => {
+                let dims = if node.params > 0 {
+                    vec![vec![node.params as usize]]
+                } else {
+                    vec![]
+                };
+                (vec![], dims)
+            }
+            Op::Output => return Err(unsupported("cell output nodes are not network ops")),
+            Op::Zero => return Err(unsupported("NAS-Bench-201 `none` is removed, not exported")),
+            Op::ReluConvBn(_) | Op::ConvBnRelu(_) => {
+                return Err(unsupported(
+                    "fused cell ops exist only in cell graphs; networks use plain ops",
+                ));
+            }
+            Op::Input => unreachable!("handled above"),
+        };
+        let found: u64 = weight_dims
+            .iter()
+            .map(|d| d.iter().product::<usize>() as u64)
+            .sum();
+        if found != node.params {
+            return Err(ExportError::Node {
+                node: id.0,
+                name: node.name.clone(),
+                reason: format!(
+                    "{} owns {} weights, but its attributes and shapes give {found}",
+                    node.op, node.params
+                ),
+            });
+        }
+        let mut inputs: Vec<String> = operands.iter().map(|n| names[n.0].clone()).collect();
+        for (k, dims) in weight_dims.iter().enumerate() {
+            let name = format!("{}.w{k}", names[id.0]);
+            let zero = matches!(node.op, Op::Plain(PlainOp::Mul));
+            out.initializer
+                .push(weight_tensor(&name, dims, weights, zero, &mut rng));
+            inputs.push(name);
+        }
+        out.node.push(NodeProto {
+            input: inputs,
+            output: vec![names[id.0].clone()],
+            name: Some(node.name.clone()),
+            op_type: Some(node.op.name().to_string()),
+            attribute: attributes,
+            ..Default::default()
+        });
+        if graph.successors(id).is_empty() {
+            out.output.push(info);
+        } else {
+            out.value_info.push(info);
+        }
+    }
+    Ok(ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(EXPORT_OPSET),
+        }],
+        producer_name: Some("narformer".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        graph: Some(out),
+        ..Default::default()
+    })
+}
+
+/// The ONNX file bytes of `graph`.
+pub fn export_bytes(graph: &Graph, weights: Weights) -> Result<Vec<u8>, ExportError> {
+    Ok(export_model(graph, weights)?.encode_to_vec())
+}
+
+/// Writes `graph` to `path` (via a temporary file and a rename, so a crash
+/// never leaves half a model).
+pub fn write_file(graph: &Graph, weights: Weights, path: &Path) -> Result<(), ExportError> {
+    let bytes = export_bytes(graph, weights)?;
+    let io = |source| ExportError::Io {
+        file: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("onnx.tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// One tensor name per node: its name, made unique with `_<id>` where names repeat.
+fn tensor_names(graph: &Graph) -> Vec<String> {
+    let mut seen = HashSet::new();
+    graph
+        .node_ids()
+        .map(|id: NodeId| {
+            let name = &graph.node(id).name;
+            let name = if name.is_empty() || !seen.insert(name.clone()) {
+                format!("{name}_{}", id.0)
+            } else {
+                name.clone()
+            };
+            seen.insert(name.clone());
+            name
+        })
+        .collect()
+}
+
+fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
+    let dim = shape
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(dimension::Value::DimValue(d as i64)),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.to_string()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `[lead..., k, k, ...]` with one `k` per spatial axis of a rank-`rank` input.
+fn kernel_dims(lead: &[usize], kernel: usize, rank: usize) -> Vec<usize> {
+    let mut dims = lead.to_vec();
+    dims.extend(std::iter::repeat_n(kernel, rank.saturating_sub(2)));
+    dims
+}
+
+fn int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: values,
+        ..Default::default()
+    }
+}
+
+fn conv_attributes(c: &ConvAttrs, rank: usize) -> Vec<AttributeProto> {
+    let s = rank.saturating_sub(2);
+    vec![
+        ints("kernel_shape", vec![c.kernel as i64; s]),
+        ints("strides", vec![c.stride as i64; s]),
+        ints("pads", vec![c.pad as i64; 2 * s]),
+        ints("dilations", vec![c.dilation as i64; s]),
+        int("group", c.group as i64),
+    ]
+}
+
+fn pool_attributes(p: &PoolAttrs, rank: usize) -> Vec<AttributeProto> {
+    let s = rank.saturating_sub(2);
+    vec![
+        ints("kernel_shape", vec![p.kernel as i64; s]),
+        ints("strides", vec![p.stride as i64; s]),
+        ints("pads", vec![p.pad as i64; 2 * s]),
+    ]
+}
+
+fn weight_tensor(
+    name: &str,
+    dims: &[usize],
+    weights: Weights,
+    zero: bool,
+    rng: &mut SplitMix,
+) -> TensorProto {
+    let raw_data = match weights {
+        Weights::Stripped => None,
+        Weights::Random { .. } => {
+            let n: usize = dims.iter().product();
+            let mut bytes = Vec::with_capacity(4 * n);
+            for _ in 0..n {
+                let v = if zero { 0.0 } else { rng.uniform() * 0.1 };
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            Some(bytes)
+        }
+    };
+    TensorProto {
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: Some(DataType::Float as i32),
+        name: Some(name.to_string()),
+        raw_data,
+        ..Default::default()
+    }
+}
+
+/// SplitMix64: a tiny, fixed generator, so files are byte-identical across
+/// platforms and dependency versions.
+struct SplitMix(u64);
+
+impl SplitMix {
+    /// Uniform in `[-1, 1)`.
+    fn uniform(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
