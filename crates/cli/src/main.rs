@@ -42,7 +42,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct TableArgs {
-    /// Which table: accuracy (NB201 + NB101 Kendall's tau, V2 and the baselines).
+    /// Which table: accuracy (NB201 + NB101 Kendall's tau, V2 and the baselines)
+    /// or latency (NB201 networks on 27 device settings, transfer, baselines).
     table: String,
     /// Hyper-parameter profile of every run: quick (CPU) or paper.
     #[arg(long, default_value = "quick")]
@@ -63,9 +64,12 @@ struct TableArgs {
     /// Where runs live (default: runs/<table>-<profile>).
     #[arg(long)]
     runs_dir: Option<PathBuf>,
-    /// The markdown to write (the plot goes beside it).
-    #[arg(long, default_value = "docs/results/accuracy.md")]
-    out: PathBuf,
+    /// The markdown to write, plots beside it (default: docs/results/<table>.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Internal: run as worker K of --jobs (the latency table's child processes).
+    #[arg(long, hide = true)]
+    worker: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -582,19 +586,207 @@ fn inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
-    if args.table != "accuracy" {
-        bail!("unknown table {:?} (known: accuracy)", args.table);
-    }
     if backend != "flex" {
         bail!("reproduce-table trains with the default backend only (got --backend {backend})");
     }
     if args.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
+    match args.table.as_str() {
+        "accuracy" => reproduce_accuracy(args),
+        "latency" => reproduce_latency(args),
+        other => bail!("unknown table {other:?} (known: accuracy, latency)"),
+    }
+}
+
+fn table_out(args: &TableArgs) -> PathBuf {
+    args.out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("docs/results/{}.md", args.table)))
+}
+
+fn reproduce_latency(args: TableArgs) -> Result<()> {
+    use tables::latency::{self as lt, Provenance};
+    let started = std::time::Instant::now();
+    let seeds: Vec<u64> = (0..args.seeds).collect();
+    let data_dir = args.data.resolve()?;
+    let table = datasets::nb201_latency::load(&data_dir)?;
+    let data = trainer::nb201_latency::Nb201Networks::new(table);
+    let mut protocol =
+        trainer::nb201_latency::Protocol::for_profile(args.profile, data.table.settings.len());
+    if let Some(cap) = args.max_epochs {
+        for c in [&mut protocol.single, &mut protocol.multi, &mut protocol.gnn] {
+            c.epochs = c.epochs.min(cap.max(1));
+            c.eval_every = c.eval_every.min(c.epochs);
+        }
+    }
+    let names: Vec<String> = data.table.settings.iter().map(|s| s.name.clone()).collect();
+    let jobs = lt::plan(&names, &seeds);
+    let root = args
+        .runs_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.table, args.profile)));
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let workers = args
+        .jobs
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .max(1);
+    let device = burn::prelude::Device::flex();
+    if let Some(worker) = args.worker {
+        lt::run_worker(
+            &root, &jobs, worker, workers, &data, &protocol, args.force, &device,
+        )?;
+        return Ok(());
+    }
+    let hash = lt::protocol_hash(&protocol);
+    let missing = jobs
+        .iter()
+        .filter(|j| args.force || lt::finished(&root, j, &hash).is_none())
+        .count();
+    eprintln!(
+        "{} jobs ({} to run, {} seeds) in {} worker processes, results in {}",
+        jobs.len(),
+        missing,
+        args.seeds,
+        workers,
+        root.display()
+    );
+    if missing > 0 {
+        let exe = std::env::current_exe().context("cannot find the narformer binary")?;
+        let children: Vec<(usize, std::process::Child)> = (0..workers)
+            .map(|w| {
+                let mut cmd = std::process::Command::new(&exe);
+                cmd.args(["reproduce-table", "latency", "--profile"])
+                    .arg(args.profile.to_string())
+                    .args(["--seeds", &args.seeds.to_string()])
+                    .args(["--jobs", &workers.to_string()])
+                    .args(["--worker", &w.to_string()])
+                    .arg("--runs-dir")
+                    .arg(&root)
+                    .arg("--data-dir")
+                    .arg(&data_dir);
+                if let Some(cap) = args.max_epochs {
+                    cmd.args(["--max-epochs", &cap.to_string()]);
+                }
+                if args.force {
+                    cmd.arg("--force");
+                }
+                cmd.spawn()
+                    .with_context(|| format!("cannot start worker {w}"))
+                    .map(|c| (w, c))
+            })
+            .collect::<Result<_>>()?;
+        let mut failed = Vec::new();
+        for (w, mut child) in children {
+            let status = child.wait().with_context(|| format!("worker {w}"))?;
+            if !status.success() {
+                failed.push(format!("worker {w} ({status})"));
+            }
+        }
+        if !failed.is_empty() {
+            bail!(
+                "{} failed; finished jobs are kept in {}, run the same command again to continue",
+                failed.join(", "),
+                root.display()
+            );
+        }
+    }
+    let stored: Vec<lt::Stored> = jobs
+        .iter()
+        .map(|j| {
+            lt::finished(&root, j, &hash)
+                .with_context(|| format!("job {} has no result in {}", j.name(), root.display()))
+        })
+        .collect::<Result<_>>()?;
+    let out = table_out(&args);
+    let out_dir = out
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let stem = out
+        .file_stem()
+        .map_or("latency".into(), |s| s.to_string_lossy().into_owned());
+    let mut plots = Vec::new();
+    for name in lt::PLOTTED {
+        let found = stored.iter().find_map(|s| match (&s.job, &s.result) {
+            (lt::Job::Single { setting, seed: 0 }, lt::JobResult::Settings(rs))
+                if setting == name =>
+            {
+                rs.first()
+            }
+            _ => None,
+        });
+        if let Some(result) = found {
+            let file = format!("{stem}-{name}.svg");
+            let title = format!(
+                "V2 on {name}, seed 0: MAPE {:.2}%, Acc(10%) {:.1}%",
+                result.scores.mape,
+                100.0 * result.scores.acc10
+            );
+            let left_out = tables::scatter::draw(
+                &result.predictions,
+                3000,
+                0.0,
+                &title,
+                &out_dir.join(&file),
+            )?;
+            plots.push((
+                file,
+                format!(
+                    "Predicted against measured latency (ms) on {name} of the {} scored test \
+                     networks, V2 trained on that setting, seed 0 ({left_out} outside the axes).",
+                    result.predictions.len()
+                ),
+            ));
+        }
+    }
+    let ceilings: Vec<_> = (0..data.table.settings.len())
+        .map(|s| trainer::nb201_latency::repeat_ceiling(&data, s))
+        .collect();
+    let provenance = Provenance {
+        command: format!(
+            "cargo xtask reproduce-table latency --profile {} --seeds {}",
+            args.profile, args.seeds
+        ),
+        seeds: args.seeds as usize,
+        workers,
+        machine: machine_description(),
+        wall_seconds: stored_wall_seconds(&root, &jobs).unwrap_or(started.elapsed().as_secs_f64()),
+        job_seconds: stored.iter().map(|s| s.seconds).sum(),
+        plots,
+    };
+    let markdown = lt::render_markdown(&data, &protocol, &stored, &ceilings, &provenance);
+    trainer::run_dir::write_atomic(&out, markdown.as_bytes())?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// From the first to the last job result written: the table's training wall time
+/// even when it was made in several sessions of the command.
+fn stored_wall_seconds(root: &std::path::Path, jobs: &[tables::latency::Job]) -> Option<f64> {
+    let times: Vec<std::time::SystemTime> = jobs
+        .iter()
+        .filter_map(|j| {
+            std::fs::metadata(root.join(format!("{}.json", j.name())))
+                .ok()?
+                .modified()
+                .ok()
+        })
+        .collect();
+    let (first, last) = (times.iter().min()?, times.iter().max()?);
+    last.duration_since(*first).ok().map(|d| d.as_secs_f64())
+}
+
+fn reproduce_accuracy(args: TableArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let seeds: Vec<u64> = (0..args.seeds).collect();
     let root = args
         .runs_dir
+        .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.table, args.profile)));
     let mut specs = tables::accuracy::plan(args.profile, &seeds, &root);
     if let Some(cap) = args.max_epochs {
@@ -625,8 +817,8 @@ fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
         root.display()
     );
     let outcomes = runner.run_all(&specs)?;
-    let out_dir = args
-        .out
+    let out = table_out(&args);
+    let out_dir = out
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
@@ -647,8 +839,7 @@ fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
             && c.seed == 0
             && o.result.is_ok()
     });
-    let stem = args
-        .out
+    let stem = out
         .file_stem()
         .map_or("table".into(), |s| s.to_string_lossy().into_owned());
     let plot = match plotted {
@@ -691,8 +882,8 @@ fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
         plot,
     };
     let markdown = tables::accuracy::render_markdown(&outcomes, &provenance);
-    trainer::run_dir::write_atomic(&args.out, markdown.as_bytes())?;
-    println!("wrote {}", args.out.display());
+    trainer::run_dir::write_atomic(&out, markdown.as_bytes())?;
+    println!("wrote {}", out.display());
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     if failed > 0 {
         bail!(

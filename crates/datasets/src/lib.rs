@@ -2,6 +2,7 @@
 //!
 //! - [`data_dir`]: where the benchmark files live (`--data-dir`, `NARFORMER_DATA`, `data/`).
 //! - [`nb201`]: NAS-Bench-201 cells with their CIFAR-10 accuracy.
+//! - [`nb201_latency`]: NAS-Bench-201 networks' latency on 27 device settings.
 //! - [`nb101`]: the 30k-cell NAS-Bench-101 subset with its validation accuracy.
 //! - [`nnlqp`]: NNLQP-format latency datasets (ONNX files + `gt.txt`), their splits
 //!   and the tokenised-graph cache.
@@ -11,6 +12,7 @@ pub mod data_dir;
 mod error;
 pub mod nb101;
 pub mod nb201;
+pub mod nb201_latency;
 pub mod nnlqp;
 mod rows;
 pub mod split;

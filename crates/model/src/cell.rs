@@ -4,7 +4,7 @@
 
 use crate::GraphBatch;
 use crate::gnn::GnnModel;
-use crate::network::V2NetworkModel;
+use crate::network::{Encoder, NetworkSizes, V2NetworkModel};
 use crate::transformer::TransformerModel;
 use crate::v2::V2CellModel;
 use burn::prelude::*;
@@ -83,6 +83,10 @@ pub struct CellModelConfig {
     /// the whole-network model ([`V2NetworkModel`]: sum readout, static branch).
     #[config(default = 0)]
     pub d_static: usize,
+    /// Whole-network models only: device settings with a learned embedding
+    /// (one model for many devices); 0 for a single-device model.
+    #[config(default = 0)]
+    pub devices: usize,
 }
 
 impl CellModelConfig {
@@ -96,11 +100,14 @@ impl CellModelConfig {
         if self.hidden == 0 || self.layers == 0 || divisor == 0 {
             return Err("model.hidden, model.layers, groups and heads must be positive".into());
         }
-        if self.d_static > 0 && self.architecture != Architecture::V2 {
+        if self.d_static > 0 && self.architecture == Architecture::Transformer {
             return Err(format!(
-                "the whole-network (static-feature) variant exists for v2 only, not {}",
+                "the whole-network (static-feature) variant exists for v2 and gnn, not {}",
                 self.architecture
             ));
+        }
+        if self.devices > 0 && self.d_static == 0 {
+            return Err("model.devices needs the whole-network model (model.d_static > 0)".into());
         }
         if !self.hidden.is_multiple_of(divisor) {
             return Err(format!(
@@ -109,6 +116,19 @@ impl CellModelConfig {
             ));
         }
         Ok(())
+    }
+
+    fn network_sizes(&self) -> NetworkSizes {
+        NetworkSizes {
+            d_input: self.d_input,
+            d_static: self.d_static,
+            hidden: self.hidden,
+            layers: self.layers,
+            groups: self.groups,
+            dropout: self.dropout,
+            positive_output: self.positive_output,
+            devices: self.devices,
+        }
     }
 
     pub fn init(&self, device: &Device) -> CellModel {
@@ -121,18 +141,18 @@ impl CellModelConfig {
         );
         match self.architecture {
             Architecture::V2 if self.d_static > 0 => CellModel::V2Network(V2NetworkModel::new(
-                d,
-                self.d_static,
-                h,
-                l,
-                self.groups,
-                p,
-                pos,
+                Encoder::V2,
+                self.network_sizes(),
                 device,
             )),
             Architecture::V2 => {
                 CellModel::V2(V2CellModel::new(d, h, l, self.groups, p, pos, device))
             }
+            Architecture::Gnn if self.d_static > 0 => CellModel::GnnNetwork(V2NetworkModel::new(
+                Encoder::Sage,
+                self.network_sizes(),
+                device,
+            )),
             Architecture::Gnn => CellModel::Gnn(GnnModel::new(d, h, l, p, pos, device)),
             Architecture::Transformer => {
                 CellModel::Transformer(TransformerModel::new(d, h, l, self.heads, p, pos, device))
@@ -148,6 +168,8 @@ pub enum CellModel {
     V2Network(V2NetworkModel),
     Gnn(GnnModel),
     Transformer(TransformerModel),
+    /// The GNN baseline adapted to whole networks (sum readout, static branch).
+    GnnNetwork(V2NetworkModel),
 }
 
 impl CellModel {
@@ -157,9 +179,17 @@ impl CellModel {
     pub fn forward(&self, batch: GraphBatch) -> Tensor<1> {
         match self {
             CellModel::V2(m) => m.forward(batch),
-            CellModel::V2Network(m) => m.forward(batch),
+            CellModel::V2Network(m) | CellModel::GnnNetwork(m) => m.forward(batch),
             CellModel::Gnn(m) => m.forward(batch),
             CellModel::Transformer(m) => m.forward(batch),
+        }
+    }
+
+    /// The whole-network model inside, if this is one (it also reads [`crate::FlatBatch`]es).
+    pub fn network(&self) -> Option<&V2NetworkModel> {
+        match self {
+            CellModel::V2Network(m) | CellModel::GnnNetwork(m) => Some(m),
+            _ => None,
         }
     }
 }

@@ -2,10 +2,11 @@
 //! mean aggregation over neighbours and a root term, a mean readout over
 //! nodes, and the same head as the V2 model.
 
-use crate::GraphBatch;
 use crate::head::{RegressionHead, masked_mean};
+use crate::{FlatBatch, GraphBatch};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::relu;
 
 /// One GraphSAGE layer: `relu(W_l mean_{j in N(i)} x_j + W_r x_i)` (`W_r` without
@@ -35,6 +36,28 @@ impl SageLayer {
         let out = self.neighbour.forward(mean) + self.root.forward(x);
         self.dropout.forward(relu(out))
     }
+
+    /// The same layer on a [`FlatBatch`] (messages along its edge lists).
+    ///
+    /// # Shapes
+    /// - x: `[nodes, d_in]` -> `[nodes, d_out]`
+    pub fn forward_flat(&self, x: Tensor<2>, graph: &FlatBatch) -> Tensor<2> {
+        let [nodes, d_in] = x.dims();
+        let summed = Tensor::zeros([nodes, d_in], &x.device());
+        let summed = if graph.edges() == 0 {
+            summed
+        } else {
+            summed.select_assign(
+                0,
+                graph.target.clone(),
+                x.clone().select(0, graph.neighbour.clone()),
+                IndexingUpdateOp::Add,
+            )
+        };
+        let mean = summed / graph.degree.clone().clamp_min(1.0); // [nodes, d_in]
+        let out = self.neighbour.forward(mean) + self.root.forward(x);
+        self.dropout.forward(relu(out))
+    }
 }
 
 #[derive(Module, Debug)]
@@ -52,14 +75,8 @@ impl GnnModel {
         positive_output: bool,
         device: &Device,
     ) -> Self {
-        let layers = (0..layers)
-            .map(|i| {
-                let d_in = if i == 0 { d_input } else { hidden };
-                SageLayer::new(d_in, hidden, dropout, device)
-            })
-            .collect();
         Self {
-            layers,
+            layers: sage_stack(d_input, hidden, layers, dropout, device),
             head: RegressionHead::new(hidden, dropout, positive_output, device),
         }
     }
@@ -74,4 +91,20 @@ impl GnnModel {
         }
         self.head.forward(masked_mean(x, batch.mask))
     }
+}
+
+/// `layers` SAGE layers, the first mapping `d_input` to `hidden`.
+pub(crate) fn sage_stack(
+    d_input: usize,
+    hidden: usize,
+    layers: usize,
+    dropout: f64,
+    device: &Device,
+) -> Vec<SageLayer> {
+    (0..layers)
+        .map(|i| {
+            let d_in = if i == 0 { d_input } else { hidden };
+            SageLayer::new(d_in, hidden, dropout, device)
+        })
+        .collect()
 }

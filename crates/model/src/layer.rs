@@ -1,10 +1,12 @@
 //! One NAR-Former V2 encoder layer: a GNN-style neighbourhood aggregation
 //! written as masked, linearly normalised attention, then a grouped FFN.
 
+use crate::FlatBatch;
 use crate::grouped_ffn::{GroupedFfn, GroupedFfnConfig};
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::{relu, sigmoid};
 
 #[derive(Config, Debug)]
@@ -83,6 +85,52 @@ impl V2Layer {
         // Linear normalisation (not softmax): rows of pads and isolated nodes stay 0.
         let weights = scores.clone() / scores.sum_dim(2).add_scalar(1e-6);
         let out = self.neighbour.forward(weights.matmul(x.clone())) + self.root.forward(x); // [batch, nodes, d_hidden]
+        self.finish(out)
+    }
+
+    /// The same layer on a [`FlatBatch`]: attention scores only on the edges,
+    /// so the cost is linear in nodes and edges instead of quadratic in nodes.
+    ///
+    /// # Shapes
+    /// - x: `[nodes, d_input]` (every graph's nodes stacked)
+    /// - output: `[nodes, d_hidden]`
+    pub fn forward_flat(&self, x: Tensor<2>, graph: &FlatBatch) -> Tensor<2> {
+        let [nodes, d_input] = x.dims();
+        let x = x * sigmoid(self.degree_gate.forward(graph.degree.clone())); // [nodes, d_input]
+        let z = sigmoid(self.qk.forward(x.clone())); // [nodes, d_input]
+        let aggregated = if graph.edges() == 0 {
+            Tensor::zeros([nodes, d_input], &x.device())
+        } else {
+            let scores = (z.clone().select(0, graph.target.clone())
+                * z.select(0, graph.neighbour.clone()))
+            .sum_dim(1)
+            .div_scalar((d_input as f64).sqrt()); // [edges, 1]
+            let row_sums = Tensor::zeros([nodes, 1], &x.device()).select_assign(
+                0,
+                graph.target.clone(),
+                scores.clone(),
+                IndexingUpdateOp::Add,
+            ); // [nodes, 1]
+            let weights = scores / row_sums.select(0, graph.target.clone()).add_scalar(1e-6); // [edges, 1]
+            let messages = x.clone().select(0, graph.neighbour.clone()) * weights; // [edges, d_input]
+            Tensor::zeros([nodes, d_input], &x.device()).select_assign(
+                0,
+                graph.target.clone(),
+                messages,
+                IndexingUpdateOp::Add,
+            ) // [nodes, d_input]
+        };
+        let out = self.neighbour.forward(aggregated) + self.root.forward(x); // [nodes, d_hidden]
+        let [_, hidden] = out.dims();
+        self.finish(out.unsqueeze_dim::<3>(0))
+            .reshape([nodes, hidden])
+    }
+
+    /// Row normalisation, ReLU, dropout, then `x + gamma * FFN(LN(x))`.
+    ///
+    /// # Shapes
+    /// - out: `[batch, nodes, d_hidden]` -> `[batch, nodes, d_hidden]`
+    fn finish(&self, out: Tensor<3>) -> Tensor<3> {
         let norm = out
             .clone()
             .powf_scalar(2.0)

@@ -14,7 +14,7 @@ pub mod network;
 pub mod transformer;
 pub mod v2;
 
-pub use batch::GraphBatch;
+pub use batch::{FlatBatch, GraphBatch};
 pub use cell::{Architecture, CellModel, CellModelConfig};
 pub use layer::{V2Layer, V2LayerConfig};
-pub use network::V2NetworkModel;
+pub use network::{Encoder, NetworkSizes, V2NetworkModel};

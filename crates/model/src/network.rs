@@ -1,63 +1,190 @@
-//! The NAR-Former V2 whole-network model for latency (SPEC section 4): two
-//! [`V2Layer`]s, a **sum** over real nodes, a static-feature branch, and the MLP
-//! head on `concat(graph, static)`.
+//! The whole-network latency model (SPEC section 4): an encoder (two
+//! [`V2Layer`]s, or GraphSAGE layers for the GNN baseline), a **sum** over
+//! nodes, a static-feature branch, and the MLP head on `concat(graph, static)`.
+//!
+//! With `devices > 0` it predicts for many device settings at once: a learned
+//! embedding per setting joins the head's input, so one encoder pass per network
+//! serves every setting (the encoder, the costly part, never sees the device).
 
-use crate::GraphBatch;
+use crate::gnn::{SageLayer, sage_stack};
 use crate::head::RegressionHead;
 use crate::layer::{V2Layer, v2_stack};
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use crate::{FlatBatch, GraphBatch};
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+/// Which layers read the node tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoder {
+    V2,
+    Sage,
+}
+
+/// Sizes of a [`V2NetworkModel`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkSizes {
+    pub d_input: usize,
+    pub d_static: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub groups: usize,
+    pub dropout: f64,
+    pub positive_output: bool,
+    /// Device settings with a learned embedding; 0 for a single-device model.
+    pub devices: usize,
+}
+
 #[derive(Module, Debug)]
 pub struct V2NetworkModel {
+    /// The V2 encoder (empty for the GNN).
     layers: Vec<V2Layer>,
+    /// The GraphSAGE encoder (empty for V2).
+    sage: Vec<SageLayer>,
     static_branch: Linear,
     dropout: Dropout,
+    /// `[devices, hidden]`, multi-device models only.
+    devices: Option<Param<Tensor<2>>>,
     head: RegressionHead,
 }
 
 impl V2NetworkModel {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        d_input: usize,
-        d_static: usize,
-        hidden: usize,
-        layers: usize,
-        groups: usize,
-        dropout: f64,
-        positive_output: bool,
-        device: &Device,
-    ) -> Self {
-        let stack = v2_stack(d_input, hidden, layers, groups, dropout, device);
-        let linear = |i, o| LinearConfig::new(i, o).init(device);
+    pub fn new(encoder: Encoder, s: NetworkSizes, device: &Device) -> Self {
+        let (layers, sage) = match encoder {
+            Encoder::V2 => (
+                v2_stack(s.d_input, s.hidden, s.layers, s.groups, s.dropout, device),
+                Vec::new(),
+            ),
+            Encoder::Sage => (
+                Vec::new(),
+                sage_stack(s.d_input, s.hidden, s.layers, s.dropout, device),
+            ),
+        };
+        let devices = (s.devices > 0).then(|| {
+            Initializer::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }
+            .init([s.devices, s.hidden], device)
+        });
+        let head_input = if s.devices > 0 { 3 } else { 2 } * s.hidden;
         Self {
-            layers: stack,
-            static_branch: linear(d_static, hidden),
-            dropout: DropoutConfig::new(dropout).init(),
-            head: RegressionHead::with_input(2 * hidden, hidden, dropout, positive_output, device),
+            layers,
+            sage,
+            static_branch: LinearConfig::new(s.d_static, s.hidden).init(device),
+            dropout: DropoutConfig::new(s.dropout).init(),
+            devices,
+            head: RegressionHead::with_input(
+                head_input,
+                s.hidden,
+                s.dropout,
+                s.positive_output,
+                device,
+            ),
         }
+    }
+
+    /// Number of device settings the model embeds (0: single device).
+    pub fn device_count(&self) -> usize {
+        self.devices.as_ref().map_or(0, |d| d.dims()[0])
+    }
+
+    /// `concat(graph sum, static branch)`.
+    ///
+    /// # Shapes
+    /// - graph: `[batch, hidden]`, statics: `[batch, d_static]` (zeros when absent)
+    /// - output: `[batch, 2 * hidden]`
+    fn with_statics(&self, graph: Tensor<2>, statics: Option<Tensor<2>>) -> Tensor<2> {
+        let [b, _] = graph.dims();
+        let [d_static, _] = self.static_branch.weight.dims(); // Linear stores [in, out]
+        let statics = statics.unwrap_or_else(|| Tensor::zeros([b, d_static], &graph.device()));
+        let statics = relu(self.dropout.forward(self.static_branch.forward(statics))); // [batch, hidden]
+        Tensor::cat(vec![graph, statics], 1)
     }
 
     /// # Shapes
     /// - batch: tokens `[batch, nodes, d_input]`, adjacency `[batch, nodes, nodes]`,
     ///   mask `[batch, nodes]`, statics `[batch, d_static]` (zeros when absent)
-    /// - output: `[batch]`
-    pub fn forward(&self, batch: GraphBatch) -> Tensor<1> {
+    /// - output: `[batch, 2 * hidden]`
+    fn embed_padded(&self, batch: GraphBatch) -> Tensor<2> {
         let [b, _, _] = batch.tokens.dims();
         let mut x = batch.tokens;
         for layer in &self.layers {
             x = layer.forward(x, batch.adjacency.clone()); // [batch, nodes, hidden]
         }
+        for layer in &self.sage {
+            x = layer.forward(x, batch.adjacency.clone()); // [batch, nodes, hidden]
+        }
         let [_, _, hidden] = x.dims();
         let mask = batch.mask.unsqueeze_dim::<3>(2); // [batch, nodes, 1]
         let graph = (x * mask).sum_dim(1).reshape([b, hidden]); // [batch, hidden]
-        let [_, d_static] = self.static_branch.weight.dims();
-        let statics = batch
-            .statics
-            .unwrap_or_else(|| Tensor::zeros([b, d_static], &graph.device()));
-        let statics = relu(self.dropout.forward(self.static_branch.forward(statics))); // [batch, hidden]
-        self.head.forward(Tensor::cat(vec![graph, statics], 1)) // [batch, 2 * hidden] -> [batch]
+        self.with_statics(graph, batch.statics)
+    }
+
+    /// # Shapes
+    /// - batch: tokens `[nodes, d_input]` of `graphs` graphs, statics `[graphs, d_static]`
+    /// - output: `[graphs, 2 * hidden]`
+    pub fn embed(&self, batch: &FlatBatch) -> Tensor<2> {
+        let mut x = batch.tokens.clone();
+        for layer in &self.layers {
+            x = layer.forward_flat(x, batch); // [nodes, hidden]
+        }
+        for layer in &self.sage {
+            x = layer.forward_flat(x, batch); // [nodes, hidden]
+        }
+        self.with_statics(batch.sum_per_graph(x), batch.statics.clone())
+    }
+
+    /// Single-device prediction from a padded batch (multi-device models use setting 0).
+    ///
+    /// # Shapes
+    /// - batch: as [`GraphBatch`]; output: `[batch]`
+    pub fn forward(&self, batch: GraphBatch) -> Tensor<1> {
+        let embedding = self.embed_padded(batch);
+        self.head_for_all(embedding)
+    }
+
+    /// Single-device prediction (multi-device models use setting 0).
+    ///
+    /// # Shapes
+    /// - batch: `graphs` graphs; output: `[graphs]`
+    pub fn forward_flat(&self, batch: &FlatBatch) -> Tensor<1> {
+        let embedding = self.embed(batch);
+        self.head_for_all(embedding)
+    }
+
+    fn head_for_all(&self, embedding: Tensor<2>) -> Tensor<1> {
+        if self.devices.is_some() {
+            let [b, _] = embedding.dims();
+            let zeros = Tensor::<1, Int>::zeros([b], &embedding.device());
+            let graphs = Tensor::<1, Int>::arange(0..b as i64, &embedding.device());
+            return self.predict_pairs(embedding, graphs, zeros);
+        }
+        self.head.forward(embedding)
+    }
+
+    /// Latency of network `graph[p]` on device setting `setting[p]`, for every pair `p`.
+    /// A single-device model ignores `setting`.
+    ///
+    /// # Shapes
+    /// - embedding: `[graphs, 2 * hidden]` (from [`Self::embed`])
+    /// - graph, setting: `[pairs]`
+    /// - output: `[pairs]`
+    pub fn predict_pairs(
+        &self,
+        embedding: Tensor<2>,
+        graph: Tensor<1, Int>,
+        setting: Tensor<1, Int>,
+    ) -> Tensor<1> {
+        let rows = embedding.select(0, graph); // [pairs, 2 * hidden]
+        match &self.devices {
+            Some(table) => {
+                let settings = table.val().select(0, setting); // [pairs, hidden]
+                self.head.forward(Tensor::cat(vec![rows, settings], 1))
+            }
+            None => self.head.forward(rows),
+        }
     }
 }
 
@@ -66,62 +193,149 @@ mod tests {
     use super::*;
     use burn::tensor::{Distribution, TensorData};
 
+    fn sizes(d_input: usize, d_static: usize, hidden: usize, devices: usize) -> NetworkSizes {
+        NetworkSizes {
+            d_input,
+            d_static,
+            hidden,
+            layers: 2,
+            groups: if hidden % 8 == 0 { 8 } else { 4 },
+            dropout: 0.0,
+            positive_output: true,
+            devices,
+        }
+    }
+
     #[test]
     fn paper_size_has_about_2_3_million_parameters() {
         let device = Device::flex();
-        let model = V2NetworkModel::new(152, 40, 512, 2, 8, 0.05, true, &device);
+        let model = V2NetworkModel::new(Encoder::V2, sizes(152, 40, 512, 0), &device);
         let params = model.num_params();
         assert!((2_200_000..2_400_000).contains(&params), "{params}");
+    }
+
+    /// A chain of `n` nodes as a padded batch of one graph, and as a flat batch.
+    fn chain(n: usize, pad_to: usize, tokens: Tensor<3>, device: &Device) -> GraphBatch {
+        let mut adj = vec![0.0f32; pad_to * pad_to];
+        for i in 0..n - 1 {
+            adj[i * pad_to + i + 1] = 1.0;
+            adj[(i + 1) * pad_to + i] = 1.0;
+        }
+        let mask: Vec<f32> = (0..pad_to).map(|i| if i < n { 1.0 } else { 0.0 }).collect();
+        GraphBatch {
+            tokens,
+            adjacency: Tensor::from_data(TensorData::new(adj, [1, pad_to, pad_to]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [1, pad_to]), device),
+            statics: None,
+        }
     }
 
     #[test]
     fn padding_does_not_change_the_prediction_and_statics_matter() {
         let device = Device::flex();
         device.seed(1);
-        let model = V2NetworkModel::new(12, 4, 16, 2, 4, 0.0, true, &device);
+        let model = V2NetworkModel::new(Encoder::V2, sizes(12, 4, 16, 0), &device);
         let tokens = Tensor::<3>::random([1, 5, 12], Distribution::Normal(0.0, 1.0), &device);
-        let mut adj = vec![0.0f32; 25];
-        for i in 0..4 {
-            adj[i * 5 + i + 1] = 1.0;
-            adj[(i + 1) * 5 + i] = 1.0;
-        }
         let statics = Tensor::<2>::from_data(
             TensorData::new(vec![0.5f32, 1.0, -1.0, 0.2], [1, 4]),
             &device,
         );
-        let alone = model.forward(GraphBatch {
-            tokens: tokens.clone(),
-            adjacency: Tensor::from_data(TensorData::new(adj.clone(), [1, 5, 5]), &device),
-            mask: Tensor::ones([1, 5], &device),
-            statics: Some(statics.clone()),
-        });
+        let mut alone = chain(5, 5, tokens.clone(), &device);
+        alone.statics = Some(statics.clone());
+        let a: f32 = model.forward(alone.clone()).into_scalar();
         // The same graph padded to 8 nodes with garbage pad tokens.
         let pad = Tensor::<3>::ones([1, 3, 12], &device).mul_scalar(9.0);
-        let mut adj8 = vec![0.0f32; 64];
-        for i in 0..5 {
-            for j in 0..5 {
-                adj8[i * 8 + j] = adj[i * 5 + j];
-            }
-        }
-        let mask8: Vec<f32> = (0..8).map(|i| if i < 5 { 1.0 } else { 0.0 }).collect();
-        let padded = model.forward(GraphBatch {
-            tokens: Tensor::cat(vec![tokens.clone(), pad], 1),
-            adjacency: Tensor::from_data(TensorData::new(adj8, [1, 8, 8]), &device),
-            mask: Tensor::from_data(TensorData::new(mask8, [1, 8]), &device),
-            statics: Some(statics),
-        });
-        let (a, p): (f32, f32) = (alone.into_scalar(), padded.into_scalar());
+        let mut padded = chain(5, 8, Tensor::cat(vec![tokens, pad], 1), &device);
+        padded.statics = Some(statics);
+        let p: f32 = model.forward(padded).into_scalar();
         assert!((a - p).abs() <= 1e-4 * a.abs().max(1e-3), "{a} vs {p}");
         assert!(a > 0.0);
-        let other = model.forward(GraphBatch {
+        alone.statics = Some(Tensor::from_data(
+            TensorData::new(vec![3.0f32, -2.0, 1.0, 0.0], [1, 4]),
+            &device,
+        ));
+        assert_ne!(a, model.forward(alone).into_scalar::<f32>());
+    }
+
+    /// Two chains (5 and 3 nodes) as one flat batch.
+    fn flat_pair(tokens: Tensor<2>, device: &Device) -> FlatBatch {
+        // chain 0: nodes 0..5, chain 1: nodes 5..8
+        let mut target = Vec::new();
+        let mut neighbour = Vec::new();
+        for (start, len) in [(0i64, 5i64), (5, 3)] {
+            for i in start..start + len - 1 {
+                target.extend([i, i + 1]);
+                neighbour.extend([i + 1, i]);
+            }
+        }
+        let degree = vec![1.0f32, 2.0, 2.0, 2.0, 1.0, 1.0, 2.0, 1.0];
+        let e = target.len();
+        FlatBatch {
             tokens,
-            adjacency: Tensor::from_data(TensorData::new(adj, [1, 5, 5]), &device),
-            mask: Tensor::ones([1, 5], &device),
-            statics: Some(Tensor::from_data(
-                TensorData::new(vec![3.0f32, -2.0, 1.0, 0.0], [1, 4]),
-                &device,
-            )),
-        });
-        assert_ne!(a, other.into_scalar::<f32>());
+            target: Tensor::from_data(TensorData::new(target, [e]), device),
+            neighbour: Tensor::from_data(TensorData::new(neighbour, [e]), device),
+            degree: Tensor::from_data(TensorData::new(degree, [8, 1]), device),
+            graph_of_node: Tensor::from_data(
+                TensorData::new(vec![0i64, 0, 0, 0, 0, 1, 1, 1], [8]),
+                device,
+            ),
+            graphs: 2,
+            statics: None,
+        }
+    }
+
+    #[test]
+    fn flat_and_padded_batches_give_the_same_predictions() {
+        let device = Device::flex();
+        for encoder in [Encoder::V2, Encoder::Sage] {
+            device.seed(4);
+            let model = V2NetworkModel::new(encoder, sizes(12, 4, 16, 0), &device);
+            let tokens = Tensor::<2>::random([8, 12], Distribution::Normal(0.0, 1.0), &device);
+            let flat: Vec<f32> = model
+                .forward_flat(&flat_pair(tokens.clone(), &device))
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            for (k, (start, len)) in [(0, 5), (5, 3)].into_iter().enumerate() {
+                let one = tokens.clone().narrow(0, start, len).unsqueeze_dim::<3>(0);
+                let padded: f32 = model.forward(chain(len, len, one, &device)).into_scalar();
+                let gap = (padded - flat[k]).abs() / padded.abs().max(1e-3);
+                assert!(gap < 1e-4, "{encoder:?} graph {k}: {padded} vs {}", flat[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn device_settings_change_predictions_only_through_the_embedding() {
+        let device = Device::flex();
+        device.seed(2);
+        let model = V2NetworkModel::new(Encoder::V2, sizes(12, 4, 16, 3), &device);
+        let tokens = Tensor::<2>::random([8, 12], Distribution::Normal(0.0, 1.0), &device);
+        let embedding = model.embed(&flat_pair(tokens, &device));
+        let ints = |v: Vec<i64>| {
+            Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &device)
+        };
+        let predict = |graphs: Vec<i64>, settings: Vec<i64>| -> Vec<f32> {
+            model
+                .predict_pairs(embedding.clone(), ints(graphs), ints(settings))
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        // Every (graph, setting) pair, in one batch.
+        let all = predict(vec![0, 0, 0, 1, 1, 1], vec![0, 1, 2, 0, 1, 2]);
+        // Swapping the settings of a batch permutes the predictions the same way.
+        let swapped = predict(vec![0, 1, 0, 1], vec![2, 1, 1, 0]);
+        let expected = [all[2], all[4], all[1], all[3]];
+        for (s, e) in swapped.iter().zip(expected) {
+            assert!(
+                (s - e).abs() <= 1e-5 * e.abs().max(1e-3),
+                "{swapped:?} vs {expected:?}"
+            );
+        }
+        // The setting matters, and a pair's prediction does not depend on its batch mates.
+        assert_ne!(all[0], all[1]);
+        let alone = predict(vec![1], vec![2]);
+        assert!((alone[0] - all[5]).abs() <= 1e-5 * all[5].abs().max(1e-3));
     }
 }

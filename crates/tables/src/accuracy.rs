@@ -117,6 +117,7 @@ pub fn render_markdown(outcomes: &[Outcome], p: &Provenance) -> String {
             Benchmark::Nb201 => "NAS-Bench-201 (CIFAR-10 test accuracy, 15,625 cells)",
             Benchmark::Nb101 => "NAS-Bench-101 (108-epoch validation accuracy, 30,001-cell subset)",
             Benchmark::Nnlqp => "NNLQP-format latency",
+            Benchmark::Nb201Latency => "NAS-Bench-201 latency on 27 device settings",
         };
         let _ = writeln!(md, "## {name}\n");
         let _ = writeln!(

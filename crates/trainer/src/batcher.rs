@@ -1,8 +1,9 @@
-//! Pads tokenised graphs into a [`GraphBatch`].
+//! Tokenised graphs -> model input: padded [`GraphBatch`]es for cells,
+//! [`FlatBatch`]es for whole networks.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use model::GraphBatch;
+use burn::tensor::{Int, TensorData};
+use model::{CellModel, FlatBatch, GraphBatch};
 use tokenizer::GraphTokens;
 
 /// Pads `graphs` to the largest node count; pad tokens and adjacency are 0,
@@ -36,5 +37,66 @@ pub fn batch(graphs: &[&GraphTokens], device: &Device) -> GraphBatch {
         tokens: Tensor::from_data(TensorData::new(tokens, [b, nodes, dim]), device),
         adjacency: Tensor::from_data(TensorData::new(adjacency, [b, nodes, nodes]), device),
         mask: Tensor::from_data(TensorData::new(mask, [b, nodes]), device),
+    }
+}
+
+/// Stacks `graphs` node after node (no padding) with their edges as index
+/// lists: the input of the whole-network models.
+pub fn flat_batch(graphs: &[&GraphTokens], device: &Device) -> FlatBatch {
+    let nodes: usize = graphs.iter().map(|g| g.n).sum();
+    let dim = graphs.first().map_or(0, |g| g.dim);
+    let mut tokens = Vec::with_capacity(nodes * dim);
+    let mut target = Vec::new();
+    let mut neighbour = Vec::new();
+    let mut degree = Vec::with_capacity(nodes);
+    let mut graph_of_node = Vec::with_capacity(nodes);
+    let mut offset = 0i64;
+    for (k, g) in graphs.iter().enumerate() {
+        tokens.extend_from_slice(&g.features);
+        for i in 0..g.n {
+            let row = &g.adjacency[i * g.n..(i + 1) * g.n];
+            let mut count = 0.0f32;
+            for (j, &a) in row.iter().enumerate() {
+                if a != 0.0 {
+                    target.push(offset + i as i64);
+                    neighbour.push(offset + j as i64);
+                    count += 1.0;
+                }
+            }
+            degree.push(count);
+            graph_of_node.push(k as i64);
+        }
+        offset += g.n as i64;
+    }
+    let d_static = graphs.first().map_or(0, |g| g.statics.len());
+    let statics = (d_static > 0).then(|| {
+        let values: Vec<f32> = graphs
+            .iter()
+            .flat_map(|g| g.statics.iter().copied())
+            .collect();
+        Tensor::from_data(TensorData::new(values, [graphs.len(), d_static]), device)
+    });
+    let edges = target.len();
+    let ints = |v: Vec<i64>, n: usize| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device);
+    FlatBatch {
+        tokens: Tensor::from_data(TensorData::new(tokens, [nodes, dim]), device),
+        target: ints(target, edges),
+        neighbour: ints(neighbour, edges),
+        degree: Tensor::from_data(TensorData::new(degree, [nodes, 1]), device),
+        graph_of_node: ints(graph_of_node, nodes),
+        graphs: graphs.len(),
+        statics,
+    }
+}
+
+/// Predictions of `model` for `graphs`: whole-network models read a
+/// [`FlatBatch`], cell models a padded [`GraphBatch`].
+///
+/// # Shapes
+/// - output: `[graphs]`
+pub fn forward(model: &CellModel, graphs: &[&GraphTokens], device: &Device) -> Tensor<1> {
+    match model.network() {
+        Some(network) => network.forward_flat(&flat_batch(graphs, device)),
+        None => model.forward(batch(graphs, device)),
     }
 }

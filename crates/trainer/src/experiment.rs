@@ -78,7 +78,7 @@ fn vocab(benchmark: Benchmark) -> Result<CellVocab, TrainError> {
     match benchmark {
         Benchmark::Nb201 => Ok(CellVocab::Nb201),
         Benchmark::Nb101 => Ok(CellVocab::Nb101),
-        Benchmark::Nnlqp => Err(not_cells()),
+        Benchmark::Nnlqp | Benchmark::Nb201Latency => Err(not_cells()),
     }
 }
 
@@ -96,7 +96,7 @@ pub fn load_samples(
     let loaded = match benchmark {
         Benchmark::Nb201 => datasets::nb201::load(&dir, bad_rows)?,
         Benchmark::Nb101 => datasets::nb101::load(&dir, bad_rows)?,
-        Benchmark::Nnlqp => return Err(not_cells()),
+        Benchmark::Nnlqp | Benchmark::Nb201Latency => return Err(not_cells()),
     };
     if !loaded.skipped.is_empty() {
         for e in &loaded.skipped {

@@ -122,6 +122,13 @@ fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
 /// Trains and reports one latency run (called by [`Experiment::run`]).
 pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, TrainError> {
     let config = &experiment.config;
+    if config.benchmark == crate::Benchmark::Nb201Latency {
+        return Err(TrainError::Config(
+            "nb201-latency runs are made by `narformer reproduce-table latency` \
+             (see trainer::nb201_latency)"
+                .into(),
+        ));
+    }
     let network = network_of(config)?;
     let cache = TokenCache::new(
         experiment

@@ -6,6 +6,8 @@
 //! - [`train`]: the SPEC section 5 recipe for cell models.
 //! - [`experiment`]: data -> tokens -> split -> train -> test report, as one call.
 //! - [`latency`]: whole-network latency runs on NNLQP-format datasets, and ONNX prediction.
+//! - [`nb201_latency`]: NAS-Bench-201 networks' latency on 27 device settings:
+//!   per-setting and multi-setting models, few-shot transfer, regression baselines.
 //! - [`run_dir`]: `config.json`, `model.bpk`, `metrics.json`, written atomically.
 
 pub mod batcher;
@@ -14,6 +16,7 @@ mod error;
 pub mod experiment;
 pub mod latency;
 pub mod metrics;
+pub mod nb201_latency;
 pub mod run_dir;
 pub mod schedule;
 pub mod train;

@@ -185,3 +185,57 @@ mod tests {
         }
     }
 }
+
+/// Average ranks (1-based; ties share the mean of their ranks).
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// Spearman's rank correlation (Pearson's r of the average ranks).
+///
+/// `None` when fewer than two points, the lengths differ, or either side is constant.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    if x.len() < 2 || x.len() != y.len() {
+        return None;
+    }
+    let (rx, ry) = (ranks(x), ranks(y));
+    let mean = (x.len() as f64 + 1.0) / 2.0;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in rx.iter().zip(&ry) {
+        sxy += (a - mean) * (b - mean);
+        sxx += (a - mean).powi(2);
+        syy += (b - mean).powi(2);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+#[cfg(test)]
+mod spearman_tests {
+    use super::*;
+
+    #[test]
+    fn spearman_of_monotone_and_reversed_data() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(spearman(&x, &[10.0, 20.0, 25.0, 100.0]), Some(1.0));
+        assert_eq!(spearman(&x, &[4.0, 3.0, 2.0, 1.0]), Some(-1.0));
+        // Ties take average ranks: x ranks 1,2,3,4 vs y ranks 1.5,1.5,3,4.
+        let rho = spearman(&x, &[1.0, 1.0, 2.0, 3.0]).unwrap();
+        assert!((rho - 0.9486833).abs() < 1e-6, "{rho}");
+        assert_eq!(spearman(&x, &[1.0; 4]), None);
+    }
+}

@@ -1,7 +1,7 @@
 //! The cell training recipe (SPEC section 5): main loss + pairwise-difference
 //! loss + consistency with the relabelled twin; Adam; warmup then linear decay.
 
-use crate::batcher::batch;
+use crate::batcher::forward;
 use crate::metrics::kendall_tau_b;
 use crate::schedule::WarmupLinear;
 use crate::{Objective, TrainError, TrainingConfig, run_dir};
@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokenizer::GraphTokens;
 
-/// Labels are trained on as `(f(y) - mean) / std`, with `f` the identity or,
-/// for [`Objective::LogErrorMse`], `-ln(1 - y)`; identity for the ratio loss.
+/// Labels are trained on as `(f(y) - mean) / std`, with `f` the identity,
+/// `-ln(1 - y)` for [`Objective::LogErrorMse`] or `ln(y)` for
+/// [`Objective::LogMse`]; identity for the ratio loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TargetScaling {
     pub mean: f64,
@@ -26,26 +27,34 @@ pub struct TargetScaling {
     /// Train on `-ln(1 - y)` (the log of the error rate, negated) instead of `y`.
     #[serde(default)]
     pub log_error: bool,
+    /// Train on `ln(y)` (positive labels such as latency).
+    #[serde(default)]
+    pub log_label: bool,
 }
 
 /// Keeps `-ln(1 - y)` finite for an accuracy of exactly 1.
 const MIN_ERROR: f64 = 1e-6;
+/// Keeps `ln(y)` finite (labels are validated positive; this guards rounding).
+const MIN_LABEL: f64 = 1e-12;
 
 impl TargetScaling {
     pub const IDENTITY: Self = Self {
         mean: 0.0,
         std: 1.0,
         log_error: false,
+        log_label: false,
     };
 
     pub fn fit(objective: Objective, labels: &[f64]) -> Self {
-        let log_error = match objective {
+        let (log_error, log_label) = match objective {
             Objective::RatioMse => return Self::IDENTITY,
-            Objective::StandardizedMse => false,
-            Objective::LogErrorMse => true,
+            Objective::StandardizedMse => (false, false),
+            Objective::LogErrorMse => (true, false),
+            Objective::LogMse => (false, true),
         };
         let unscaled = Self {
             log_error,
+            log_label,
             ..Self::IDENTITY
         };
         let values: Vec<f64> = labels.iter().map(|&y| unscaled.transform(y)).collect();
@@ -56,12 +65,15 @@ impl TargetScaling {
             mean,
             std: var.sqrt().max(1e-12),
             log_error,
+            log_label,
         }
     }
 
     fn transform(&self, label: f64) -> f64 {
         if self.log_error {
             -(1.0 - label).max(MIN_ERROR).ln()
+        } else if self.log_label {
+            label.max(MIN_LABEL).ln()
         } else {
             label
         }
@@ -75,6 +87,8 @@ impl TargetScaling {
         let value = output as f64 * self.std + self.mean;
         if self.log_error {
             1.0 - (-value).exp()
+        } else if self.log_label {
+            value.exp()
         } else {
             value
         }
@@ -334,7 +348,7 @@ pub fn train_cells(
                 .map(|&i| &train.tokens[i])
                 .chain(twins)
                 .collect();
-            let predictions = model.forward(batch(&graphs, &autodiff)); // [b] or [2b]
+            let predictions = forward(&model, &graphs, &autodiff); // [b] or [2b]
             let pred = predictions.clone().narrow(0, 0, b); // [b]
             let y_values: Vec<f32> = chunk.iter().map(|&i| targets[i]).collect();
             let y = Tensor::<1>::from_data(TensorData::new(y_values, [b]), &autodiff);
@@ -344,7 +358,7 @@ pub fn train_cells(
                     .sub_scalar(1.0)
                     .powf_scalar(2.0)
                     .mean(),
-                Objective::StandardizedMse | Objective::LogErrorMse => {
+                Objective::StandardizedMse | Objective::LogErrorMse | Objective::LogMse => {
                     (pred.clone() - y.clone()).powf_scalar(2.0).mean()
                 }
             };
@@ -457,7 +471,7 @@ pub fn predict(
     let mut out = Vec::with_capacity(tokens.len());
     for chunk in tokens.chunks(batch_size.max(1)) {
         let graphs: Vec<&GraphTokens> = chunk.iter().collect();
-        let pred = model.forward(batch(&graphs, device));
+        let pred = forward(model, &graphs, device);
         let values: Vec<f32> = pred
             .into_data()
             .convert::<f32>()
@@ -662,7 +676,11 @@ mod tests {
 
     #[test]
     fn target_scaling_round_trips() {
-        for objective in [Objective::StandardizedMse, Objective::LogErrorMse] {
+        for objective in [
+            Objective::StandardizedMse,
+            Objective::LogErrorMse,
+            Objective::LogMse,
+        ] {
             let s = TargetScaling::fit(objective, &[0.8, 0.9, 0.95]);
             assert!((s.to_label(s.to_target(0.85)) - 0.85).abs() < 1e-6);
             assert!(s.to_target(0.91) > s.to_target(0.9), "monotone");

@@ -1,0 +1,820 @@
+//! Latency of whole NAS-Bench-201 networks on the 27 device settings of
+//! `latency_help.csv`: a V2 model per setting, one model for every setting
+//! (a learned embedding per setting), few-shot transfer to a setting left out
+//! of pretraining, and the FLOPs / FLOPs + memory-access regression baselines.
+//!
+//! Every setting shares one seeded split of the networks (train, validation,
+//! test = the rest), so the multi-device model trains on the same networks'
+//! latencies on every setting at once. Test rows never choose a checkpoint:
+//! the epoch is picked by validation MAPE.
+
+use crate::batcher::flat_batch;
+use crate::metrics::{accuracy_within, mape, spearman};
+use crate::schedule::WarmupLinear;
+use crate::train::{self, Checkpointing, EvalSet, TargetScaling, TrainSet};
+use crate::{Benchmark, NetworkOptions, Objective, Profile, TrainError, TrainingConfig};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::{Int, TensorData};
+use datasets::nb201_latency::LatencyTable;
+use graph_ir::cells::Nb201Cell;
+use graph_ir::networks::nb201_network;
+use graph_ir::{Cost, graph_cost};
+use indicatif::{ProgressBar, ProgressStyle};
+use model::{Architecture, CellModel};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
+
+/// The latency table with its cells built into whole networks, deduplicated:
+/// rows whose cells give the same network (up to `none` edges that change
+/// nothing) share one network.
+#[derive(Debug, Clone)]
+pub struct Nb201Networks {
+    pub table: LatencyTable,
+    /// Row -> index into `cells`.
+    pub network_of_row: Vec<usize>,
+    /// One cell per distinct network.
+    pub cells: Vec<Nb201Cell>,
+}
+
+impl Nb201Networks {
+    pub fn new(table: LatencyTable) -> Self {
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut cells = Vec::new();
+        let network_of_row = table
+            .cells
+            .iter()
+            .map(|(_, cell)| {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                nb201_network(cell, 1).to_string().hash(&mut hasher);
+                *index.entry(hasher.finish()).or_insert_with(|| {
+                    cells.push(*cell);
+                    cells.len() - 1
+                })
+            })
+            .collect();
+        Self {
+            table,
+            network_of_row,
+            cells,
+        }
+    }
+
+    /// Tokens of distinct networks at a batch size.
+    pub fn tokens(
+        &self,
+        networks: &[usize],
+        batch: usize,
+        vocab: NetworkVocab,
+    ) -> Vec<GraphTokens> {
+        let tokenizer = NetworkTokenizer::new(vocab);
+        networks
+            .iter()
+            .map(|&n| tokenizer.tokenize(&nb201_network(&self.cells[n], batch), batch))
+            .collect()
+    }
+
+    /// FLOPs, params and memory access of distinct networks at a batch size.
+    pub fn costs(&self, networks: &[usize], batch: usize) -> Vec<Cost> {
+        networks
+            .iter()
+            .map(|&n| graph_cost(&nb201_network(&self.cells[n], batch)))
+            .collect()
+    }
+
+    /// The distinct networks of `rows`, and each row's position among them.
+    pub fn distinct(&self, rows: &[usize]) -> (Vec<usize>, Vec<usize>) {
+        let mut position: HashMap<usize, usize> = HashMap::new();
+        let mut networks = Vec::new();
+        let at = rows
+            .iter()
+            .map(|&r| {
+                let n = self.network_of_row[r];
+                *position.entry(n).or_insert_with(|| {
+                    networks.push(n);
+                    networks.len() - 1
+                })
+            })
+            .collect();
+        (networks, at)
+    }
+
+    pub fn labels(&self, rows: &[usize], setting: usize) -> Vec<f64> {
+        rows.iter()
+            .map(|&r| self.table.latency(r, setting))
+            .collect()
+    }
+}
+
+/// How the table's runs are made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Protocol {
+    pub profile: Profile,
+    pub train: usize,
+    pub validation: usize,
+    /// Test rows scored per run: every non-training row (`None`), or a seeded
+    /// sample of them of this size (the quick profile, to fit its time budget).
+    pub test_sample: Option<usize>,
+    pub vocab: NetworkVocab,
+    /// V2 for one setting.
+    pub single: TrainingConfig,
+    /// V2 for every setting (`model.devices` = the number of settings).
+    pub multi: TrainingConfig,
+    /// The GNN baseline for every setting.
+    pub gnn: TrainingConfig,
+    /// Few-shot transfer: full-batch Adam steps on the held-out setting's shots.
+    pub fine_tune_steps: usize,
+    pub fine_tune_learning_rate: f64,
+}
+
+impl Protocol {
+    pub fn for_profile(profile: Profile, settings: usize) -> Self {
+        // The reference vocabulary covers every op of these networks.
+        let vocab = NetworkVocab::Nnlqp;
+        let mut single = TrainingConfig::latency(profile, 0, vocab);
+        single.benchmark = Benchmark::Nb201Latency;
+        single.objective = Objective::LogMse;
+        single.model.positive_output = false;
+        single.network = Some(NetworkOptions {
+            vocab,
+            split: datasets::nnlqp::LatencySplit::InDomain,
+        });
+        let quick = profile == Profile::Quick;
+        if quick {
+            single.model = single.model.with_hidden(64);
+            single.epochs = 8;
+            single.learning_rate = 2e-3;
+        }
+        let mut multi = single.clone();
+        multi.model = multi.model.with_devices(settings);
+        multi.epochs = if quick { 25 } else { 100 };
+        let mut gnn = multi.clone();
+        gnn.model = gnn
+            .model
+            .with_architecture(Architecture::Gnn)
+            .with_hidden(if quick { 96 } else { 512 });
+        Self {
+            profile,
+            train: 1000,
+            validation: 200,
+            test_sample: quick.then_some(3000),
+            vocab,
+            single,
+            multi,
+            gnn,
+            fine_tune_steps: 300,
+            fine_tune_learning_rate: 1e-3,
+        }
+    }
+}
+
+/// Row indices of one seed's split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    /// The scored test rows.
+    pub test: Vec<usize>,
+    /// Every row in neither train nor validation (the few-shot pool).
+    pub rest: Vec<usize>,
+}
+
+impl Parts {
+    pub fn new(data: &Nb201Networks, protocol: &Protocol, seed: u64) -> Result<Self, TrainError> {
+        let split = data
+            .table
+            .split(protocol.train, protocol.validation, seed)?;
+        let mut test = split.test.clone();
+        if let Some(n) = protocol.test_sample {
+            test.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x7e57));
+            test.truncate(n);
+            test.sort_unstable();
+        }
+        Ok(Self {
+            train: split.train,
+            validation: split.validation,
+            test,
+            rest: split.test,
+        })
+    }
+}
+
+/// Test scores of one setting.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyScores {
+    pub n: usize,
+    /// Percent.
+    pub mape: f64,
+    /// Fraction within 10%.
+    pub acc10: f64,
+    pub spearman: f64,
+}
+
+impl LatencyScores {
+    pub fn of(predictions: &[f64], labels: &[f64]) -> Self {
+        Self {
+            n: labels.len(),
+            mape: mape(predictions, labels),
+            acc10: accuracy_within(predictions, labels, 0.10),
+            spearman: spearman(predictions, labels).unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// Scores of one model on one setting, with its test predictions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettingResult {
+    pub setting: String,
+    pub scores: LatencyScores,
+    /// `(measured, predicted)` ms per scored test row.
+    pub predictions: Vec<(f64, f64)>,
+}
+
+fn setting_result(
+    data: &Nb201Networks,
+    setting: usize,
+    rows: &[usize],
+    predictions: Vec<f64>,
+) -> SettingResult {
+    let labels = data.labels(rows, setting);
+    SettingResult {
+        setting: data.table.settings[setting].name.clone(),
+        scores: LatencyScores::of(&predictions, &labels),
+        predictions: labels.into_iter().zip(predictions).collect(),
+    }
+}
+
+/// Predictions of a single-output model for `rows`, each distinct network scored once.
+fn predict_rows(
+    data: &Nb201Networks,
+    model: &CellModel,
+    scaling: &TargetScaling,
+    rows: &[usize],
+    batch: usize,
+    vocab: NetworkVocab,
+    device: &Device,
+) -> Result<Vec<f64>, TrainError> {
+    let (networks, at) = data.distinct(rows);
+    let mut scores = Vec::with_capacity(networks.len());
+    for chunk in networks.chunks(256) {
+        let tokens = data.tokens(chunk, batch, vocab);
+        scores.extend(train::predict(model, &tokens, scaling, device, 64)?);
+    }
+    Ok(at.into_iter().map(|i| scores[i]).collect())
+}
+
+/// Trains V2 (or the configured model) on one setting and scores its test rows.
+pub fn single_device(
+    data: &Nb201Networks,
+    setting: usize,
+    parts: &Parts,
+    config: &TrainingConfig,
+    device: &Device,
+    show_progress: bool,
+) -> Result<SettingResult, TrainError> {
+    let batch = data.table.settings[setting].batch_size;
+    let vocab = vocab_of(config)?;
+    let row_tokens = |rows: &[usize]| {
+        let (networks, at) = data.distinct(rows);
+        let tokens = data.tokens(&networks, batch, vocab);
+        at.into_iter()
+            .map(|i| tokens[i].clone())
+            .collect::<Vec<_>>()
+    };
+    let train_set = TrainSet {
+        tokens: row_tokens(&parts.train),
+        twins: Vec::new(),
+        labels: data.labels(&parts.train, setting),
+    };
+    let validation = EvalSet {
+        tokens: row_tokens(&parts.validation),
+        labels: data.labels(&parts.validation, setting),
+    };
+    let none = Checkpointing {
+        store: None,
+        stop_after_epoch: None,
+    };
+    let trained = train::train_cells(
+        config,
+        &train_set,
+        &validation,
+        device,
+        show_progress,
+        none,
+        &mut |_, _| Ok(()),
+    )?;
+    let predictions = predict_rows(
+        data,
+        &trained.model,
+        &trained.scaling,
+        &parts.test,
+        batch,
+        vocab,
+        device,
+    )?;
+    Ok(setting_result(data, setting, &parts.test, predictions))
+}
+
+fn vocab_of(config: &TrainingConfig) -> Result<NetworkVocab, TrainError> {
+    config
+        .network
+        .as_ref()
+        .map(|n| n.vocab)
+        .ok_or_else(|| TrainError::Config("a latency config needs a `network` section".into()))
+}
+
+/// A model for many settings: the encoder reads each network once at batch
+/// size 1 and a learned embedding per setting (which carries the setting's
+/// batch size) joins the head.
+#[derive(Debug, Clone)]
+pub struct MultiDeviceModel {
+    /// In inference mode.
+    pub model: CellModel,
+    /// Per setting (`None`: not trained on).
+    pub scalings: Vec<Option<TargetScaling>>,
+    pub vocab: NetworkVocab,
+    pub best_epoch: usize,
+}
+
+/// Embeddings `[networks, 2 * hidden]` of distinct networks (batch-1 tokens).
+fn embed(
+    data: &Nb201Networks,
+    model: &CellModel,
+    networks: &[usize],
+    vocab: NetworkVocab,
+    device: &Device,
+) -> Result<Tensor<2>, TrainError> {
+    let network = network_model(model)?;
+    let mut parts = Vec::new();
+    for chunk in networks.chunks(128) {
+        let tokens = data.tokens(chunk, 1, vocab);
+        let graphs: Vec<&GraphTokens> = tokens.iter().collect();
+        parts.push(network.embed(&flat_batch(&graphs, device)));
+    }
+    if parts.is_empty() {
+        return Err(TrainError::Config("no networks to embed".into()));
+    }
+    Ok(Tensor::cat(parts, 0))
+}
+
+fn network_model(model: &CellModel) -> Result<&model::V2NetworkModel, TrainError> {
+    model
+        .network()
+        .ok_or_else(|| TrainError::Config("a multi-device run needs a whole-network model".into()))
+}
+
+fn ints(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+fn floats(values: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+fn to_vec(t: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Config(format!("reading predictions: {e:?}")))
+}
+
+/// Rows read by a model's (frozen) encoder: one embedding per distinct network.
+#[derive(Debug, Clone)]
+pub struct EmbeddedRows {
+    /// `[networks, 2 * hidden]`
+    pub embedding: Tensor<2>,
+    /// Each row's network among them.
+    pub at: Vec<usize>,
+}
+
+impl MultiDeviceModel {
+    /// Predicted latency (ms) of `rows` on each of `settings`: `[settings][rows]`.
+    pub fn predict(
+        &self,
+        data: &Nb201Networks,
+        rows: &[usize],
+        settings: &[usize],
+        device: &Device,
+    ) -> Result<Vec<Vec<f64>>, TrainError> {
+        let embedded = self.embed_rows(data, rows, device)?;
+        self.predict_embedded(&embedded, settings, device)
+    }
+
+    /// Runs the encoder once per distinct network of `rows`.
+    pub fn embed_rows(
+        &self,
+        data: &Nb201Networks,
+        rows: &[usize],
+        device: &Device,
+    ) -> Result<EmbeddedRows, TrainError> {
+        let (networks, at) = data.distinct(rows);
+        Ok(EmbeddedRows {
+            embedding: embed(data, &self.model, &networks, self.vocab, device)?,
+            at,
+        })
+    }
+
+    /// Predicted latency (ms) of embedded rows on each of `settings`: `[settings][rows]`.
+    pub fn predict_embedded(
+        &self,
+        rows: &EmbeddedRows,
+        settings: &[usize],
+        device: &Device,
+    ) -> Result<Vec<Vec<f64>>, TrainError> {
+        let (embedding, at) = (&rows.embedding, &rows.at);
+        let network = network_model(&self.model)?;
+        let n = embedding.dims()[0];
+        let graphs: Vec<i64> = (0..n as i64).collect();
+        settings
+            .iter()
+            .map(|&s| {
+                let scaling =
+                    self.scalings.get(s).copied().flatten().ok_or_else(|| {
+                        TrainError::Config(format!("setting {s} was not trained"))
+                    })?;
+                let out = network.predict_pairs(
+                    embedding.clone(),
+                    ints(graphs.clone(), device),
+                    ints(vec![s as i64; n], device),
+                );
+                let per_network = to_vec(out)?;
+                Ok(at
+                    .iter()
+                    .map(|&i| scaling.to_label(per_network[i]))
+                    .collect())
+            })
+            .collect()
+    }
+}
+
+/// Trains one model on `settings` at once: every batch of networks is scored
+/// on every setting, and the loss is the MSE over all (network, setting) pairs
+/// of standardised log latency (standardised per setting). The checkpoint is
+/// the epoch with the lowest validation MAPE averaged over the settings.
+pub fn train_multi_device(
+    data: &Nb201Networks,
+    settings: &[usize],
+    parts: &Parts,
+    config: &TrainingConfig,
+    device: &Device,
+    show_progress: bool,
+) -> Result<MultiDeviceModel, TrainError> {
+    config.validate().map_err(TrainError::Config)?;
+    if config.objective != Objective::LogMse {
+        return Err(TrainError::Config(
+            "multi-device training uses objective log_mse".into(),
+        ));
+    }
+    let vocab = vocab_of(config)?;
+    let n_settings = data.table.settings.len();
+    if config.model.devices != n_settings {
+        return Err(TrainError::Config(format!(
+            "model.devices is {} but the table has {n_settings} settings",
+            config.model.devices
+        )));
+    }
+    let mut scalings = vec![None; n_settings];
+    for &s in settings {
+        scalings[s] = Some(TargetScaling::fit(
+            Objective::LogMse,
+            &data.labels(&parts.train, s),
+        ));
+    }
+    // targets[row][k] for settings[k]
+    let targets: Vec<Vec<f32>> = parts
+        .train
+        .iter()
+        .map(|&r| {
+            settings
+                .iter()
+                .map(|&s| scalings[s].map_or(0.0, |sc| sc.to_target(data.table.latency(r, s))))
+                .collect()
+        })
+        .collect();
+    let (train_networks, train_at) = data.distinct(&parts.train);
+    let train_tokens = data.tokens(&train_networks, 1, vocab);
+    let (val_networks, val_at) = data.distinct(&parts.validation);
+
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(config.seed);
+    let mut model = config.model.init(&autodiff);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_cafe);
+    let n = parts.train.len();
+    let steps_per_epoch = n.div_ceil(config.batch_size);
+    let schedule = WarmupLinear::new(
+        config.learning_rate,
+        config.warmup_fraction,
+        steps_per_epoch * config.epochs,
+    );
+    let progress = progress_bar(config.epochs as u64, show_progress);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut best: Option<(MultiDeviceModel, f64)> = None;
+    let mut step = 0;
+    for epoch in 1..=config.epochs {
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0;
+        for chunk in order.chunks(config.batch_size) {
+            let graphs: Vec<&GraphTokens> =
+                chunk.iter().map(|&i| &train_tokens[train_at[i]]).collect();
+            let network = network_model(&model)?;
+            let embedding = network.embed(&flat_batch(&graphs, &autodiff)); // [b, 2h]
+            let mut pair_graph = Vec::with_capacity(chunk.len() * settings.len());
+            let mut pair_setting = Vec::with_capacity(pair_graph.capacity());
+            let mut y = Vec::with_capacity(pair_graph.capacity());
+            for (k, &i) in chunk.iter().enumerate() {
+                for (j, &s) in settings.iter().enumerate() {
+                    pair_graph.push(k as i64);
+                    pair_setting.push(s as i64);
+                    y.push(targets[i][j]);
+                }
+            }
+            let pred = network.predict_pairs(
+                embedding,
+                ints(pair_graph, &autodiff),
+                ints(pair_setting, &autodiff),
+            ); // [pairs]
+            let loss = (pred - floats(y, &autodiff)).powf_scalar(2.0).mean();
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                progress.abandon();
+                return Err(TrainError::Diverged { epoch, loss: value });
+            }
+            loss_sum += value as f64 * chunk.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(schedule.at(step), model, grads);
+            step += 1;
+        }
+        if epoch % config.eval_every == 0 || epoch == config.epochs {
+            let candidate = MultiDeviceModel {
+                model: model.valid(),
+                scalings: scalings.clone(),
+                vocab,
+                best_epoch: epoch,
+            };
+            let embedded = EmbeddedRows {
+                embedding: embed(data, &candidate.model, &val_networks, vocab, device)?,
+                at: val_at.clone(),
+            };
+            let predictions = candidate.predict_embedded(&embedded, settings, device)?;
+            let mean_mape = settings
+                .iter()
+                .zip(&predictions)
+                .map(|(&s, p)| mape(p, &data.labels(&parts.validation, s)))
+                .sum::<f64>()
+                / settings.len().max(1) as f64;
+            if best.as_ref().is_none_or(|(_, m)| mean_mape < *m) {
+                best = Some((candidate, mean_mape));
+            }
+            let best_mape = best.as_ref().map_or(f64::NAN, |b| b.1);
+            progress.set_message(format!(
+                "loss {:.4}  val MAPE {mean_mape:.2}%  best {best_mape:.2}%",
+                loss_sum / n as f64
+            ));
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    best.map(|(m, _)| m)
+        .ok_or_else(|| TrainError::Config("no validation pass ran".into()))
+}
+
+/// Few-shot transfer to `setting`, which pretraining left out: the encoder
+/// stays frozen (with ten to a hundred measurements it would only overfit);
+/// the setting's embedding row and the head learn from the shots by
+/// full-batch Adam. Returns predictions (ms) for `rows`, embedded by `pretrained`.
+#[allow(clippy::too_many_arguments)]
+pub fn fine_tune(
+    pretrained: &MultiDeviceModel,
+    data: &Nb201Networks,
+    setting: usize,
+    shots: &[usize],
+    rows: &EmbeddedRows,
+    steps: usize,
+    learning_rate: f64,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<f64>, TrainError> {
+    let scaling = TargetScaling::fit(Objective::LogMse, &data.labels(shots, setting));
+    let (shot_networks, shot_at) = data.distinct(shots);
+    let shot_embedding = embed(
+        data,
+        &pretrained.model,
+        &shot_networks,
+        pretrained.vocab,
+        device,
+    )?;
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(seed);
+    let mut model = pretrained.model.clone().fork(&autodiff).train();
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let constant = Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff);
+    let graphs: Vec<i64> = shot_at.iter().map(|&i| i as i64).collect();
+    let y: Vec<f32> = data
+        .labels(shots, setting)
+        .into_iter()
+        .map(|v| scaling.to_target(v))
+        .collect();
+    for _ in 0..steps {
+        let network = network_model(&model)?;
+        let pred = network.predict_pairs(
+            constant.clone(),
+            ints(graphs.clone(), &autodiff),
+            ints(vec![setting as i64; graphs.len()], &autodiff),
+        );
+        let loss = (pred - floats(y.clone(), &autodiff))
+            .powf_scalar(2.0)
+            .mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(learning_rate, model, grads);
+    }
+    let mut scalings = pretrained.scalings.clone();
+    scalings[setting] = Some(scaling);
+    let tuned = MultiDeviceModel {
+        model: model.valid(),
+        scalings,
+        vocab: pretrained.vocab,
+        best_epoch: pretrained.best_epoch,
+    };
+    Ok(tuned
+        .predict_embedded(rows, &[setting], device)?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// `k` shots for a held-out setting: a seeded sample of the training networks
+/// (pretraining saw them measured on the other settings only), so the test
+/// rows stay unseen.
+pub fn shots(parts: &Parts, k: usize, seed: u64) -> Vec<usize> {
+    let mut pool = parts.train.clone();
+    pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5407));
+    pool.truncate(k);
+    pool
+}
+
+/// How well the measurements agree with themselves: on rows whose network
+/// occurs more than once in the table (the same network measured again under
+/// another cell string), the scores of predicting each row by its network's
+/// mean latency. No predictor of the network alone does much better.
+pub fn repeat_ceiling(data: &Nb201Networks, setting: usize) -> LatencyScores {
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); data.cells.len()];
+    for (row, &n) in data.network_of_row.iter().enumerate() {
+        groups[n].push(row);
+    }
+    let (mut predictions, mut labels) = (Vec::new(), Vec::new());
+    for group in groups.iter().filter(|g| g.len() > 1) {
+        let values = data.labels(group, setting);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        predictions.extend(std::iter::repeat_n(mean, values.len()));
+        labels.extend(values);
+    }
+    LatencyScores::of(&predictions, &labels)
+}
+
+/// Which cost features a regression baseline reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RegressionFeatures {
+    /// `latency = a * FLOPs + b`
+    Flops,
+    /// `latency = a * FLOPs + b * memory access + c`
+    FlopsMac,
+}
+
+impl RegressionFeatures {
+    fn of(self, cost: &Cost) -> Vec<f64> {
+        let flops = cost.flops as f64 / 1e9;
+        match self {
+            RegressionFeatures::Flops => vec![flops, 1.0],
+            RegressionFeatures::FlopsMac => vec![flops, cost.memory_access as f64 / 1e9, 1.0],
+        }
+    }
+}
+
+/// Least squares by the normal equations (a handful of features), with a
+/// tiny ridge so collinear features still solve.
+pub fn least_squares(x: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
+    let d = x.first().map_or(0, Vec::len);
+    let mut a = vec![vec![0.0; d + 1]; d];
+    for (row, &target) in x.iter().zip(y) {
+        for i in 0..d {
+            for j in 0..d {
+                a[i][j] += row[i] * row[j];
+            }
+            a[i][d] += row[i] * target;
+        }
+    }
+    for (i, r) in a.iter_mut().enumerate() {
+        r[i] += 1e-9 * (1.0 + r[i].abs());
+    }
+    // Gaussian elimination with partial pivoting.
+    for col in 0..d {
+        let pivot = (col..d)
+            .max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))
+            .unwrap_or(col);
+        a.swap(col, pivot);
+        let p = a[col][col];
+        if p.abs() < 1e-300 {
+            continue;
+        }
+        for row in 0..d {
+            if row != col {
+                let f = a[row][col] / p;
+                for k in col..=d {
+                    a[row][k] -= f * a[col][k];
+                }
+            }
+        }
+    }
+    (0..d)
+        .map(|i| {
+            if a[i][i].abs() < 1e-300 {
+                0.0
+            } else {
+                a[i][d] / a[i][i]
+            }
+        })
+        .collect()
+}
+
+/// Costs of a split's training and test rows at one batch size, computed once
+/// for every regression of every setting at that batch size.
+#[derive(Debug, Clone)]
+pub struct SplitCosts {
+    pub batch: usize,
+    pub train: Vec<Cost>,
+    pub test: Vec<Cost>,
+}
+
+impl SplitCosts {
+    pub fn new(data: &Nb201Networks, parts: &Parts, batch: usize) -> Self {
+        let costs_of = |rows: &[usize]| {
+            let (networks, at) = data.distinct(rows);
+            let costs = data.costs(&networks, batch);
+            at.into_iter().map(|i| costs[i]).collect()
+        };
+        Self {
+            batch,
+            train: costs_of(&parts.train),
+            test: costs_of(&parts.test),
+        }
+    }
+}
+
+/// A linear regression on cost features, fitted on the setting's training rows
+/// (`costs` at the setting's batch size).
+pub fn regression_baseline(
+    data: &Nb201Networks,
+    setting: usize,
+    parts: &Parts,
+    costs: &SplitCosts,
+    features: RegressionFeatures,
+) -> SettingResult {
+    let features_of = |costs: &[Cost]| costs.iter().map(|c| features.of(c)).collect::<Vec<_>>();
+    let w = least_squares(
+        &features_of(&costs.train),
+        &data.labels(&parts.train, setting),
+    );
+    let predictions = features_of(&costs.test)
+        .iter()
+        .map(|x| x.iter().zip(&w).map(|(a, b)| a * b).sum())
+        .collect();
+    setting_result(data, setting, &parts.test, predictions)
+}
+
+fn progress_bar(len: u64, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} epochs (ETA {eta}) {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_plane() {
+        let x: Vec<Vec<f64>> = (0..20)
+            .map(|i| vec![i as f64, ((i * 7) % 5) as f64, 1.0])
+            .collect();
+        let y: Vec<f64> = x.iter().map(|r| 2.0 * r[0] - 3.0 * r[1] + 0.5).collect();
+        let w = least_squares(&x, &y);
+        for (got, want) in w.iter().zip([2.0, -3.0, 0.5]) {
+            assert!((got - want).abs() < 1e-6, "{w:?}");
+        }
+    }
+}
