@@ -199,7 +199,7 @@ mod tests {
             d_static,
             hidden,
             layers: 2,
-            groups: if hidden % 8 == 0 { 8 } else { 4 },
+            groups: if hidden.is_multiple_of(8) { 8 } else { 4 },
             dropout: 0.0,
             positive_output: true,
             devices,

@@ -80,8 +80,11 @@ fn all_conv3x3_network_matches_the_hand_derivation() {
     assert_eq!(g.node(last).shape, Some(vec![1, 10]));
 }
 
-/// Node name -> (op, shape, params, operand names): the graph up to node numbering.
-fn signature(g: &Graph) -> BTreeMap<String, (Op, Option<Vec<usize>>, u64, Vec<String>)> {
+/// (op, shape, params, operand names) of a node.
+type NodeSignature = (Op, Option<Vec<usize>>, u64, Vec<String>);
+
+/// Node name -> its signature: the graph up to node numbering.
+fn signature(g: &Graph) -> BTreeMap<String, NodeSignature> {
     g.node_ids()
         .map(|id: NodeId| {
             let n = g.node(id);
@@ -99,12 +102,13 @@ fn signature(g: &Graph) -> BTreeMap<String, (Op, Option<Vec<usize>>, u64, Vec<St
 }
 
 fn assert_round_trip(g: &Graph, batch: usize, weights: Weights) {
-    let bytes = export_bytes(g, weights).unwrap();
+    let bytes = export_bytes(g, weights).unwrap_or_else(|e| panic!("export: {e}"));
     let options = ImportOptions {
         batch_size: batch,
         input_shape: None,
     };
-    let back = import_bytes(&bytes, Path::new("exported.onnx"), &options).unwrap();
+    let back = import_bytes(&bytes, Path::new("exported.onnx"), &options)
+        .unwrap_or_else(|e| panic!("import: {e}"));
     assert!(back.unknown_ops.is_empty(), "{:?}", back.unknown_ops);
     assert_eq!(back.graph.len(), g.len());
     assert_eq!(signature(&back.graph), signature(g));

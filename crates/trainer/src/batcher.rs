@@ -100,3 +100,56 @@ pub fn forward(model: &CellModel, graphs: &[&GraphTokens], device: &Device) -> T
         None => model.forward(batch(graphs, device)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graph_ir::cells::Nb201Cell;
+    use graph_ir::networks::nb201_network;
+    use model::{Architecture, CellModelConfig};
+    use tokenizer::{NetworkTokenizer, NetworkVocab};
+
+    fn network(cell: &str) -> GraphTokens {
+        let cell: Nb201Cell = cell.parse().unwrap();
+        NetworkTokenizer::new(NetworkVocab::Nnlqp).tokenize(&nb201_network(&cell, 1), 1)
+    }
+
+    #[test]
+    fn flat_batches_predict_what_padded_batches_predict() {
+        let graphs = [
+            network(
+                "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+            ),
+            network("|none~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|"),
+        ];
+        let refs: Vec<&GraphTokens> = graphs.iter().collect();
+        let flat = flat_batch(&refs, &Device::flex());
+        let edges: usize = graphs
+            .iter()
+            .map(|g| g.adjacency.iter().filter(|&&a| a != 0.0).count())
+            .sum();
+        assert_eq!(flat.edges(), edges);
+        assert_eq!(flat.nodes(), graphs[0].n + graphs[1].n);
+        let device = Device::flex();
+        for architecture in [Architecture::V2, Architecture::Gnn] {
+            device.seed(3);
+            let model = CellModelConfig::new()
+                .with_architecture(architecture)
+                .with_d_input(NetworkVocab::Nnlqp.token_dim())
+                .with_d_static(tokenizer::network::STATIC_DIM)
+                .with_hidden(32)
+                .with_layers(2)
+                .with_dropout(0.0)
+                .init(&device);
+            let read = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+            let via_flat = read(forward(&model, &refs, &device));
+            let via_padded = read(model.forward(batch(&refs, &device)));
+            for (f, p) in via_flat.iter().zip(&via_padded) {
+                assert!(
+                    (f - p).abs() <= 1e-4 * p.abs().max(1e-3),
+                    "{architecture}: {f} vs {p}"
+                );
+            }
+        }
+    }
+}

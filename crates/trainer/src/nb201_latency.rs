@@ -724,11 +724,12 @@ pub fn least_squares(x: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
         if p.abs() < 1e-300 {
             continue;
         }
-        for row in 0..d {
-            if row != col {
-                let f = a[row][col] / p;
-                for k in col..=d {
-                    a[row][k] -= f * a[col][k];
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / p;
+                for (value, pivot) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= f * pivot;
                 }
             }
         }
@@ -805,6 +806,135 @@ fn progress_bar(len: u64, show: bool) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datasets::nb201_latency::DeviceSetting;
+    use graph_ir::cells::Nb201Op;
+
+    /// 90 cells spread over the space, three settings whose latency is a
+    /// different function of the cell's ops.
+    fn tiny() -> Nb201Networks {
+        let settings = [("cpu", 1), ("gpu_32", 32), ("fpga", 1)]
+            .map(|(name, batch_size)| DeviceSetting {
+                name: name.into(),
+                batch_size,
+            })
+            .to_vec();
+        let mut cells = Vec::new();
+        let mut latency_ms = Vec::new();
+        for i in 0..90usize {
+            let k = i * 173 % 15_625;
+            let ops: [Nb201Op; 6] =
+                std::array::from_fn(|e| Nb201Op::ALL[(k / 5usize.pow(e as u32)) % 5]);
+            let count = |op| ops.iter().filter(|&&o| o == op).count() as f64;
+            let (c3, c1, pool) = (
+                count(Nb201Op::NorConv3x3),
+                count(Nb201Op::NorConv1x1),
+                count(Nb201Op::AvgPool3x3),
+            );
+            latency_ms.extend([
+                2.0 + c3 + 0.4 * c1 + 0.2 * pool,
+                3.0 * (1.0 + 1.5 * c3 + 0.2 * c1 + 0.6 * pool),
+                1.0 + 0.5 * c3 + 0.1 * c1,
+            ]);
+            cells.push((k, Nb201Cell { ops }));
+        }
+        Nb201Networks::new(LatencyTable {
+            path: "tiny.csv".into(),
+            settings,
+            cells,
+            latency_ms,
+        })
+    }
+
+    fn tiny_protocol() -> Protocol {
+        let mut p = Protocol::for_profile(Profile::Quick, 3);
+        p.train = 48;
+        p.validation = 12;
+        p.test_sample = None;
+        for c in [&mut p.single, &mut p.multi, &mut p.gnn] {
+            c.model = c.model.clone().with_hidden(16).with_groups(4);
+            c.epochs = 25;
+            c.batch_size = 8;
+            c.learning_rate = 5e-3;
+        }
+        p
+    }
+
+    #[test]
+    fn one_setting_one_model_and_transfer_learn_the_tiny_table() {
+        let data = tiny();
+        let protocol = tiny_protocol();
+        let parts = Parts::new(&data, &protocol, 0).unwrap();
+        assert_eq!(parts.test.len(), 30);
+        let device = Device::flex();
+
+        let single = single_device(&data, 0, &parts, &protocol.single, &device, false).unwrap();
+        assert_eq!(single.predictions.len(), 30);
+        assert!(single.scores.mape < 20.0, "single: {:?}", single.scores);
+
+        // One model for all three settings tells them apart through the setting input.
+        let multi =
+            train_multi_device(&data, &[0, 1, 2], &parts, &protocol.multi, &device, false).unwrap();
+        let predictions = multi
+            .predict(&data, &parts.test, &[0, 1, 2], &device)
+            .unwrap();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        for (s, p) in predictions.iter().enumerate() {
+            let labels = data.labels(&parts.test, s);
+            let scores = LatencyScores::of(p, &labels);
+            assert!(scores.mape < 50.0, "multi, setting {s}: {scores:?}");
+            // Each setting's own scale, from one encoder pass per network.
+            let ratio = mean(p) / mean(&labels);
+            assert!((0.8..1.25).contains(&ratio), "setting {s}: {ratio}");
+        }
+
+        // Pretrained without `fpga`, then 16 of its measurements.
+        let pretrained =
+            train_multi_device(&data, &[0, 1], &parts, &protocol.multi, &device, false).unwrap();
+        assert!(
+            pretrained
+                .predict(&data, &parts.test, &[2], &device)
+                .is_err()
+        );
+        let test = pretrained.embed_rows(&data, &parts.test, &device).unwrap();
+        let shots = shots(&parts, 16, 0);
+        assert!(shots.iter().all(|r| parts.train.contains(r)));
+        let tuned = fine_tune(&pretrained, &data, 2, &shots, &test, 200, 1e-2, 0, &device).unwrap();
+        let scores = LatencyScores::of(&tuned, &data.labels(&parts.test, 2));
+        assert!(scores.mape < 25.0, "transfer: {scores:?}");
+
+        let costs = SplitCosts::new(&data, &parts, 1);
+        let flops = regression_baseline(&data, 0, &parts, &costs, RegressionFeatures::FlopsMac);
+        assert!(flops.scores.mape.is_finite());
+    }
+
+    #[test]
+    fn repeated_networks_are_merged_and_give_the_ceiling() {
+        let data = tiny();
+        assert!(data.cells.len() <= data.table.len());
+        // Two cells that differ only in a `none` edge's position build one network.
+        let a: Nb201Cell = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        // Node 2 is a plain wire of the input that nothing reads.
+        let b: Nb201Cell = "|none~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        let table = LatencyTable {
+            path: "dup.csv".into(),
+            settings: vec![DeviceSetting {
+                name: "cpu".into(),
+                batch_size: 1,
+            }],
+            cells: vec![(0, a), (1, b)],
+            latency_ms: vec![1.0, 1.2],
+        };
+        let data = Nb201Networks::new(table);
+        assert_eq!(data.cells.len(), 1);
+        let ceiling = repeat_ceiling(&data, 0);
+        assert_eq!(ceiling.n, 2);
+        // Both rows are predicted by the mean 1.1: errors 10% and 8.3%.
+        assert!((ceiling.mape - 100.0 * (0.1 + 0.1 / 1.2) / 2.0).abs() < 1e-9);
+    }
 
     #[test]
     fn least_squares_recovers_a_plane() {
