@@ -185,6 +185,15 @@ impl CellModel {
         }
     }
 
+    /// Applies `f` to the whole-network model inside; other models are returned unchanged.
+    pub fn map_network(self, f: impl FnOnce(V2NetworkModel) -> V2NetworkModel) -> Self {
+        match self {
+            CellModel::V2Network(m) => CellModel::V2Network(f(m)),
+            CellModel::GnnNetwork(m) => CellModel::GnnNetwork(f(m)),
+            other => other,
+        }
+    }
+
     /// The whole-network model inside, if this is one (it also reads [`crate::FlatBatch`]es).
     pub fn network(&self) -> Option<&V2NetworkModel> {
         match self {

@@ -85,6 +85,22 @@ impl V2NetworkModel {
         }
     }
 
+    /// The same model with setting `to`'s embedding replaced by setting `from`'s
+    /// (a starting point for a setting the model has not been trained on).
+    pub fn with_setting_copied(mut self, from: usize, to: usize) -> Self {
+        self.devices = self.devices.map(|table| {
+            table.map(|t| {
+                let [settings, hidden] = t.dims();
+                if from >= settings || to >= settings {
+                    return t;
+                }
+                let row = t.clone().narrow(0, from, 1); // [1, hidden]
+                t.slice_assign([to..to + 1, 0..hidden], row)
+            })
+        });
+        self
+    }
+
     /// Number of device settings the model embeds (0: single device).
     pub fn device_count(&self) -> usize {
         self.devices.as_ref().map_or(0, |d| d.dims()[0])

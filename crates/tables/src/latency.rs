@@ -614,8 +614,9 @@ pub fn render_markdown(
          the six below (left out together: stricter than leaving out one at a time, and one \
          pretraining per seed instead of six). For each held-out setting, k of the seed's \
          training networks are measured on it (the encoder saw those networks, never their \
-         latency there); the encoder stays frozen and the setting's embedding and the head \
-         are fitted by {} full-batch Adam steps at lr {}. Scored on the same test networks as \
+         latency there). The setting's embedding starts as a copy of the pretrained setting \
+         whose predictions rank the k networks best (Spearman); the encoder stays frozen and \
+         the embedding and the head are fitted by {} full-batch Adam steps at lr {}. Scored on the same test networks as \
          the table above.\n\n\
          | setting | k | MAPE (%) | Acc(10%) (%) | Spearman rho |\n|---|---|---|---|---|",
         protocol.multi.epochs,

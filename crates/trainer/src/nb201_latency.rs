@@ -587,10 +587,11 @@ pub fn train_multi_device(
         .ok_or_else(|| TrainError::Config("no validation pass ran".into()))
 }
 
-/// Few-shot transfer to `setting`, which pretraining left out: the encoder
-/// stays frozen (with ten to a hundred measurements it would only overfit);
-/// the setting's embedding row and the head learn from the shots by
-/// full-batch Adam. Returns predictions (ms) for `rows`, embedded by `pretrained`.
+/// Few-shot transfer to `setting`, which pretraining left out: the setting's
+/// embedding starts as a copy of the pretrained setting whose predictions rank
+/// the shots best (Spearman), the encoder stays frozen (with ten to a hundred
+/// measurements it would only overfit), and the embedding and the head learn
+/// from the shots by full-batch Adam. Returns predictions (ms) for `rows`, embedded by `pretrained`.
 #[allow(clippy::too_many_arguments)]
 pub fn fine_tune(
     pretrained: &MultiDeviceModel,
@@ -612,9 +613,34 @@ pub fn fine_tune(
         pretrained.vocab,
         device,
     )?;
+    // Start from the pretrained setting whose predictions order the shots best:
+    // the new setting's own embedding row was never trained.
+    let trained: Vec<usize> = (0..pretrained.scalings.len())
+        .filter(|&s| pretrained.scalings[s].is_some())
+        .collect();
+    let shot_labels = data.labels(shots, setting);
+    let on_shots = pretrained.predict_embedded(
+        &EmbeddedRows {
+            embedding: shot_embedding.clone(),
+            at: shot_at.clone(),
+        },
+        &trained,
+        device,
+    )?;
+    let agreement = |p: &Vec<f64>| spearman(p, &shot_labels).unwrap_or(-1.0);
+    let nearest = trained
+        .iter()
+        .zip(&on_shots)
+        .max_by(|a, b| agreement(a.1).total_cmp(&agreement(b.1)))
+        .map_or(setting, |(&s, _)| s);
     let autodiff = device.clone().autodiff();
     autodiff.seed(seed);
-    let mut model = pretrained.model.clone().fork(&autodiff).train();
+    let mut model = pretrained
+        .model
+        .clone()
+        .map_network(|m| m.with_setting_copied(nearest, setting))
+        .fork(&autodiff)
+        .train();
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let constant = Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff);
     let graphs: Vec<i64> = shot_at.iter().map(|&i| i as i64).collect();
