@@ -599,10 +599,18 @@ fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
     }
 }
 
-fn table_out(args: &TableArgs) -> PathBuf {
-    args.out
+/// The table's markdown path (default `docs/results/<table>.md`) and its directory, created.
+fn table_out(args: &TableArgs) -> Result<(PathBuf, PathBuf)> {
+    let out = args
+        .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("docs/results/{}.md", args.table)))
+        .unwrap_or_else(|| PathBuf::from(format!("docs/results/{}.md", args.table)));
+    let dir = out
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok((out, dir))
 }
 
 fn reproduce_latency(args: TableArgs) -> Result<()> {
@@ -700,13 +708,7 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
                 .with_context(|| format!("job {} has no result in {}", j.name(), root.display()))
         })
         .collect::<Result<_>>()?;
-    let out = table_out(&args);
-    let out_dir = out
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let (out, out_dir) = table_out(&args)?;
     let stem = out
         .file_stem()
         .map_or("latency".into(), |s| s.to_string_lossy().into_owned());
@@ -817,13 +819,7 @@ fn reproduce_accuracy(args: TableArgs) -> Result<()> {
         root.display()
     );
     let outcomes = runner.run_all(&specs)?;
-    let out = table_out(&args);
-    let out_dir = out
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let (out, out_dir) = table_out(&args)?;
 
     // The plot: V2 on NB201 at the largest size, first seed.
     let largest = Benchmark::Nb201

@@ -7,6 +7,7 @@
 //! non-numeric, zero or negative value is an error naming its line and column.
 
 use crate::DatasetError;
+use crate::rows::{column, open_csv};
 use crate::split::{Split, SplitSizes};
 use graph_ir::cells::Nb201Cell;
 use std::path::{Path, PathBuf};
@@ -89,29 +90,13 @@ pub fn load(data_dir: &Path) -> Result<LatencyTable, DatasetError> {
 
 /// Loads a file in the `latency_help.csv` format.
 pub fn load_file(path: &Path) -> Result<LatencyTable, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let bad_row = |line: u64, problem: String| DatasetError::BadRow {
         path: path.to_path_buf(),
         line,
         problem,
     };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let headers = reader
-        .headers()
-        .map_err(|e| bad_row(1, e.to_string()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| DatasetError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-            })
-    };
+    let (mut reader, headers) = open_csv(path)?;
+    let column = |name: &str| column(path, &headers, name);
     let (idx_col, arch_col) = (column("arch_idx")?, column("arch_str")?);
     let device_cols: Vec<(usize, DeviceSetting)> = headers
         .iter()

@@ -24,6 +24,41 @@ pub struct Loaded {
     pub skipped: Vec<DatasetError>,
 }
 
+/// Opens a CSV file with a header row (rows may have any number of fields).
+pub(crate) fn open_csv(
+    path: &Path,
+) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), DatasetError> {
+    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let headers = reader
+        .headers()
+        .map_err(|e| DatasetError::BadRow {
+            path: path.to_path_buf(),
+            line: 1,
+            problem: e.to_string(),
+        })?
+        .clone();
+    Ok((reader, headers))
+}
+
+/// The position of column `name` in `headers`.
+pub(crate) fn column(
+    path: &Path,
+    headers: &csv::StringRecord,
+    name: &str,
+) -> Result<usize, DatasetError> {
+    headers
+        .iter()
+        .position(|h| h == name)
+        .ok_or_else(|| DatasetError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+        })
+}
+
 /// Reads `path`, handing `parse` the fields of `columns` (in that order) of each
 /// row; `parse` says what is wrong with a row in words, and this adds the file and line.
 pub(crate) fn read_rows(
@@ -32,31 +67,15 @@ pub(crate) fn read_rows(
     bad_rows: BadRows,
     mut parse: impl FnMut(&[&str]) -> Result<Sample, String>,
 ) -> Result<Loaded, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let bad_row = |line: u64, problem: String| DatasetError::BadRow {
         path: path.to_path_buf(),
         line,
         problem,
     };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let headers = reader
-        .headers()
-        .map_err(|e| bad_row(1, e.to_string()))?
-        .clone();
+    let (mut reader, headers) = open_csv(path)?;
     let positions = columns
         .iter()
-        .map(|name| {
-            headers
-                .iter()
-                .position(|h| h == *name)
-                .ok_or_else(|| DatasetError::MissingColumn {
-                    path: path.to_path_buf(),
-                    column: name.to_string(),
-                })
-        })
+        .map(|name| column(path, &headers, name))
         .collect::<Result<Vec<_>, _>>()?;
     let mut loaded = Loaded {
         samples: Vec::new(),

@@ -197,7 +197,7 @@ pub fn run_job(
             JobResult::Settings(
                 all.iter()
                     .zip(predictions)
-                    .map(|(&s, p)| setting_result(data, s, &parts.test, p))
+                    .map(|(&s, p)| nl::setting_result(data, s, &parts.test, p))
                     .collect(),
             )
         }
@@ -265,20 +265,6 @@ pub fn run_job(
             }
         }
     })
-}
-
-fn setting_result(
-    data: &Nb201Networks,
-    setting: usize,
-    rows: &[usize],
-    predictions: Vec<f64>,
-) -> SettingResult {
-    let labels = data.labels(rows, setting);
-    SettingResult {
-        setting: data.table.settings[setting].name.clone(),
-        scores: LatencyScores::of(&predictions, &labels),
-        predictions: labels.into_iter().zip(predictions).collect(),
-    }
 }
 
 /// Runs this worker's share of `jobs` in order, skipping finished ones, and

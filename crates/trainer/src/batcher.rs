@@ -24,20 +24,24 @@ pub fn batch(graphs: &[&GraphTokens], device: &Device) -> GraphBatch {
             mask[k * nodes + i] = 1.0;
         }
     }
-    let d_static = graphs.first().map_or(0, |g| g.statics.len());
-    let statics = (d_static > 0).then(|| {
-        let values: Vec<f32> = graphs
-            .iter()
-            .flat_map(|g| g.statics.iter().copied())
-            .collect();
-        Tensor::from_data(TensorData::new(values, [b, d_static]), device)
-    });
     GraphBatch {
-        statics,
+        statics: statics(graphs, device),
         tokens: Tensor::from_data(TensorData::new(tokens, [b, nodes, dim]), device),
         adjacency: Tensor::from_data(TensorData::new(adjacency, [b, nodes, nodes]), device),
         mask: Tensor::from_data(TensorData::new(mask, [b, nodes]), device),
     }
+}
+
+/// `[graphs, d_static]` graph-level features, when the graphs have any.
+fn statics(graphs: &[&GraphTokens], device: &Device) -> Option<Tensor<2>> {
+    let d_static = graphs.first().map_or(0, |g| g.statics.len());
+    (d_static > 0).then(|| {
+        let values: Vec<f32> = graphs
+            .iter()
+            .flat_map(|g| g.statics.iter().copied())
+            .collect();
+        Tensor::from_data(TensorData::new(values, [graphs.len(), d_static]), device)
+    })
 }
 
 /// Stacks `graphs` node after node (no padding) with their edges as index
@@ -68,14 +72,6 @@ pub fn flat_batch(graphs: &[&GraphTokens], device: &Device) -> FlatBatch {
         }
         offset += g.n as i64;
     }
-    let d_static = graphs.first().map_or(0, |g| g.statics.len());
-    let statics = (d_static > 0).then(|| {
-        let values: Vec<f32> = graphs
-            .iter()
-            .flat_map(|g| g.statics.iter().copied())
-            .collect();
-        Tensor::from_data(TensorData::new(values, [graphs.len(), d_static]), device)
-    });
     let edges = target.len();
     let ints = |v: Vec<i64>, n: usize| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device);
     FlatBatch {
@@ -85,7 +81,7 @@ pub fn flat_batch(graphs: &[&GraphTokens], device: &Device) -> FlatBatch {
         degree: Tensor::from_data(TensorData::new(degree, [nodes, 1]), device),
         graph_of_node: ints(graph_of_node, nodes),
         graphs: graphs.len(),
-        statics,
+        statics: statics(graphs, device),
     }
 }
 

@@ -21,7 +21,6 @@ use datasets::nb201_latency::LatencyTable;
 use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
 use graph_ir::{Cost, graph_cost};
-use indicatif::{ProgressBar, ProgressStyle};
 use model::{Architecture, CellModel};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -236,7 +235,8 @@ pub struct SettingResult {
     pub predictions: Vec<(f64, f64)>,
 }
 
-fn setting_result(
+/// Scores and `(measured, predicted)` pairs of `predictions` for `rows` on `setting`.
+pub fn setting_result(
     data: &Nb201Networks,
     setting: usize,
     rows: &[usize],
@@ -515,7 +515,7 @@ pub fn train_multi_device(
         config.warmup_fraction,
         steps_per_epoch * config.epochs,
     );
-    let progress = progress_bar(config.epochs as u64, show_progress);
+    let progress = train::progress_bar(config.epochs as u64, show_progress);
     let mut order: Vec<usize> = (0..n).collect();
     let mut best: Option<(MultiDeviceModel, f64)> = None;
     let mut step = 0;
@@ -814,19 +814,6 @@ pub fn regression_baseline(
         .map(|x| x.iter().zip(&w).map(|(a, b)| a * b).sum())
         .collect();
     setting_result(data, setting, &parts.test, predictions)
-}
-
-fn progress_bar(len: u64, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} epochs (ETA {eta}) {msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 #[cfg(test)]

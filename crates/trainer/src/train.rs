@@ -482,7 +482,7 @@ pub fn predict(
     Ok(out)
 }
 
-fn progress_bar(len: u64, show: bool) -> ProgressBar {
+pub(crate) fn progress_bar(len: u64, show: bool) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
