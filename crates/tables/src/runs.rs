@@ -17,10 +17,32 @@ use std::sync::Mutex;
 use trainer::run_dir::{self, CONFIG_FILE, METRICS_FILE};
 use trainer::{Report, TrainingConfig};
 
-/// The first 12 hex digits of the SHA-256 of the config's JSON.
+/// Model fields that only whole-network models use, left out of a config's
+/// canonical form at their default (0), so cell runs keep the hashes and
+/// directories they had before these fields existed.
+const WHOLE_NETWORK_FIELDS: [&str; 2] = ["d_static", "devices"];
+
+/// A saved or planned config (as JSON) in the form that is compared.
+fn canonical(mut config: serde_json::Value) -> serde_json::Value {
+    if let Some(model) = config.get_mut("model").and_then(|m| m.as_object_mut()) {
+        for key in WHOLE_NETWORK_FIELDS {
+            if model.get(key).and_then(serde_json::Value::as_u64) == Some(0) {
+                model.remove(key);
+            }
+        }
+    }
+    config
+}
+
+/// The first 12 hex digits of the SHA-256 of the config's JSON (fields in
+/// struct order), without the whole-network fields when they are 0.
 pub fn config_hash(config: &TrainingConfig) -> String {
-    let json = serde_json::to_vec(config).unwrap_or_default();
-    let digest = Sha256::digest(&json);
+    let mut json = serde_json::to_string(config).unwrap_or_default();
+    if config.model.d_static == 0 && config.model.devices == 0 {
+        // They are the model's last two fields.
+        json = json.replacen(",\"d_static\":0,\"devices\":0", "", 1);
+    }
+    let digest = Sha256::digest(json.as_bytes());
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -43,7 +65,10 @@ impl RunSpec {
     /// The run's report, if it finished with exactly this config.
     pub fn finished(&self) -> Option<Report> {
         let saved: serde_json::Value = run_dir::read_json(&self.dir.join(CONFIG_FILE)).ok()?;
-        let planned = serde_json::to_value(&self.config).ok()?;
+        let (saved, planned) = (
+            canonical(saved),
+            canonical(serde_json::to_value(&self.config).ok()?),
+        );
         if saved != planned {
             return None;
         }
@@ -232,6 +257,20 @@ impl Runner {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cell_run_hashes_survive_the_whole_network_model_fields() {
+        // The hash of this quick NB101 GNN run from before `d_static` and
+        // `devices` existed (runs/accuracy-quick/nb101-100/gnn/s0-3902d1322a4b).
+        let config = TrainingConfig::for_profile(
+            trainer::Profile::Quick,
+            trainer::Benchmark::Nb101,
+            model::Architecture::Gnn,
+            100,
+            0,
+        );
+        assert_eq!(config_hash(&config), "3902d1322a4b");
+    }
+
     use super::*;
     use model::Architecture;
     use trainer::{Benchmark, Profile};
