@@ -734,6 +734,7 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
                 3000,
                 0.0,
                 &title,
+                "latency (ms)",
                 &out_dir.join(&file),
             )?;
             plots.push((
@@ -851,8 +852,14 @@ fn reproduce_accuracy(args: TableArgs) -> Result<()> {
                 format!("V2, NAS-Bench-201, {largest} training cells, seed 0: tau {tau:.3}");
             // The lowest 5% of true accuracies (about 4% of cells collapse to 10%) would squeeze
             // everything else into a corner.
-            let left_out =
-                tables::scatter::draw(&points, SHOWN, 0.05, &title, &out_dir.join(&name))?;
+            let left_out = tables::scatter::draw(
+                &points,
+                SHOWN,
+                0.05,
+                &title,
+                "accuracy",
+                &out_dir.join(&name),
+            )?;
             let what = format!(
                 "Predicted against true CIFAR-10 accuracy of the {} test cells of V2 at {largest} \
                  training cells, seed 0 (Kendall's tau {tau:.3} on all of them); every {}th cell \

@@ -1,4 +1,4 @@
-//! Predicted against true accuracy of one run, as an SVG scatter plot.
+//! Predicted against true values (accuracy, latency) of one run, as an SVG scatter plot.
 
 use crate::TableError;
 use plotters::prelude::*;
@@ -27,12 +27,13 @@ pub fn read_predictions(run_dir: &Path) -> Result<Vec<(f64, f64)>, TableError> {
 /// as predicted (y) against true (x), with the y = x line. The axes span the
 /// true values from their `low_quantile` up, so a few collapsed architectures
 /// (10% accuracy) do not squeeze the rest into a corner; returns how many of
-/// the drawn points fell outside and were left out.
+/// the drawn points fell outside and were left out. `quantity` names the axes.
 pub fn draw(
     points: &[(f64, f64)],
     max_points: usize,
     low_quantile: f64,
     title: &str,
+    quantity: &str,
     out: &Path,
 ) -> Result<usize, TableError> {
     let plot_err = |e: &dyn std::fmt::Display| TableError::Plot {
@@ -77,8 +78,8 @@ pub fn draw(
         .map_err(|e| plot_err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("true accuracy")
-        .y_desc("predicted accuracy")
+        .x_desc(format!("true {quantity}"))
+        .y_desc(format!("predicted {quantity}"))
         .draw()
         .map_err(|e| plot_err(&e))?;
     chart
@@ -114,11 +115,14 @@ mod tests {
         assert_eq!(points.len(), 50);
         let out = dir.path().join("plot.svg");
         // i = 0 predicts below the lowest truth, i = 48 above the highest
-        assert_eq!(draw(&points, 20, 0.0, "test plot", &out).unwrap(), 2);
+        assert_eq!(
+            draw(&points, 20, 0.0, "test plot", "accuracy", &out).unwrap(),
+            2
+        );
         let svg = std::fs::read_to_string(&out).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("test plot"));
         assert_eq!(svg.matches("<circle").count(), 15); // every 3rd of 50, less two
-        assert!(draw(&points, 20, 0.5, "upper half", &out).unwrap() >= 8);
+        assert!(draw(&points, 20, 0.5, "upper half", "accuracy", &out).unwrap() >= 8);
     }
 
     #[test]
