@@ -101,11 +101,6 @@ impl V2NetworkModel {
         self
     }
 
-    /// Number of device settings the model embeds (0: single device).
-    pub fn device_count(&self) -> usize {
-        self.devices.as_ref().map_or(0, |d| d.dims()[0])
-    }
-
     /// `concat(graph sum, static branch)`.
     ///
     /// # Shapes
@@ -230,7 +225,7 @@ mod tests {
         assert!((2_200_000..2_400_000).contains(&params), "{params}");
     }
 
-    /// A chain of `n` nodes as a padded batch of one graph, and as a flat batch.
+    /// A chain of `n` nodes as a padded batch of one graph.
     fn chain(n: usize, pad_to: usize, tokens: Tensor<3>, device: &Device) -> GraphBatch {
         let mut adj = vec![0.0f32; pad_to * pad_to];
         for i in 0..n - 1 {

@@ -171,9 +171,10 @@ pub fn run_job(
         c.seed = seed;
         c
     };
+    let seed = job.seed();
+    let parts = Parts::new(data, protocol, seed)?;
     Ok(match job {
         Job::Single { setting, seed } => {
-            let parts = Parts::new(data, protocol, *seed)?;
             let s = setting_index(data, setting)?;
             let config = with_seed(&protocol.single, *seed);
             JobResult::Settings(vec![nl::single_device(
@@ -186,7 +187,6 @@ pub fn run_job(
             )?])
         }
         Job::Multi { seed } | Job::Gnn { seed } => {
-            let parts = Parts::new(data, protocol, *seed)?;
             let template = match job {
                 Job::Gnn { .. } => &protocol.gnn,
                 _ => &protocol.multi,
@@ -202,7 +202,6 @@ pub fn run_job(
             )
         }
         Job::Transfer { seed } => {
-            let parts = Parts::new(data, protocol, *seed)?;
             let held: Vec<usize> = TRANSFER_TARGETS
                 .iter()
                 .map(|n| setting_index(data, n))
@@ -236,8 +235,7 @@ pub fn run_job(
             }
             JobResult::Transfer(results)
         }
-        Job::Regression { seed } => {
-            let parts = Parts::new(data, protocol, *seed)?;
+        Job::Regression { .. } => {
             // One cost computation per batch size, shared by its settings.
             let mut costs: Vec<nl::SplitCosts> = Vec::new();
             let index: Vec<usize> = data

@@ -178,10 +178,9 @@ impl Protocol {
 pub struct Parts {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
-    /// The scored test rows.
+    /// The scored test rows: every row in neither train nor validation, or a
+    /// seeded sample of them.
     pub test: Vec<usize>,
-    /// Every row in neither train nor validation (the few-shot pool).
-    pub rest: Vec<usize>,
 }
 
 impl Parts {
@@ -189,7 +188,7 @@ impl Parts {
         let split = data
             .table
             .split(protocol.train, protocol.validation, seed)?;
-        let mut test = split.test.clone();
+        let mut test = split.test;
         if let Some(n) = protocol.test_sample {
             test.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x7e57));
             test.truncate(n);
@@ -199,7 +198,6 @@ impl Parts {
             train: split.train,
             validation: split.validation,
             test,
-            rest: split.test,
         })
     }
 }
@@ -604,7 +602,8 @@ pub fn fine_tune(
     seed: u64,
     device: &Device,
 ) -> Result<Vec<f64>, TrainError> {
-    let scaling = TargetScaling::fit(Objective::LogMse, &data.labels(shots, setting));
+    let shot_labels = data.labels(shots, setting);
+    let scaling = TargetScaling::fit(Objective::LogMse, &shot_labels);
     let (shot_networks, shot_at) = data.distinct(shots);
     let shot_embedding = embed(
         data,
@@ -618,7 +617,6 @@ pub fn fine_tune(
     let trained: Vec<usize> = (0..pretrained.scalings.len())
         .filter(|&s| pretrained.scalings[s].is_some())
         .collect();
-    let shot_labels = data.labels(shots, setting);
     let on_shots = pretrained.predict_embedded(
         &EmbeddedRows {
             embedding: shot_embedding.clone(),
@@ -644,11 +642,7 @@ pub fn fine_tune(
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let constant = Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff);
     let graphs: Vec<i64> = shot_at.iter().map(|&i| i as i64).collect();
-    let y: Vec<f32> = data
-        .labels(shots, setting)
-        .into_iter()
-        .map(|v| scaling.to_target(v))
-        .collect();
+    let y: Vec<f32> = shot_labels.iter().map(|&v| scaling.to_target(v)).collect();
     for _ in 0..steps {
         let network = network_model(&model)?;
         let pred = network.predict_pairs(
