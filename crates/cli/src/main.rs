@@ -1,6 +1,7 @@
 //! `narformer`: train, evaluate and use NAR-Former V2 predictors.
 
 mod backend;
+mod zoo_commands;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -38,12 +39,19 @@ enum Command {
     Inspect(InspectArgs),
     /// Regenerate a table of the paper (trains the missing runs in parallel, reuses finished ones).
     ReproduceTable(TableArgs),
+    /// Generate a model zoo (seeded network families) for a latency dataset.
+    #[command(subcommand)]
+    Zoo(zoo_commands::ZooCommand),
+    /// Measure the latency of a directory of models on this machine's CPU
+    /// (resumable; writes gt.txt, metadata.json and measurements.jsonl there).
+    Measure(zoo_commands::MeasureArgs),
 }
 
 #[derive(Debug, Args)]
 struct TableArgs {
-    /// Which table: accuracy (NB201 + NB101 Kendall's tau, V2 and the baselines)
-    /// or latency (NB201 networks on 27 device settings, transfer, baselines).
+    /// Which table: accuracy (NB201 + NB101 Kendall's tau, V2 and the baselines),
+    /// latency (NB201 networks on 27 device settings, transfer, baselines) or
+    /// zoo (the measured model zoo in data/zoo: in domain and unseen families).
     table: String,
     /// Hyper-parameter profile of every run: quick (CPU) or paper.
     #[arg(long, default_value = "quick")]
@@ -225,6 +233,8 @@ fn run() -> Result<()> {
         Command::Predict(args) => predict(args, &device),
         Command::Inspect(args) => inspect(args),
         Command::ReproduceTable(args) => reproduce_table(args, &cli.backend),
+        Command::Zoo(command) => zoo_commands::zoo(command),
+        Command::Measure(args) => zoo_commands::measure(args),
     }
 }
 
@@ -595,7 +605,8 @@ fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
     match args.table.as_str() {
         "accuracy" => reproduce_accuracy(args),
         "latency" => reproduce_latency(args),
-        other => bail!("unknown table {other:?} (known: accuracy, latency)"),
+        "zoo" => reproduce_zoo(args),
+        other => bail!("unknown table {other:?} (known: accuracy, latency, zoo)"),
     }
 }
 
@@ -662,44 +673,7 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
         root.display()
     );
     if missing > 0 {
-        let exe = std::env::current_exe().context("cannot find the narformer binary")?;
-        let children: Vec<(usize, std::process::Child)> = (0..workers)
-            .map(|w| {
-                let mut cmd = std::process::Command::new(&exe);
-                cmd.args(["reproduce-table", "latency", "--profile"])
-                    .arg(args.profile.to_string())
-                    .args(["--seeds", &args.seeds.to_string()])
-                    .args(["--jobs", &workers.to_string()])
-                    .args(["--worker", &w.to_string()])
-                    .arg("--runs-dir")
-                    .arg(&root)
-                    .arg("--data-dir")
-                    .arg(&data_dir);
-                if let Some(cap) = args.max_epochs {
-                    cmd.args(["--max-epochs", &cap.to_string()]);
-                }
-                if args.force {
-                    cmd.arg("--force");
-                }
-                cmd.spawn()
-                    .with_context(|| format!("cannot start worker {w}"))
-                    .map(|c| (w, c))
-            })
-            .collect::<Result<_>>()?;
-        let mut failed = Vec::new();
-        for (w, mut child) in children {
-            let status = child.wait().with_context(|| format!("worker {w}"))?;
-            if !status.success() {
-                failed.push(format!("worker {w} ({status})"));
-            }
-        }
-        if !failed.is_empty() {
-            bail!(
-                "{} failed; finished jobs are kept in {}, run the same command again to continue",
-                failed.join(", "),
-                root.display()
-            );
-        }
+        spawn_workers(&args, workers, &root, &data_dir)?;
     }
     let stored: Vec<lt::Stored> = jobs
         .iter()
@@ -758,7 +732,11 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
         seeds: args.seeds as usize,
         workers,
         machine: machine_description(),
-        wall_seconds: stored_wall_seconds(&root, &jobs).unwrap_or(started.elapsed().as_secs_f64()),
+        wall_seconds: stored_wall_seconds(
+            &root,
+            &jobs.iter().map(lt::Job::name).collect::<Vec<_>>(),
+        )
+        .unwrap_or(started.elapsed().as_secs_f64()),
         job_seconds: stored.iter().map(|s| s.seconds).sum(),
         plots,
     };
@@ -768,13 +746,160 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs `workers` child processes of this table (`--worker K`) and waits for them.
+fn spawn_workers(
+    args: &TableArgs,
+    workers: usize,
+    root: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the narformer binary")?;
+    let children: Vec<(usize, std::process::Child)> = (0..workers)
+        .map(|w| {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["reproduce-table", &args.table, "--profile"])
+                .arg(args.profile.to_string())
+                .args(["--seeds", &args.seeds.to_string()])
+                .args(["--jobs", &workers.to_string()])
+                .args(["--worker", &w.to_string()])
+                .arg("--runs-dir")
+                .arg(root)
+                .arg("--data-dir")
+                .arg(data_dir);
+            if let Some(cap) = args.max_epochs {
+                cmd.args(["--max-epochs", &cap.to_string()]);
+            }
+            if args.force {
+                cmd.arg("--force");
+            }
+            cmd.spawn()
+                .with_context(|| format!("cannot start worker {w}"))
+                .map(|c| (w, c))
+        })
+        .collect::<Result<_>>()?;
+    let mut failed = Vec::new();
+    for (w, mut child) in children {
+        let status = child.wait().with_context(|| format!("worker {w}"))?;
+        if !status.success() {
+            failed.push(format!("worker {w} ({status})"));
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} failed; finished jobs are kept in {}, run the same command again to continue",
+            failed.join(", "),
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+/// The zoo table: V2, GNN and regressions on `data/zoo` (or --data-dir), in
+/// domain and leave-one-family-out.
+fn reproduce_zoo(args: TableArgs) -> Result<()> {
+    use tables::zoo::{self as tz, Provenance};
+    let started = std::time::Instant::now();
+    let seeds: Vec<u64> = (0..args.seeds).collect();
+    let data_dir = args
+        .data
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data/zoo"));
+    let mut protocol = trainer::zoo::ZooProtocol::for_profile(args.profile);
+    if let Some(cap) = args.max_epochs {
+        for c in [&mut protocol.v2, &mut protocol.gnn] {
+            c.epochs = c.epochs.min(cap.max(1));
+            c.eval_every = c.eval_every.min(c.epochs);
+        }
+    }
+    let data = trainer::zoo::ZooData::load(&data_dir, protocol.vocab)
+        .with_context(|| format!("loading the zoo dataset in {}", data_dir.display()))?;
+    let jobs = tz::plan(&data.families(), &seeds);
+    let root = args
+        .runs_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.table, args.profile)));
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let workers = args
+        .jobs
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .max(1);
+    let device = burn::prelude::Device::flex();
+    if let Some(worker) = args.worker {
+        tz::run_worker(
+            &root,
+            &jobs,
+            (worker, workers),
+            &data,
+            &protocol,
+            args.force,
+            &device,
+        )?;
+        return Ok(());
+    }
+    let missing = jobs
+        .iter()
+        .filter(|j| {
+            args.force || tz::finished(&root, j, &tz::job_hash(j, &protocol, &data)).is_none()
+        })
+        .count();
+    eprintln!(
+        "{} jobs ({} to run, {} seeds) in {} worker processes, results in {}",
+        jobs.len(),
+        missing,
+        args.seeds,
+        workers,
+        root.display()
+    );
+    if missing > 0 {
+        spawn_workers(&args, workers, &root, &data_dir)?;
+    }
+    let stored: Vec<tz::Stored> = jobs
+        .iter()
+        .map(|j| {
+            tz::finished(&root, j, &tz::job_hash(j, &protocol, &data))
+                .with_context(|| format!("job {} has no result in {}", j.name(), root.display()))
+        })
+        .collect::<Result<_>>()?;
+    let metadata: serde_json::Value = std::fs::read_to_string(data_dir.join("metadata.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let names: Vec<String> = jobs.iter().map(tz::Job::name).collect();
+    let provenance = Provenance {
+        command: format!(
+            "cargo xtask reproduce-table zoo --profile {} --seeds {}",
+            args.profile, args.seeds
+        ),
+        seeds: args.seeds as usize,
+        workers,
+        machine: machine_description(),
+        wall_seconds: stored_wall_seconds(&root, &names).unwrap_or(started.elapsed().as_secs_f64()),
+        job_seconds: stored.iter().map(|s| s.seconds).sum(),
+        dataset: format!(
+            "{} {}, {} thread(s), on {}",
+            metadata["engine"].as_str().unwrap_or("?"),
+            metadata["engine_version"].as_str().unwrap_or("?"),
+            metadata["protocol"]["threads"],
+            metadata["cpu_model"].as_str().unwrap_or("?"),
+        ),
+    };
+    let markdown = tz::render_markdown(&data, &protocol, &stored, &provenance);
+    let (out, _) = table_out(&args)?;
+    trainer::run_dir::write_atomic(&out, markdown.as_bytes())?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
 /// From the first to the last job result written: the table's training wall time
 /// even when it was made in several sessions of the command.
-fn stored_wall_seconds(root: &std::path::Path, jobs: &[tables::latency::Job]) -> Option<f64> {
+fn stored_wall_seconds(root: &std::path::Path, jobs: &[String]) -> Option<f64> {
     let times: Vec<std::time::SystemTime> = jobs
         .iter()
-        .filter_map(|j| {
-            std::fs::metadata(root.join(format!("{}.json", j.name())))
+        .filter_map(|name| {
+            std::fs::metadata(root.join(format!("{name}.json")))
                 .ok()?
                 .modified()
                 .ok()

@@ -6,6 +6,9 @@ use petgraph::visit::EdgeRef;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// What [`Graph::signature`] records of a node: op, shape, params, operand names.
+pub type NodeSignature = (Op, Option<Vec<usize>>, u64, Vec<String>);
+
 /// Index of a node, in the order the nodes were added. Cell tokenizers use it
 /// as the node's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -118,6 +121,25 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Node name -> (op, shape, params, operand names in slot order): the
+    /// graph up to node numbering, for comparing an exported and re-imported graph.
+    pub fn signature(&self) -> std::collections::BTreeMap<String, NodeSignature> {
+        self.node_ids()
+            .map(|id| {
+                let n = self.node(id);
+                let operands = self
+                    .operands(id)
+                    .iter()
+                    .map(|&o| self.node(o).name.clone())
+                    .collect();
+                (
+                    n.name.clone(),
+                    (n.op.clone(), n.shape.clone(), n.params, operands),
+                )
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.inner.node_count()
     }

@@ -141,9 +141,21 @@ pub fn export_model(graph: &Graph, weights: Weights) -> Result<ModelProto, Expor
                 let c = shape.last().copied().unwrap_or(0);
                 (vec![int("axis", -1)], vec![vec![c], vec![c]])
             }
+            Op::Plain(PlainOp::Concat) => (vec![int("axis", 1)], vec![]),
+            Op::Plain(PlainOp::Softmax) => (vec![int("axis", -1)], vec![]),
+            Op::Plain(PlainOp::ReduceMean) => {
+                let (axes, keep) = reduced_axes(&in_shape(0), shape);
+                (vec![ints("axes", axes), int("keepdims", keep)], vec![])
+            }
+            Op::Plain(PlainOp::Clip) if node.params == 2 => (vec![], vec![vec![], vec![]]),
+            Op::Plain(PlainOp::MatMul) if node.params > 0 => {
+                let k = in_shape(0).last().copied().unwrap_or(0);
+                let m = shape.last().copied().unwrap_or(0);
+                (vec![], vec![vec![k, m]])
+            }
             Op::Relu | Op::Add | Op::Identity | Op::Plain(_) | Op::Unknown(_) => {
                 let dims = if node.params > 0 {
-                    vec![vec![node.params as usize]]
+                    vec![constant_dims(node.params as usize, shape)]
                 } else {
                     vec![]
                 };
@@ -175,9 +187,21 @@ pub fn export_model(graph: &Graph, weights: Weights) -> Result<ModelProto, Expor
         let mut inputs: Vec<String> = operands.iter().map(|n| names[n.0].clone()).collect();
         for (k, dims) in weight_dims.iter().enumerate() {
             let name = format!("{}.w{k}", names[id.0]);
-            let zero = matches!(node.op, Op::Plain(PlainOp::Mul));
+            let fill = Fill::of(&node.op, k, dims);
             out.initializer
-                .push(weight_tensor(&name, dims, weights, zero, &mut rng));
+                .push(weight_tensor(&name, dims, weights, fill, &mut rng));
+            inputs.push(name);
+        }
+        if node.op == Op::Plain(PlainOp::Reshape) {
+            // The target shape is data, not a weight: an int64 constant.
+            let name = format!("{}.shape", names[id.0]);
+            out.initializer.push(TensorProto {
+                dims: vec![shape.len() as i64],
+                data_type: Some(DataType::Int64 as i32),
+                name: Some(name.clone()),
+                int64_data: shape.iter().map(|&d| d as i64).collect(),
+                ..Default::default()
+            });
             inputs.push(name);
         }
         out.node.push(NodeProto {
@@ -309,11 +333,101 @@ fn pool_attributes(p: &PoolAttrs, rank: usize) -> Vec<AttributeProto> {
     ]
 }
 
+/// `(axes, keepdims)` of a reduction from `input` to `output`: the axes
+/// kept as 1 when the ranks agree, else the axes dropped, matched left to right.
+fn reduced_axes(input: &[usize], output: &[usize]) -> (Vec<i64>, i64) {
+    if input.len() == output.len() {
+        let axes = (0..input.len())
+            .filter(|&i| output[i] == 1 && input[i] != 1)
+            .map(|i| i as i64)
+            .collect();
+        return (axes, 1);
+    }
+    let mut axes = Vec::new();
+    let mut o = 0;
+    for (i, &d) in input.iter().enumerate() {
+        if o < output.len() && output[o] == d {
+            o += 1;
+        } else {
+            axes.push(i as i64);
+        }
+    }
+    (axes, 0)
+}
+
+/// Dims of an elementwise op's `params`-element constant that broadcast
+/// against its `output`: a scalar, the last axis (a bias), every axis but the
+/// batch (a position embedding), the channels of an image, else flat.
+fn constant_dims(params: usize, output: &[usize]) -> Vec<usize> {
+    let last = output.last().copied().unwrap_or(0);
+    let inner: usize = output.iter().skip(1).product();
+    if params == 1 {
+        vec![1]
+    } else if params == last {
+        vec![last]
+    } else if output.len() > 1 && params == inner {
+        output[1..].to_vec()
+    } else if output.len() == 4 && params == output[1] {
+        vec![output[1], 1, 1]
+    } else {
+        vec![params]
+    }
+}
+
+/// How a random weight tensor is filled, chosen so that activations keep a
+/// sane scale through deep networks (no overflow, no denormals, positive
+/// variances) and measured run times reflect real inference.
+#[derive(Debug, Clone, Copy)]
+enum Fill {
+    /// Uniform in `[-a, a]`.
+    Uniform(f32),
+    /// Uniform in `[c - a, c + a]`.
+    Around(f32, f32),
+    Exactly(f32),
+}
+
+impl Fill {
+    /// The fill of weight tensor number `k` of `op`, shaped `dims`.
+    fn of(op: &Op, k: usize, dims: &[usize]) -> Fill {
+        // Variance-preserving scale for a weight whose fan-in is `dims[fan..]`.
+        let fan_in = |from: usize, to: usize| -> Fill {
+            let n: usize = dims[from.min(dims.len())..to.min(dims.len())]
+                .iter()
+                .product();
+            Fill::Uniform((3.0 / n.max(1) as f32).sqrt())
+        };
+        match (op, k) {
+            (Op::Conv(_), 0) => fan_in(1, dims.len()),
+            (Op::ConvTranspose { .. }, 0) => fan_in(0, 1),
+            (Op::Gemm { .. }, 0) => fan_in(1, 2),
+            (Op::Plain(PlainOp::MatMul), 0) => fan_in(0, 1),
+            // BN: scale, bias, mean, variance; LN: scale, bias.
+            (Op::BatchNormalization, 0 | 3) | (Op::Plain(PlainOp::LayerNormalization), 0) => {
+                Fill::Around(1.0, 0.1)
+            }
+            (Op::Plain(PlainOp::Clip), 0) => Fill::Exactly(0.0),
+            (Op::Plain(PlainOp::Clip), _) => Fill::Exactly(6.0),
+            // NAS-Bench-201's zero op; a divisor stays away from 0.
+            (Op::Plain(PlainOp::Mul), _) => Fill::Exactly(0.0),
+            (Op::Plain(PlainOp::Div), _) => Fill::Around(1.5, 0.1),
+            _ => Fill::Uniform(0.1),
+        }
+    }
+
+    fn sample(self, rng: &mut SplitMix) -> f32 {
+        match self {
+            Fill::Uniform(a) => rng.uniform() * a,
+            Fill::Around(c, a) => c + rng.uniform() * a,
+            Fill::Exactly(v) => v,
+        }
+    }
+}
+
 fn weight_tensor(
     name: &str,
     dims: &[usize],
     weights: Weights,
-    zero: bool,
+    fill: Fill,
     rng: &mut SplitMix,
 ) -> TensorProto {
     let raw_data = match weights {
@@ -322,8 +436,7 @@ fn weight_tensor(
             let n: usize = dims.iter().product();
             let mut bytes = Vec::with_capacity(4 * n);
             for _ in 0..n {
-                let v = if zero { 0.0 } else { rng.uniform() * 0.1 };
-                bytes.extend_from_slice(&v.to_le_bytes());
+                bytes.extend_from_slice(&fill.sample(rng).to_le_bytes());
             }
             Some(bytes)
         }

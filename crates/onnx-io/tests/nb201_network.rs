@@ -80,27 +80,6 @@ fn all_conv3x3_network_matches_the_hand_derivation() {
     assert_eq!(g.node(last).shape, Some(vec![1, 10]));
 }
 
-/// (op, shape, params, operand names) of a node.
-type NodeSignature = (Op, Option<Vec<usize>>, u64, Vec<String>);
-
-/// Node name -> its signature: the graph up to node numbering.
-fn signature(g: &Graph) -> BTreeMap<String, NodeSignature> {
-    g.node_ids()
-        .map(|id: NodeId| {
-            let n = g.node(id);
-            let operands = g
-                .operands(id)
-                .iter()
-                .map(|&o| g.node(o).name.clone())
-                .collect();
-            (
-                n.name.clone(),
-                (n.op.clone(), n.shape.clone(), n.params, operands),
-            )
-        })
-        .collect()
-}
-
 fn assert_round_trip(g: &Graph, batch: usize, weights: Weights) {
     let bytes = export_bytes(g, weights).unwrap_or_else(|e| panic!("export: {e}"));
     let options = ImportOptions {
@@ -111,7 +90,7 @@ fn assert_round_trip(g: &Graph, batch: usize, weights: Weights) {
         .unwrap_or_else(|e| panic!("import: {e}"));
     assert!(back.unknown_ops.is_empty(), "{:?}", back.unknown_ops);
     assert_eq!(back.graph.len(), g.len());
-    assert_eq!(signature(&back.graph), signature(g));
+    assert_eq!(back.graph.signature(), g.signature());
     assert!(back.graph.is_isomorphic_to(g));
     assert_eq!(graph_cost(&back.graph), graph_cost(g));
 }

@@ -99,7 +99,12 @@ pub struct Stored {
 
 /// The first 12 hex digits of the SHA-256 of the protocol's JSON.
 pub fn protocol_hash(protocol: &Protocol) -> String {
-    let json = serde_json::to_vec(protocol).unwrap_or_default();
+    hash_of(protocol)
+}
+
+/// The first 12 hex digits of the SHA-256 of a value's JSON.
+pub(crate) fn hash_of<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
     Sha256::digest(&json)
         .iter()
         .take(6)
@@ -130,12 +135,17 @@ pub fn plan(settings: &[String], seeds: &[u64]) -> Vec<Job> {
 /// Job `i` of `jobs` goes to the worker whose running cost is lowest so far
 /// (the same answer in every process, so no two workers take one job).
 pub fn assign(jobs: &[Job], workers: usize) -> Vec<usize> {
+    assign_costs(jobs.iter().map(Job::cost), workers)
+}
+
+/// Each cost in turn goes to the worker with the lowest load so far.
+pub(crate) fn assign_costs(costs: impl Iterator<Item = u32>, workers: usize) -> Vec<usize> {
     let workers = workers.max(1);
     let mut load = vec![0u32; workers];
-    jobs.iter()
-        .map(|job| {
+    costs
+        .map(|cost| {
             let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
-            load[w] += job.cost().max(1);
+            load[w] += cost.max(1);
             w
         })
         .collect()
@@ -373,7 +383,7 @@ impl Column<'_> {
     }
 }
 
-fn pm(values: &[f64], scale: f64, digits: usize) -> String {
+pub(crate) fn pm(values: &[f64], scale: f64, digits: usize) -> String {
     match mean_std(&values.iter().map(|v| v * scale).collect::<Vec<_>>()) {
         Some((m, s)) if values.len() > 1 => format!("{m:.digits$} ± {s:.digits$}"),
         Some((m, _)) => format!("{m:.digits$}"),
@@ -381,7 +391,7 @@ fn pm(values: &[f64], scale: f64, digits: usize) -> String {
     }
 }
 
-fn mean(values: &[f64]) -> f64 {
+pub(crate) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 

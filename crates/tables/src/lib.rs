@@ -14,5 +14,6 @@ mod error;
 pub mod latency;
 pub mod runs;
 pub mod scatter;
+pub mod zoo;
 
 pub use error::TableError;

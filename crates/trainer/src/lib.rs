@@ -20,6 +20,7 @@ pub mod nb201_latency;
 pub mod run_dir;
 pub mod schedule;
 pub mod train;
+pub mod zoo;
 
 pub use config::{Benchmark, NetworkOptions, Objective, Profile, TrainingConfig};
 pub use error::TrainError;

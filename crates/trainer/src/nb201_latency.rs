@@ -210,7 +210,14 @@ pub struct LatencyScores {
     pub mape: f64,
     /// Fraction within 10%.
     pub acc10: f64,
+    /// NaN (stored as JSON null) when undefined, e.g. for constant labels.
+    #[serde(deserialize_with = "nan_if_null")]
     pub spearman: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read that back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl LatencyScores {
@@ -709,7 +716,7 @@ pub enum RegressionFeatures {
 }
 
 impl RegressionFeatures {
-    fn of(self, cost: &Cost) -> Vec<f64> {
+    pub(crate) fn of(self, cost: &Cost) -> Vec<f64> {
         let flops = cost.flops as f64 / 1e9;
         match self {
             RegressionFeatures::Flops => vec![flops, 1.0],

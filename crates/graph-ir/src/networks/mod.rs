@@ -7,7 +7,9 @@ mod nb201;
 
 pub use nb201::nb201_network;
 
-use crate::{ConvAttrs, Graph, GraphBuilder, GraphError, Node, NodeId, Op, PlainOp, PoolAttrs};
+use crate::{
+    ConvAttrs, Graph, GraphBuilder, GraphError, Node, NodeId, Op, Perm, PlainOp, PoolAttrs,
+};
 
 /// A value flowing through the network being built: its node and shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,99 @@ impl NetworkBuilder {
         let n = x.shape.first().copied().unwrap_or(1);
         let params = (x.channels() * out_features + out_features) as u64;
         self.push(Op::Gemm { bias: true }, vec![n, out_features], params, &[x])
+    }
+
+    /// An op that keeps its input's shape and owns no weights (`Sigmoid`, `HardSwish`, `Erf`, ...).
+    pub fn unary(&mut self, x: &Tensor, op: PlainOp) -> Tensor {
+        self.push(Op::Plain(op), x.shape.clone(), 0, &[x])
+    }
+
+    /// An elementwise op of `x` and a weight tensor of `params` elements (a
+    /// scalar constant, a bias, a position embedding) broadcast against it.
+    pub fn with_constant(&mut self, x: &Tensor, op: Op, params: usize) -> Tensor {
+        self.push(op, x.shape.clone(), params as u64, &[x])
+    }
+
+    /// ReLU6 as exporters write it: `Clip` with a min and a max constant.
+    pub fn relu6(&mut self, x: &Tensor) -> Tensor {
+        self.with_constant(x, Op::Plain(PlainOp::Clip), 2)
+    }
+
+    /// `a * b`, with `b` broadcast to `a` (a squeeze-excite gate `[N, C, 1, 1]`).
+    pub fn mul(&mut self, a: &Tensor, b: &Tensor) -> Tensor {
+        self.push(Op::Plain(PlainOp::Mul), a.shape.clone(), 0, &[a, b])
+    }
+
+    /// Channel concatenation of image tensors (ONNX `Concat`, axis 1).
+    pub fn concat(&mut self, parts: &[Tensor]) -> Tensor {
+        let mut shape = parts[0].shape.clone();
+        shape[1] = parts.iter().map(Tensor::channels).sum();
+        let operands: Vec<&Tensor> = parts.iter().collect();
+        self.push(Op::Plain(PlainOp::Concat), shape, 0, &operands)
+    }
+
+    /// `x` viewed as `shape` (same element count).
+    pub fn reshape(&mut self, x: &Tensor, shape: Vec<usize>) -> Tensor {
+        debug_assert_eq!(
+            x.shape.iter().product::<usize>(),
+            shape.iter().product::<usize>()
+        );
+        self.push(Op::Plain(PlainOp::Reshape), shape, 0, &[x])
+    }
+
+    pub fn transpose(&mut self, x: &Tensor, perm: &[usize]) -> Tensor {
+        let shape = perm.iter().map(|&p| x.shape[p]).collect();
+        let perm = Perm::new(perm).expect("builder permutations have at most 8 axes");
+        self.push(Op::Transpose(perm), shape, 0, &[x])
+    }
+
+    /// Layer norm over the last axis: scale and bias, `D` each.
+    pub fn layer_norm(&mut self, x: &Tensor) -> Tensor {
+        let d = x.shape.last().copied().unwrap_or(0);
+        self.push(
+            Op::Plain(PlainOp::LayerNormalization),
+            x.shape.clone(),
+            2 * d as u64,
+            &[x],
+        )
+    }
+
+    /// Softmax over the last axis.
+    pub fn softmax(&mut self, x: &Tensor) -> Tensor {
+        self.unary(x, PlainOp::Softmax)
+    }
+
+    /// `a @ b` of two computed tensors `[.., n, k] x [.., k, m] -> [.., n, m]`.
+    pub fn matmul(&mut self, a: &Tensor, b: &Tensor) -> Tensor {
+        let mut shape = a.shape.clone();
+        if let (Some(last), Some(&m)) = (shape.last_mut(), b.shape.last()) {
+            *last = m;
+        }
+        self.push(Op::Plain(PlainOp::MatMul), shape, 0, &[a, b])
+    }
+
+    /// A linear layer on the last axis as exporters write it for `[N, T, D]`
+    /// tokens: `MatMul` with a `[D, out]` weight, then `Add` of a bias.
+    pub fn dense(&mut self, x: &Tensor, out_features: usize) -> Tensor {
+        let d = x.shape.last().copied().unwrap_or(0);
+        let mut shape = x.shape.clone();
+        if let Some(last) = shape.last_mut() {
+            *last = out_features;
+        }
+        let y = self.push(
+            Op::Plain(PlainOp::MatMul),
+            shape,
+            (d * out_features) as u64,
+            &[x],
+        );
+        self.with_constant(&y, Op::Add, out_features)
+    }
+
+    /// The mean over axis 1 (tokens), dropping it: `[N, T, D] -> [N, D]`.
+    pub fn mean_tokens(&mut self, x: &Tensor) -> Tensor {
+        let mut shape = x.shape.clone();
+        shape.remove(1);
+        self.push(Op::Plain(PlainOp::ReduceMean), shape, 0, &[x])
     }
 
     pub fn build(self) -> Result<Graph, GraphError> {

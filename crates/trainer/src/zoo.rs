@@ -1,0 +1,202 @@
+//! Latency datasets measured from a model zoo (`narformer zoo generate` +
+//! `narformer measure`): the graphs are regenerated from `zoo.json`, the
+//! labels read from `gt.txt`; V2, the GNN baseline and the FLOPs / FLOPs+MAC
+//! regressions are scored in domain (a tenth of each family held out) and
+//! leave-one-family-out (NNLQP's "unseen structure").
+
+use crate::nb201_latency::{LatencyScores, RegressionFeatures, least_squares};
+use crate::train::{self, Checkpointing, EvalSet, TrainSet};
+use crate::{Benchmark, NetworkOptions, Objective, Profile, TrainError, TrainingConfig};
+use burn::prelude::Device;
+use datasets::BadRows;
+use datasets::nnlqp::{LabelFile, LatencyParts, LatencySplit, read_labels};
+use graph_ir::{Cost, graph_cost};
+use model::Architecture;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
+use zoo::{Manifest, ModelId};
+
+/// A measured zoo: one row per line of `gt.txt`.
+#[derive(Debug)]
+pub struct ZooData {
+    pub labels: LabelFile,
+    pub tokens: Vec<GraphTokens>,
+    pub costs: Vec<Cost>,
+}
+
+impl ZooData {
+    /// Reads `dir/gt.txt` and regenerates each row's graph from `dir/zoo.json`
+    /// (a row whose model the manifest does not name is an error naming it).
+    pub fn load(dir: &Path, vocab: NetworkVocab) -> Result<ZooData, TrainError> {
+        let labels = read_labels(&dir.join("gt.txt"), BadRows::Fail)?;
+        let manifest =
+            Manifest::read(dir).map_err(|e| TrainError::Config(format!("zoo manifest: {e}")))?;
+        let tokenizer = NetworkTokenizer::new(vocab);
+        let mut tokens = Vec::with_capacity(labels.rows.len());
+        let mut costs = Vec::with_capacity(labels.rows.len());
+        for row in &labels.rows {
+            let name = row
+                .onnx_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let known = manifest.models.iter().any(|m| m.name == name);
+            let id = ModelId::parse(&name, manifest.seed).filter(|_| known);
+            let Some(id) = id else {
+                return Err(TrainError::Config(format!(
+                    "{}:{}: model '{name}' is not in {}",
+                    labels.path.display(),
+                    row.line,
+                    dir.join(zoo::MANIFEST).display()
+                )));
+            };
+            let graph = zoo::generate(id).graph;
+            tokens.push(tokenizer.tokenize(&graph, 1));
+            costs.push(graph_cost(&graph));
+        }
+        Ok(ZooData {
+            labels,
+            tokens,
+            costs,
+        })
+    }
+
+    pub fn families(&self) -> Vec<String> {
+        self.labels.families()
+    }
+
+    fn gather<T: Clone>(values: &[T], rows: &[usize]) -> Vec<T> {
+        rows.iter().map(|&r| values[r].clone()).collect()
+    }
+
+    pub fn latencies(&self, rows: &[usize]) -> Vec<f64> {
+        rows.iter()
+            .map(|&r| self.labels.rows[r].latency_ms)
+            .collect()
+    }
+
+    /// The split's rows: in domain, or with one family held out.
+    pub fn parts(&self, split: &LatencySplit, seed: u64) -> Result<LatencyParts, TrainError> {
+        Ok(datasets::nnlqp::split(&self.labels, split, seed)?)
+    }
+}
+
+/// The configs of the zoo table's two learned models.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZooProtocol {
+    pub profile: Profile,
+    pub vocab: NetworkVocab,
+    pub v2: TrainingConfig,
+    pub gnn: TrainingConfig,
+}
+
+impl ZooProtocol {
+    pub fn for_profile(profile: Profile) -> Self {
+        // HardSwish, LayerNorm, Erf, ... are outside the reference vocabulary.
+        let vocab = NetworkVocab::Extended;
+        let mut v2 = TrainingConfig::latency(profile, 0, vocab);
+        v2.benchmark = Benchmark::Nnlqp;
+        // Latencies span two to three orders of magnitude across families.
+        v2.objective = Objective::LogMse;
+        v2.model.positive_output = false;
+        v2.network = Some(NetworkOptions {
+            vocab,
+            split: LatencySplit::InDomain,
+        });
+        let quick = profile == Profile::Quick;
+        if quick {
+            v2.model = v2.model.with_hidden(64);
+            v2.epochs = 12;
+            v2.learning_rate = 2e-3;
+        }
+        let mut gnn = v2.clone();
+        gnn.model = gnn
+            .model
+            .with_architecture(Architecture::Gnn)
+            .with_hidden(if quick { 96 } else { 512 });
+        Self {
+            profile,
+            vocab,
+            v2,
+            gnn,
+        }
+    }
+}
+
+/// Trains `config` (seeded by `seed`) on the split's training rows, picks the
+/// epoch by validation MAPE, and predicts the test rows.
+pub fn train_and_predict(
+    data: &ZooData,
+    parts: &LatencyParts,
+    config: &TrainingConfig,
+    seed: u64,
+    device: &Device,
+    show_progress: bool,
+) -> Result<Vec<f64>, TrainError> {
+    let mut config = config.clone();
+    config.seed = seed;
+    let train_set = TrainSet {
+        tokens: ZooData::gather(&data.tokens, &parts.train),
+        twins: Vec::new(),
+        labels: data.latencies(&parts.train),
+    };
+    let validation = EvalSet {
+        tokens: ZooData::gather(&data.tokens, &parts.validation),
+        labels: data.latencies(&parts.validation),
+    };
+    let none = Checkpointing {
+        store: None,
+        stop_after_epoch: None,
+    };
+    let trained = train::train_cells(
+        &config,
+        &train_set,
+        &validation,
+        device,
+        show_progress,
+        none,
+        &mut |_, _| Ok(()),
+    )?;
+    let test = ZooData::gather(&data.tokens, &parts.test);
+    train::predict(&trained.model, &test, &trained.scaling, device, 64)
+}
+
+/// A least-squares fit of latency on cost features over the training rows,
+/// applied to the test rows.
+pub fn regression(data: &ZooData, parts: &LatencyParts, features: RegressionFeatures) -> Vec<f64> {
+    let x = |rows: &[usize]| -> Vec<Vec<f64>> {
+        rows.iter().map(|&r| features.of(&data.costs[r])).collect()
+    };
+    let w = least_squares(&x(&parts.train), &data.latencies(&parts.train));
+    x(&parts.test)
+        .iter()
+        .map(|f| f.iter().zip(&w).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
+/// Test scores of one family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyScores {
+    pub family: String,
+    pub scores: LatencyScores,
+}
+
+/// Scores of `predictions` of the test rows, per family in first-seen order.
+pub fn per_family(data: &ZooData, test: &[usize], predictions: &[f64]) -> Vec<FamilyScores> {
+    data.families()
+        .into_iter()
+        .filter_map(|family| {
+            let (p, y): (Vec<f64>, Vec<f64>) = test
+                .iter()
+                .zip(predictions)
+                .filter(|(r, _)| data.labels.rows[**r].family == family)
+                .map(|(&r, &p)| (p, data.labels.rows[r].latency_ms))
+                .unzip();
+            (!y.is_empty()).then(|| FamilyScores {
+                family,
+                scores: LatencyScores::of(&p, &y),
+            })
+        })
+        .collect()
+}
