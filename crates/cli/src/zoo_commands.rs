@@ -63,6 +63,10 @@ pub struct MeasureArgs {
     /// Seed of the shuffled measurement order.
     #[arg(long, default_value_t = 0)]
     order_seed: u64,
+    /// Passes over all models (each a fresh load, in its own order); the
+    /// label is the median of the fastest pass.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
 }
 
 pub fn zoo(command: ZooCommand) -> Result<()> {
@@ -134,6 +138,7 @@ pub fn measure(args: MeasureArgs) -> Result<()> {
         max_spread: args.max_spread,
         attempts: args.attempts,
         order_seed: args.order_seed,
+        passes: args.passes,
     };
     let mut bar: Option<ProgressBar> = None;
     let meta = measure::measure_dir(&args.dir, &protocol, |record, done, total| {

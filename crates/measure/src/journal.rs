@@ -15,6 +15,9 @@ pub const JOURNAL: &str = "measurements.jsonl";
 pub struct Record {
     pub name: String,
     pub family: String,
+    /// Which pass over the models (0-based; absent in one-pass journals).
+    #[serde(default)]
+    pub pass: usize,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -54,7 +57,7 @@ pub struct JournalError {
 pub struct Journal {
     path: PathBuf,
     file: File,
-    records: BTreeMap<String, Record>,
+    records: BTreeMap<(String, usize), Record>,
 }
 
 impl Journal {
@@ -77,7 +80,7 @@ impl Journal {
             let complete = line.ends_with('\n');
             match serde_json::from_str::<Record>(line.trim_end()) {
                 Ok(r) if complete => {
-                    records.insert(r.name.clone(), r);
+                    records.insert((r.name.clone(), r.pass), r);
                     good_len += line.len();
                 }
                 _ => break,
@@ -98,8 +101,9 @@ impl Journal {
         })
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.records.contains_key(name)
+    /// Whether `name` has a record for `pass`.
+    pub fn contains(&self, name: &str, pass: usize) -> bool {
+        self.records.contains_key(&(name.to_string(), pass))
     }
 
     pub fn records(&self) -> impl Iterator<Item = &Record> {
@@ -116,7 +120,8 @@ impl Journal {
         };
         self.file.write_all(line.as_bytes()).map_err(err)?;
         self.file.sync_data().map_err(err)?;
-        self.records.insert(record.name.clone(), record);
+        self.records
+            .insert((record.name.clone(), record.pass), record);
         Ok(())
     }
 }

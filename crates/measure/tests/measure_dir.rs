@@ -13,6 +13,7 @@ fn quick() -> Protocol {
         min_repeats: 2,
         budget_ms: 50.0,
         attempts: 1,
+        passes: 1,
         ..Protocol::default()
     }
 }
@@ -116,4 +117,41 @@ fn a_killed_run_resumes_without_losing_or_repeating_a_model() {
     names.dedup();
     assert_eq!(names.len(), 4, "no model twice");
     assert_eq!(lines(&dir.path().join("gt.txt")).len(), 4);
+}
+
+#[test]
+fn several_passes_label_each_model_by_its_fastest_pass() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Manifest::new(&[Family::Nb201], 2, 4)
+        .write(dir.path(), None, |_| {})
+        .expect("manifest");
+    let protocol = Protocol {
+        passes: 3,
+        ..quick()
+    };
+    let meta = measure_dir(dir.path(), &protocol, |_, _, _| {}).expect("measure");
+    assert_eq!(meta.measured, 2);
+    let journal = measure::Journal::open(dir.path()).expect("journal");
+    assert_eq!(journal.records().count(), 6);
+    for name in ["nasbench201_0000", "nasbench201_0001"] {
+        let mut medians: Vec<f64> = journal
+            .records()
+            .filter(|r| r.name == name)
+            .map(|r| match &r.outcome {
+                Outcome::Ok(t) => t.median_ms,
+                Outcome::Failed { error } => panic!("{error}"),
+            })
+            .collect();
+        medians.sort_by(f64::total_cmp);
+        let line = lines(&dir.path().join("gt.txt"))
+            .into_iter()
+            .find(|l| l.contains(name))
+            .expect("labelled");
+        let label: f64 = line
+            .split(' ')
+            .nth(3)
+            .and_then(|v| v.parse().ok())
+            .expect("latency");
+        assert!((label - medians[0]).abs() < 1e-5, "{line} vs {medians:?}");
+    }
 }

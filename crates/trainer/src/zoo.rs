@@ -107,7 +107,7 @@ impl ZooProtocol {
         let quick = profile == Profile::Quick;
         if quick {
             v2.model = v2.model.with_hidden(64);
-            v2.epochs = 12;
+            v2.epochs = 8;
             v2.learning_rate = 2e-3;
         }
         let mut gnn = v2.clone();
