@@ -347,7 +347,13 @@ pub fn render_markdown(
         p.job_seconds / 60.0,
         p.machine
     );
-    let _ = writeln!(out, "Dataset: `data/zoo` ({}).\n", p.dataset);
+    let _ = writeln!(
+        out,
+        "Dataset: `data/zoo` ({}). Its labels are one-pass measurements on a shared VM; two \
+         one-pass measurements of the same models disagree by several percent (docs/DATA.md, \
+         \"Label noise\", gives the command and figures), which bounds every MAPE below.\n",
+        p.dataset
+    );
     let _ = writeln!(
         out,
         "Protocol: profile `{}`, vocabulary `{}`. V2: hidden {}, {} epochs, lr {}; GNN: hidden {}, \

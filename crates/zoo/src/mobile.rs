@@ -53,12 +53,14 @@ fn jitter(dice: &mut Dice, depth: usize) -> usize {
     (depth as isize + *dice.pick(&[-1isize, 0, 0, 1])).max(1) as usize
 }
 
+/// (expansion, channels, depth, stride, kernel, squeeze-excite) of one stage.
+type Stage = (usize, usize, usize, usize, usize, bool);
+
 /// Stages of MobileNetV2-style `(expansion, channels, depth, stride)` with a
 /// kernel per stage, built after a stem, closed by a 1x1 head conv and the classifier.
 struct StagedNet {
     stem: usize,
-    /// (expansion, channels, depth, stride, kernel, squeeze-excite)
-    stages: Vec<(usize, usize, usize, usize, usize, bool)>,
+    stages: Vec<Stage>,
     head: usize,
     act: Act,
     se: fn(usize, usize) -> Se,
@@ -91,9 +93,7 @@ impl StagedNet {
     }
 
     fn describe(&self, name: &str, width: f64) -> String {
-        let part = |f: fn(&(usize, usize, usize, usize, usize, bool)) -> usize| {
-            list(&self.stages.iter().map(f).collect::<Vec<_>>())
-        };
+        let part = |f: fn(&Stage) -> usize| list(&self.stages.iter().map(f).collect::<Vec<_>>());
         format!(
             "{name} width {width} expansions {} kernels {} depths {} se {}",
             part(|s| s.0),

@@ -10,10 +10,10 @@ use graph_ir::{ConvAttrs, Graph, Op, PlainOp};
 /// A ViT with a varied patch size (16/32), width, heads, depth and MLP ratio.
 pub(crate) fn vit(dice: &mut Dice) -> (Graph, String) {
     let patch = *dice.pick(&[16, 32]);
-    let width = *dice.pick(&[96, 128, 192, 256, 384]);
+    let width: usize = *dice.pick(&[96, 128, 192, 256, 384]);
     let heads_options: Vec<usize> = [2, 3, 4, 6, 8]
         .into_iter()
-        .filter(|h| width % h == 0 && width / h >= 16)
+        .filter(|h| width.is_multiple_of(*h) && width / h >= 16)
         .collect();
     let heads = *dice.pick(&heads_options);
     let depth = dice.int(2, 12);
