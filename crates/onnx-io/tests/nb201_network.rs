@@ -3,7 +3,7 @@
 
 use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
-use graph_ir::{Graph, NodeId, Op, graph_cost};
+use graph_ir::{Graph, Op, graph_cost};
 use onnx_io::{ImportOptions, Weights, export_bytes, import_bytes};
 use std::collections::BTreeMap;
 use std::path::Path;
