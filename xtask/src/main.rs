@@ -23,6 +23,9 @@ enum Task {
     /// Regenerate a table of the paper: `narformer reproduce-table` in release mode
     /// (for example `cargo xtask reproduce-table accuracy --profile quick --seeds 3`).
     ReproduceTable(train::NarformerArgs),
+    /// Get the benchmark datasets: `narformer data` in release mode (for example
+    /// `cargo xtask data --only nb101 --from ../shared/data/originals`).
+    Data(train::NarformerArgs),
     /// Everything CI checks: fmt, clippy, tests, and builds of the optional backends.
     Ci(ci::CiArgs),
 }
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Train(args) => train::run("train", args),
         Task::ReproduceTable(args) => train::run("reproduce-table", args),
+        Task::Data(args) => train::run("data", args),
         Task::Ci(args) => ci::run(args),
     }
 }

@@ -1,13 +1,14 @@
 //! `narformer`: train, evaluate and use NAR-Former V2 predictors.
 
 mod backend;
+mod data_command;
 mod zoo_commands;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use datasets::BadRows;
 use model::Architecture;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use trainer::{Benchmark, Experiment, LoadedRun, Profile, SplitPart, TrainError, TrainingConfig};
 
@@ -45,6 +46,9 @@ enum Command {
     /// Measure the latency of a directory of models on this machine's CPU
     /// (resumable; writes gt.txt, metadata.json and measurements.jsonl there).
     Measure(zoo_commands::MeasureArgs),
+    /// Get the benchmark datasets: download the pinned public files (or copy them
+    /// from --from mirrors), verify their SHA-256, convert them into the data directory.
+    Data(data_command::DataArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +107,16 @@ struct DataDirArg {
 impl DataDirArg {
     fn resolve(&self) -> Result<PathBuf> {
         Ok(datasets::data_dir::resolve(self.data_dir.as_deref())?)
+    }
+
+    /// Resolves the data directory after fetching any of `files` it lacks
+    /// (first use on a fresh machine: downloads, or `$NARFORMER_MIRROR`).
+    fn resolve_for(&self, files: &[&str]) -> Result<PathBuf> {
+        let dir = datasets::data_dir::choose(self.data_dir.as_deref());
+        fetch::ensure(&dir, files, std::io::stderr().is_terminal(), &mut |line| {
+            eprintln!("{line}")
+        })?;
+        self.resolve()
     }
 
     fn bad_rows(&self) -> BadRows {
@@ -235,6 +249,17 @@ fn run() -> Result<()> {
         Command::ReproduceTable(args) => reproduce_table(args, &cli.backend),
         Command::Zoo(command) => zoo_commands::zoo(command),
         Command::Measure(args) => zoo_commands::measure(args),
+        Command::Data(args) => data_command::data(args),
+    }
+}
+
+/// The benchmark files a cell or NB201-latency run reads (nnlqp brings its own).
+fn benchmark_files(benchmark: Benchmark) -> &'static [&'static str] {
+    match benchmark {
+        Benchmark::Nb201 => &[datasets::nb201::NB201_FILE],
+        Benchmark::Nb101 => &[datasets::nb101::NB101_FILE],
+        Benchmark::Nb201Latency => &[datasets::nb201_latency::NB201_LATENCY_FILE],
+        Benchmark::Nnlqp => &[],
     }
 }
 
@@ -285,9 +310,10 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
             config.seed
         ))
     });
+    let data_dir = args.data.resolve_for(benchmark_files(config.benchmark))?;
     let experiment = Experiment {
         config,
-        data_dir: args.data.resolve()?,
+        data_dir,
         run_dir,
         show_progress: !args.quiet,
         stop_after_epoch: args.stop_after_epoch,
@@ -378,7 +404,10 @@ fn eval(args: EvalArgs, device: &burn::prelude::Device) -> Result<()> {
         );
         return Ok(());
     }
-    let (n, tau) = run.evaluate(&args.data.resolve()?, part, args.data.bad_rows())?;
+    let data_dir = args
+        .data
+        .resolve_for(benchmark_files(run.config.benchmark))?;
+    let (n, tau) = run.evaluate(&data_dir, part, args.data.bad_rows())?;
     println!(
         "{} split of {}: Kendall tau {tau:.4} on {n} cells",
         args.split,
@@ -628,7 +657,9 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
     use tables::latency::{self as lt, Provenance};
     let started = std::time::Instant::now();
     let seeds: Vec<u64> = (0..args.seeds).collect();
-    let data_dir = args.data.resolve()?;
+    let data_dir = args
+        .data
+        .resolve_for(&[datasets::nb201_latency::NB201_LATENCY_FILE])?;
     let table = datasets::nb201_latency::load(&data_dir)?;
     let data = trainer::nb201_latency::Nb201Networks::new(table);
     let mut protocol =
@@ -933,7 +964,9 @@ fn reproduce_accuracy(args: TableArgs) -> Result<()> {
     });
     let runner = tables::runs::Runner {
         exe: std::env::current_exe().context("cannot find the narformer binary")?,
-        data_dir: args.data.resolve()?,
+        data_dir: args
+            .data
+            .resolve_for(&[datasets::nb201::NB201_FILE, datasets::nb101::NB101_FILE])?,
         jobs,
         force: args.force,
         show_progress: !args.quiet,

@@ -6,20 +6,32 @@ use std::path::{Path, PathBuf};
 /// Environment variable naming the data directory.
 pub const DATA_ENV: &str = "NARFORMER_DATA";
 
-/// Resolves the data directory and checks that it exists.
-pub fn resolve(flag: Option<&Path>) -> Result<PathBuf, DatasetError> {
-    let (path, from) = match (flag, std::env::var_os(DATA_ENV)) {
+/// The data directory the flag or environment names (else `data/`), without
+/// checking that it exists: for commands that create it.
+pub fn choose(flag: Option<&Path>) -> PathBuf {
+    chosen(flag).0
+}
+
+fn chosen(flag: Option<&Path>) -> (PathBuf, &'static str) {
+    match (flag, std::env::var_os(DATA_ENV)) {
         (Some(p), _) => (p.to_path_buf(), "from --data-dir"),
         (None, Some(env)) => (PathBuf::from(env), "from NARFORMER_DATA"),
         (None, None) => (
             PathBuf::from("data"),
             "the default; set --data-dir or NARFORMER_DATA",
         ),
-    };
+    }
+}
+
+/// Resolves the data directory and checks that it exists.
+pub fn resolve(flag: Option<&Path>) -> Result<PathBuf, DatasetError> {
+    let (path, from) = chosen(flag);
     if !path.is_dir() {
         return Err(DatasetError::MissingDataDir {
             path,
-            hint: format!("{from}; see docs/DATA.md for where to get the benchmark files"),
+            hint: format!(
+                "{from}; `cargo xtask data` fetches the benchmark files into it (docs/DATA.md)"
+            ),
         });
     }
     Ok(path)

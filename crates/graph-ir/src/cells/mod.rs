@@ -2,10 +2,14 @@
 //! the consistency loss.
 
 mod nb101;
+mod nb101_space;
 mod nb201;
 mod twin;
 
 pub use nb101::{NB101_MAX_VERTICES, Nb101Cell, Nb101Op};
+pub use nb101_space::{
+    BadModuleHash, ModuleHash, NB101_MAX_EDGES, NB101_SPACE_SIZE, enumerate_nb101, module_hash,
+};
 pub use nb201::{Nb201Cell, Nb201Op};
 pub use twin::relabelled_twin;
 

@@ -110,6 +110,11 @@ impl Nb101Cell {
         &self.ops
     }
 
+    /// Whether the cell has the edge `i -> j`.
+    pub fn has_edge(&self, i: usize, j: usize) -> bool {
+        i < self.n && j < self.n && self.adjacency[i * self.n + j]
+    }
+
     pub fn to_graph(&self) -> Graph {
         let n = self.n;
         let mut b = GraphBuilder::new();
