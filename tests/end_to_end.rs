@@ -247,6 +247,22 @@ fn missing_data_directory_is_a_clean_error() {
     assert_clean_failure(&out, &["/no/such/narformer-data", "does not exist"]);
 }
 
+#[test]
+fn a_named_data_directory_lacking_the_benchmark_says_how_to_fetch_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_str().unwrap();
+    let out = narformer(&["train", "--train-size", "78", "--data-dir", dir]);
+    assert_clean_failure(
+        &out,
+        &[
+            "nasbench201/accuracy.csv",
+            &format!("cargo xtask data --only nb201 --data-dir {dir}"),
+        ],
+    );
+    // Nothing was fetched into a directory the user named.
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+}
+
 fn train_on(data: &Path) -> Output {
     narformer(&[
         "train",

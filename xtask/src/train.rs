@@ -4,6 +4,7 @@
 use crate::{cargo, run_command};
 use anyhow::Result;
 use clap::Args;
+use std::process::Command;
 
 #[derive(Debug, Args)]
 pub struct NarformerArgs {
@@ -15,8 +16,8 @@ pub struct NarformerArgs {
     args: Vec<String>,
 }
 
-/// Runs `narformer <subcommand> <args>` through `cargo run --release`.
-pub fn run(subcommand: &str, args: NarformerArgs) -> Result<()> {
+/// `cargo run --release` of the `narformer` binary, arguments to follow `--`.
+pub fn narformer(features: Option<&str>) -> Command {
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -27,9 +28,16 @@ pub fn run(subcommand: &str, args: NarformerArgs) -> Result<()> {
         "--bin",
         "narformer",
     ]);
-    if let Some(features) = &args.features {
+    if let Some(features) = features {
         cmd.args(["--features", features]);
     }
-    cmd.arg("--").arg(subcommand).args(&args.args);
+    cmd.arg("--");
+    cmd
+}
+
+/// Runs `narformer <subcommand> <args>` through `cargo run --release`.
+pub fn run(subcommand: &str, args: NarformerArgs) -> Result<()> {
+    let mut cmd = narformer(args.features.as_deref());
+    cmd.arg(subcommand).args(&args.args);
     run_command(cmd)
 }

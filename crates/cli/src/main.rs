@@ -109,14 +109,36 @@ impl DataDirArg {
         Ok(datasets::data_dir::resolve(self.data_dir.as_deref())?)
     }
 
-    /// Resolves the data directory after fetching any of `files` it lacks
-    /// (first use on a fresh machine: downloads, or `$NARFORMER_MIRROR`).
+    /// Resolves the data directory for a command that reads `files`. The default
+    /// `data/` gets what it lacks fetched (first use on a fresh machine: a
+    /// download, or `$NARFORMER_MIRROR`); a directory named by the flag or
+    /// `NARFORMER_DATA` is never written to, and one lacking a file is an error
+    /// giving the command that fetches it.
     fn resolve_for(&self, files: &[&str]) -> Result<PathBuf> {
-        let dir = datasets::data_dir::choose(self.data_dir.as_deref());
-        fetch::ensure(&dir, files, std::io::stderr().is_terminal(), &mut |line| {
-            eprintln!("{line}")
-        })?;
-        self.resolve()
+        let flag = self.data_dir.as_deref();
+        if datasets::data_dir::is_default(flag) {
+            let dir = datasets::data_dir::choose(flag);
+            fetch::ensure(&dir, files, std::io::stderr().is_terminal(), &mut |line| {
+                eprintln!("{line}")
+            })?;
+        }
+        let dir = self.resolve()?;
+        let missing = fetch::missing(&dir, files)?;
+        if !missing.is_empty() {
+            bail!(
+                "{} has no {}: `cargo xtask data --only {} --data-dir {}` fetches it (docs/DATA.md)",
+                dir.display(),
+                files
+                    .iter()
+                    .filter(|f| !dir.join(f).exists())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                missing.join(","),
+                dir.display()
+            );
+        }
+        Ok(dir)
     }
 
     fn bad_rows(&self) -> BadRows {

@@ -12,6 +12,11 @@ pub fn choose(flag: Option<&Path>) -> PathBuf {
     chosen(flag).0
 }
 
+/// Whether neither the flag nor the environment names a directory (so `data/` is used).
+pub fn is_default(flag: Option<&Path>) -> bool {
+    flag.is_none() && std::env::var_os(DATA_ENV).is_none()
+}
+
 fn chosen(flag: Option<&Path>) -> (PathBuf, &'static str) {
     match (flag, std::env::var_os(DATA_ENV)) {
         (Some(p), _) => (p.to_path_buf(), "from --data-dir"),

@@ -187,12 +187,7 @@ pub fn ensure(
     progress: bool,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), FetchError> {
-    let manifest = Manifest::builtin()?;
-    let missing: Vec<String> = outputs
-        .iter()
-        .filter(|o| !data_dir.join(o).exists())
-        .filter_map(|o| manifest.producing(o).map(|d| d.name.clone()))
-        .collect();
+    let missing = missing(data_dir, outputs)?;
     if missing.is_empty() {
         return Ok(());
     }
@@ -226,16 +221,22 @@ pub fn ensure(
     Ok(())
 }
 
+/// The datasets producing those of `outputs` that `data_dir` lacks.
+pub fn missing(data_dir: &Path, outputs: &[&str]) -> Result<Vec<String>, FetchError> {
+    let manifest = Manifest::builtin()?;
+    Ok(outputs
+        .iter()
+        .filter(|o| !data_dir.join(o).exists())
+        .filter_map(|o| manifest.producing(o).map(|d| d.name.clone()))
+        .collect())
+}
+
 fn describe_origins(origins: &[Origin]) -> String {
     let mut kinds: Vec<String> = Vec::new();
     for origin in origins {
         let text = match origin {
             Origin::Kept(_) => "kept originals".to_string(),
-            Origin::Mirror(p) => format!(
-                "mirror {}",
-                p.parent()
-                    .map_or_else(String::new, |d| d.display().to_string())
-            ),
+            Origin::Mirror { root, .. } => format!("mirror {}", root.display()),
             Origin::Download(_) => "download".to_string(),
         };
         if !kinds.contains(&text) {

@@ -2,12 +2,12 @@
 //! (`crates/fetch/sources.json`, compiled into the binary so it works anywhere).
 
 use crate::FetchError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const SOURCES: &str = include_str!("../sources.json");
 
 /// One public file, pinned to a commit of the repository that publishes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceFile {
     /// Where the file sits in a mirror laid out like `../shared/data/originals`.
     pub path: String,

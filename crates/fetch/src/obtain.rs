@@ -26,7 +26,11 @@ pub struct Sources {
 pub enum Origin {
     /// The copy kept under `<data dir>/originals/` by an earlier run.
     Kept(PathBuf),
-    Mirror(PathBuf),
+    /// A `--from` mirror (`root`) and the file found in or beside it.
+    Mirror {
+        root: PathBuf,
+        path: PathBuf,
+    },
     Download(String),
 }
 
@@ -34,7 +38,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Kept(p) => write!(f, "kept copy {}", p.display()),
-            Origin::Mirror(p) => write!(f, "mirror {}", p.display()),
+            Origin::Mirror { path, .. } => write!(f, "mirror copy {}", path.display()),
             Origin::Download(url) => write!(f, "{url}"),
         }
     }
@@ -95,7 +99,10 @@ pub fn obtain(
         for path in mirror_candidates(mirror, file) {
             match std::fs::read(&path) {
                 Ok(bytes) => {
-                    let origin = Origin::Mirror(path);
+                    let origin = Origin::Mirror {
+                        root: mirror.clone(),
+                        path,
+                    };
                     verify(file, &bytes, &origin)?;
                     return Ok(Obtained { bytes, origin });
                 }

@@ -21,12 +21,8 @@ pub struct Provenance {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceRecord {
-    pub path: String,
-    pub url: String,
-    pub repository: String,
-    pub commit: String,
-    pub sha256: String,
-    pub bytes: u64,
+    #[serde(flatten)]
+    pub file: SourceFile,
     /// Where this run read it from: a mirror path, a kept copy or the address.
     pub obtained_from: String,
 }
@@ -34,12 +30,7 @@ pub struct SourceRecord {
 impl SourceRecord {
     pub fn new(file: &SourceFile, origin: &Origin) -> Self {
         SourceRecord {
-            path: file.path.clone(),
-            url: file.url.clone(),
-            repository: file.repository.clone(),
-            commit: file.commit.clone(),
-            sha256: file.sha256.clone(),
-            bytes: file.bytes,
+            file: file.clone(),
             obtained_from: origin.to_string(),
         }
     }
