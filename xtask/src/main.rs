@@ -1,6 +1,7 @@
 //! Project automation, `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //! Each task drives cargo and the `narformer` binary; logic lives in the crates.
 
+mod bench;
 mod ci;
 mod train;
 
@@ -26,6 +27,8 @@ enum Task {
     /// Get the benchmark datasets: `narformer data` in release mode (for example
     /// `cargo xtask data --only nb101 --from ../shared/data/originals`).
     Data(train::NarformerArgs),
+    /// The benchmark suite (criterion, release, CPU backend) and its summary table.
+    Bench(bench::BenchArgs),
     /// Everything CI checks: fmt, clippy, tests, and builds of the optional backends.
     Ci(ci::CiArgs),
 }
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
         Task::Train(args) => train::run("train", args),
         Task::ReproduceTable(args) => train::run("reproduce-table", args),
         Task::Data(args) => train::run("data", args),
+        Task::Bench(args) => bench::run(args),
         Task::Ci(args) => ci::run(args),
     }
 }

@@ -461,7 +461,48 @@ pub fn train_cells(
 }
 
 /// Predicted labels (in label units) for `tokens`, `batch_size` graphs at a time.
+/// More graphs than one batch are split over the machine's cores, one contiguous
+/// part per thread: the backend runs matrix products on its own thread pool but the
+/// element-wise work of one forward on the calling thread, so one caller leaves
+/// cores idle.
 pub fn predict(
+    model: &CellModel,
+    tokens: &[GraphTokens],
+    scaling: &TargetScaling,
+    device: &Device,
+    batch_size: usize,
+) -> Result<Vec<f64>, TrainError> {
+    let batch_size = batch_size.max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || tokens.len() <= batch_size {
+        return predict_on_this_thread(model, tokens, scaling, device, batch_size);
+    }
+    // Whole batches per part, so the split does not change what each forward sees.
+    let batches = tokens.len().div_ceil(batch_size);
+    let part = batches.div_ceil(threads) * batch_size;
+    let parts: Vec<Result<Vec<f64>, TrainError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = tokens
+            .chunks(part)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    predict_on_this_thread(model, chunk, scaling, device, batch_size)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(tokens.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// [`predict`] on the calling thread only (for comparisons).
+pub fn predict_on_this_thread(
     model: &CellModel,
     tokens: &[GraphTokens],
     scaling: &TargetScaling,
@@ -498,6 +539,29 @@ pub(crate) fn progress_bar(len: u64, show: bool) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_prediction_equals_one_thread_prediction() {
+        let device = Device::flex();
+        device.seed(5);
+        let model = model::CellModelConfig::new()
+            .with_hidden(32)
+            .with_layers(2)
+            .with_dropout(0.0)
+            .init(&device);
+        let tokenizer = CellTokenizer::new(CellVocab::Nb201);
+        let tokens: Vec<GraphTokens> = (0..37)
+            .map(|i| {
+                let ops = [0, 1, 2, 3, 4, 0].map(|k| Nb201Op::ALL[(k + i) % 5]);
+                tokenizer.tokenize(&Nb201Cell { ops }.to_graph()).unwrap()
+            })
+            .collect();
+        let scaling = TargetScaling::IDENTITY;
+        let split = predict(&model, &tokens, &scaling, &device, 4).unwrap();
+        let single = predict_on_this_thread(&model, &tokens, &scaling, &device, 4).unwrap();
+        assert_eq!(split.len(), 37);
+        assert_eq!(split, single);
+    }
     use crate::{Benchmark, Profile};
     use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
     use model::Architecture;

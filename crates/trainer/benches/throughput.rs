@@ -1,0 +1,244 @@
+//! Training and scoring throughput of the paper-size models on the CPU backend
+//! (flex), the figures of docs/performance.md. Run all of it with
+//! `cargo xtask bench`, or `cargo bench -p trainer --bench throughput`.
+//!
+//! - `nb201_train`: NB201 cell model (6 layers x 512), batch 8 with the consistency
+//!   twins, 80 cells = 10 optimiser steps per iteration (plus one validation pass of 8 cells).
+//! - `nb201_score`: all 15,625 NB201 cells scored at batch 512 (model only, tokens ready).
+//! - `network_train/{60,120,250}`: whole-network model (2 layers x 512), batch 16,
+//!   32 graphs of about that many nodes per iteration.
+//! - `network_predict/{120,250}`: one graph, model only.
+//! - `tokenize`: the network tokenizer on a 120-node graph.
+
+use burn::prelude::*;
+use criterion::{Criterion, criterion_group, criterion_main};
+use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
+use graph_ir::networks::NetworkBuilder;
+use graph_ir::{ConvAttrs, Graph};
+use model::Architecture;
+use std::time::Duration;
+use tokenizer::{CellTokenizer, CellVocab, GraphTokens, NetworkTokenizer, NetworkVocab};
+use trainer::train::{Checkpointing, EvalSet, TargetScaling, TrainSet, predict, train_cells};
+use trainer::{Benchmark, Profile, TrainingConfig};
+
+/// NB201 cell number `index` (0..15,625): its six ops as base-5 digits.
+fn nb201_cell(index: usize) -> Nb201Cell {
+    let mut ops = [Nb201Op::ALL[0]; 6];
+    let mut rest = index;
+    for op in ops.iter_mut() {
+        *op = Nb201Op::ALL[rest % 5];
+        rest /= 5;
+    }
+    Nb201Cell { ops }
+}
+
+fn cell_tokens(range: std::ops::Range<usize>) -> (Vec<GraphTokens>, Vec<GraphTokens>) {
+    let tokenizer = CellTokenizer::new(CellVocab::Nb201);
+    range
+        .map(|i| {
+            let graph = nb201_cell(i * 7919 % 15_625).to_graph();
+            let twin = relabelled_twin(&graph).unwrap_or_else(|| graph.clone());
+            (
+                tokenizer.tokenize(&graph).expect("NB201 cells tokenize"),
+                tokenizer.tokenize(&twin).expect("NB201 twins tokenize"),
+            )
+        })
+        .unzip()
+}
+
+fn conv(kernel: usize, stride: usize) -> ConvAttrs {
+    ConvAttrs {
+        stride,
+        ..ConvAttrs::same(kernel)
+    }
+}
+
+/// A ResNet-like network of about `nodes` nodes (conv-BN-ReLU pairs with
+/// residual adds, widths varying with `seed`), as the whole-network model reads them.
+fn network(nodes: usize, seed: usize) -> Graph {
+    let mut b = NetworkBuilder::new();
+    let mut x = b.input(vec![1, 3, 224, 224]);
+    let mut width = 32 + 16 * (seed % 4);
+    x = b.conv(&x, width, conv(7, 2));
+    let mut count = 2;
+    let mut block = 0;
+    while count + 8 < nodes {
+        let stride = if block % 4 == 3 { 2 } else { 1 };
+        if stride == 2 {
+            width = (width * 2).min(512);
+        }
+        let y = b.conv(&x, width, conv(3, stride));
+        let y = b.batch_norm(&y);
+        let y = b.relu(&y);
+        let y = b.conv(&y, width, conv(3, 1));
+        let y = b.batch_norm(&y);
+        let shortcut = if stride == 2 || y.channels() != x.channels() {
+            count += 1;
+            b.conv(&x, width, conv(1, stride))
+        } else {
+            x.clone()
+        };
+        let y = b.add(&y, &shortcut);
+        x = b.relu(&y);
+        count += 7;
+        block += 1;
+    }
+    let x = b.global_average_pool(&x);
+    let x = b.flatten(&x);
+    b.linear(&x, 1000);
+    b.build().expect("the bench network is a DAG")
+}
+
+fn network_tokens(nodes: usize, count: usize) -> Vec<GraphTokens> {
+    let tokenizer = NetworkTokenizer::new(NetworkVocab::Extended);
+    (0..count)
+        .map(|seed| tokenizer.tokenize(&network(nodes, seed), 1))
+        .collect()
+}
+
+fn labels(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| 0.5 + 0.4 * ((i * 37 % 101) as f64 / 101.0))
+        .collect()
+}
+
+fn train_once(config: &TrainingConfig, train: &TrainSet, validation: &EvalSet, device: &Device) {
+    train_cells(
+        config,
+        train,
+        validation,
+        device,
+        false,
+        Checkpointing {
+            store: None,
+            stop_after_epoch: None,
+        },
+        &mut |_, _| Ok(()),
+    )
+    .expect("training runs");
+}
+
+/// Forward FLOPs of the V2 cell model on one graph of `nodes` tokens (dense
+/// adjacency, as the padded batch computes it): per layer the degree gate, the
+/// shared query/key projection, scores and weighted sum (N x N), neighbour and
+/// root projections and the grouped FFN; then the layer fusion and the head.
+fn v2_cell_forward_flops(model: &model::CellModelConfig, nodes: usize) -> f64 {
+    let (n, h, g, layers) = (
+        nodes as f64,
+        model.hidden as f64,
+        model.groups as f64,
+        model.layers as f64,
+    );
+    let mut flops = 0.0;
+    for layer in 0..model.layers {
+        let d = if layer == 0 { model.d_input as f64 } else { h };
+        flops += 2.0 * n * d; // degree gate
+        flops += 2.0 * n * d * d; // qk
+        flops += 2.0 * 2.0 * n * n * d; // scores, weights x values
+        flops += 2.0 * 2.0 * n * d * h; // neighbour, root
+        flops += 2.0 * 2.0 * n * h * 4.0 * h / g; // grouped FFN up and down
+    }
+    let fused = layers * h;
+    flops += 2.0 * (fused * fused / 4.0 + fused / 4.0 * layers); // fusion
+    flops += 2.0 * (h * h + h * h + h); // head
+    flops
+}
+
+/// Writes the FLOPs of one NB201 training sample where `cargo xtask bench` reads
+/// them: the cell and its twin, forward plus backward (taken as twice the forward).
+fn write_flops(config: &TrainingConfig) {
+    let per_sample = 3.0 * 2.0 * v2_cell_forward_flops(&config.model, 8);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/criterion");
+    let json = format!("{{\"nb201_train_flops_per_sample\": {per_sample}}}\n");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join("narformer-flops.json"), json);
+    }
+}
+
+fn nb201(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut config =
+        TrainingConfig::for_profile(Profile::Paper, Benchmark::Nb201, Architecture::V2, 80, 0);
+    config.epochs = 1;
+    config.eval_every = 1;
+    write_flops(&config);
+    let (tokens, twins) = cell_tokens(0..80);
+    let train = TrainSet {
+        tokens,
+        twins,
+        labels: labels(80),
+    };
+    let (val_tokens, _) = cell_tokens(80..88);
+    let validation = EvalSet {
+        tokens: val_tokens,
+        labels: labels(8),
+    };
+    let mut group = c.benchmark_group("nb201");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    group.bench_function("train_80_cells_batch_8", |b| {
+        b.iter(|| train_once(&config, &train, &validation, &device))
+    });
+    let model = config.model.init(&device);
+    let (all, _) = cell_tokens(0..15_625);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60));
+    group.bench_function("score_15625_cells", |b| {
+        b.iter(|| predict(&model, &all, &TargetScaling::IDENTITY, &device, 512).expect("scores"))
+    });
+    group.finish();
+}
+
+fn networks(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut config = TrainingConfig::latency(Profile::Paper, 0, NetworkVocab::Extended);
+    config.epochs = 1;
+    config.eval_every = 1;
+    config.batch_size = 16;
+    let mut group = c.benchmark_group("network_train");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    for nodes in [60, 120, 250] {
+        let tokens = network_tokens(nodes, 32);
+        let train = TrainSet {
+            twins: tokens.clone(),
+            tokens,
+            labels: labels(32),
+        };
+        let validation = EvalSet {
+            tokens: network_tokens(nodes, 2),
+            labels: labels(2),
+        };
+        group.bench_function(format!("{nodes}_nodes_32_graphs_batch_16"), |b| {
+            b.iter(|| train_once(&config, &train, &validation, &device))
+        });
+    }
+    group.finish();
+
+    let model = config.model.init(&device);
+    let mut group = c.benchmark_group("network_predict");
+    group.measurement_time(Duration::from_secs(10));
+    for nodes in [120, 250] {
+        let one = network_tokens(nodes, 1);
+        group.bench_function(format!("{nodes}_nodes_one_graph"), |b| {
+            b.iter(|| {
+                predict(&model, &one, &TargetScaling::IDENTITY, &device, 1).expect("predicts")
+            })
+        });
+    }
+    group.finish();
+
+    let graph = network(120, 0);
+    let tokenizer = NetworkTokenizer::new(NetworkVocab::Extended);
+    let mut group = c.benchmark_group("tokenize");
+    group.bench_function("network_120_nodes", |b| {
+        b.iter(|| tokenizer.tokenize(&graph, 1))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, nb201, networks);
+criterion_main!(benches);
