@@ -68,9 +68,10 @@ pub fn verify(file: &SourceFile, bytes: &[u8], origin: &Origin) -> Result<(), Fe
     })
 }
 
-/// The paths a mirror may hold `file` at: its mirror path, and, for a file that is
-/// published in its final form (the NNLQP labels), the same path one level up,
-/// where the shared data layout keeps it beside `originals/`.
+/// The paths a mirror may hold `file` at: its mirror path, then the same path one
+/// level up. The second is for files published in their final form (the NNLQP
+/// labels), which the shared data layout keeps beside `originals/`; a copy found
+/// there is verified like any other.
 fn mirror_candidates(mirror: &Path, file: &SourceFile) -> Vec<PathBuf> {
     let mut candidates = vec![mirror.join(&file.path)];
     if let Some(parent) = mirror.parent() {
