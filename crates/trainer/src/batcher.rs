@@ -112,6 +112,7 @@ mod tests {
 
     #[test]
     fn flat_batches_predict_what_padded_batches_predict() {
+        let _seeded = crate::test_lock::seeded();
         let graphs = [
             network(
                 "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",

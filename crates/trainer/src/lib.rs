@@ -22,6 +22,9 @@ pub mod schedule;
 pub mod train;
 pub mod zoo;
 
+#[cfg(test)]
+mod test_lock;
+
 pub use config::{Benchmark, NetworkOptions, Objective, Profile, TrainingConfig};
 pub use error::TrainError;
 pub use experiment::{Experiment, LoadedRun, Report, SplitPart};

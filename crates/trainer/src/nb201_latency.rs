@@ -875,6 +875,7 @@ mod tests {
 
     #[test]
     fn one_setting_one_model_and_transfer_learn_the_tiny_table() {
+        let _seeded = crate::test_lock::seeded();
         let data = tiny();
         let protocol = tiny_protocol();
         let parts = Parts::new(&data, &protocol, 0).unwrap();

@@ -542,6 +542,7 @@ mod tests {
 
     #[test]
     fn split_prediction_equals_one_thread_prediction() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         device.seed(5);
         let model = model::CellModelConfig::new()
@@ -566,16 +567,6 @@ mod tests {
     use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
     use model::Architecture;
     use tokenizer::{CellTokenizer, CellVocab};
-
-    /// Burn's device seed is process-global: tests that train must not interleave
-    /// their initialisations, or runs that should be identical are not.
-    static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    fn serial() -> std::sync::MutexGuard<'static, ()> {
-        TRAINING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 
     /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.
     fn cell(k: usize) -> (GraphTokens, GraphTokens, f64) {
@@ -659,7 +650,7 @@ mod tests {
 
     #[test]
     fn overfits_sixteen_cells() {
-        let _serial = serial();
+        let _seeded = crate::test_lock::seeded();
         for objective in [Objective::StandardizedMse, Objective::RatioMse] {
             let (tau, history) = train_tiny(objective);
             let (first, last) = (history[0].train_loss, history.last().unwrap().train_loss);
@@ -670,7 +661,7 @@ mod tests {
 
     #[test]
     fn baselines_reduce_their_loss_on_a_tiny_set() {
-        let _serial = serial();
+        let _seeded = crate::test_lock::seeded();
         for architecture in [Architecture::Gnn, Architecture::Transformer] {
             let mut config = tiny_config(Objective::LogErrorMse);
             config.model = config.model.with_architecture(architecture);
@@ -683,7 +674,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_run_resumes_where_it_stopped() {
-        let _serial = serial();
+        let _seeded = crate::test_lock::seeded();
         let train = train_set(131);
         let validation = EvalSet {
             tokens: train.tokens[..8].to_vec(),
