@@ -1,19 +1,20 @@
 //! `cargo xtask ci`: what `.ci/run` runs. Formatting, clippy, the test suite
-//! (release mode: numeric tests are ~40x slower in debug), then `cargo check`
-//! of the optional GPU backends so they do not rot.
+//! (release mode: numeric tests are ~40x slower in debug), a fresh-machine run
+//! from the data mirror, then the backend parity tests and a build of
+//! `narformer` with the optional GPU backends, so they do not rot.
 
-use crate::{cargo, run_command, workspace_root};
+use crate::{cargo, parity, run_command, workspace_root};
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct CiArgs {
-    /// Skip `cargo check --features wgpu`.
+    /// Skip the wgpu parity tests and build (Mesa's software Vulkan; CI installs it).
     #[arg(long)]
     skip_wgpu: bool,
-    /// Skip `cargo check --features tch` (needs LibTorch 2.9.0 from the PyPI torch wheel).
+    /// Skip the LibTorch parity tests and build (installs the PyPI torch==2.9.0
+    /// wheel, about 3.5 GB, into target/torch-venv).
     #[arg(long)]
     skip_tch: bool,
     /// Skip the fresh-machine checks: `narformer data` from the mirror into an
@@ -22,9 +23,6 @@ pub struct CiArgs {
     #[arg(long)]
     skip_fresh: bool,
 }
-
-/// LibTorch version that burn 0.22.1's tch backend builds against.
-const TORCH_VERSION: &str = "2.9.0";
 
 pub fn run(args: CiArgs) -> Result<()> {
     let mut fmt = cargo();
@@ -49,19 +47,31 @@ pub fn run(args: CiArgs) -> Result<()> {
     if !args.skip_fresh {
         fresh_machine()?;
     }
+    let mut backends = Vec::new();
     if !args.skip_wgpu {
-        let mut wgpu = cargo();
-        wgpu.args(["check", "--package", "cli", "--features", "wgpu"]);
-        run_command(wgpu)?;
+        backends.push("wgpu".to_string());
     }
     if !args.skip_tch {
-        let venv = torch_venv()?;
-        let mut tch = cargo();
-        tch.args(["check", "--package", "cli", "--features", "tch"])
-            .env("LIBTORCH_USE_PYTORCH", "1")
-            .env("VIRTUAL_ENV", &venv)
-            .env("PATH", prepend_path(&venv.join("bin"))?);
-        run_command(tch)?;
+        backends.push("tch".to_string());
+    }
+    if !backends.is_empty() {
+        // The parity tests build burn with the optional backends; the binary is
+        // then built with the same features and profile, reusing that build.
+        let parity = parity::ParityArgs {
+            backends: backends.clone(),
+            install_vulkan: std::env::var("CI").is_ok_and(|v| v == "true"),
+            profile: "parity".to_string(),
+        };
+        parity::run(&parity)?;
+        let mut binary = cargo();
+        binary
+            .args(["build", "--profile", &parity.profile, "--package", "cli"])
+            .arg("--features")
+            .arg(backends.join(","));
+        if !args.skip_tch {
+            parity::with_libtorch(&mut binary, &parity::torch_venv()?)?;
+        }
+        run_command(binary)?;
     }
     eprintln!("xtask ci: all checks passed");
     Ok(())
@@ -138,37 +148,4 @@ fn fresh_machine() -> Result<()> {
         .env("NARFORMER_MIRROR", &mirror);
     run_command(first)?;
     Ok(())
-}
-
-/// A virtualenv with the PyPI torch wheel (the LibTorch the tch build script
-/// links against), created once under target/.
-fn torch_venv() -> Result<PathBuf> {
-    let venv = workspace_root().join("target/torch-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args([
-            "-c",
-            &format!(
-                "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH_VERSION}')"
-            ),
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ready {
-        let mut create = Command::new("python3");
-        create.args(["-m", "venv"]).arg(&venv);
-        run_command(create)?;
-        let mut install = Command::new(venv.join("bin/pip"));
-        install.args(["install", "--quiet", &format!("torch=={TORCH_VERSION}")]);
-        run_command(install)?;
-    }
-    Ok(venv)
-}
-
-fn prepend_path(dir: &Path) -> Result<std::ffi::OsString> {
-    let old = std::env::var_os("PATH").unwrap_or_default();
-    let mut parts = vec![dir.to_path_buf()];
-    parts.extend(std::env::split_paths(&old));
-    std::env::join_paths(parts).context("PATH")
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod parity;
 mod train;
 
 use anyhow::{Context, Result, bail};
@@ -29,6 +30,9 @@ enum Task {
     Data(train::NarformerArgs),
     /// The benchmark suite (criterion, release, CPU backend) and its summary table.
     Bench(bench::BenchArgs),
+    /// Backend parity tests: wgpu and LibTorch predict what flex predicts, and a
+    /// training step on each lowers the loss (sets up Vulkan and LibTorch).
+    Parity(parity::ParityArgs),
     /// Everything CI checks: fmt, clippy, tests, and builds of the optional backends.
     Ci(ci::CiArgs),
 }
@@ -39,6 +43,7 @@ fn main() -> Result<()> {
         Task::ReproduceTable(args) => train::run("reproduce-table", args),
         Task::Data(args) => train::run("data", args),
         Task::Bench(args) => bench::run(args),
+        Task::Parity(args) => parity::run(&args),
         Task::Ci(args) => ci::run(args),
     }
 }

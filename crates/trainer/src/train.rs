@@ -348,33 +348,10 @@ pub fn train_cells(
                 .map(|&i| &train.tokens[i])
                 .chain(twins)
                 .collect();
-            let predictions = forward(&model, &graphs, &autodiff); // [b] or [2b]
-            let pred = predictions.clone().narrow(0, 0, b); // [b]
             let y_values: Vec<f32> = chunk.iter().map(|&i| targets[i]).collect();
-            let y = Tensor::<1>::from_data(TensorData::new(y_values, [b]), &autodiff);
-
-            let main = match config.objective {
-                Objective::RatioMse => (pred.clone() / y.clone())
-                    .sub_scalar(1.0)
-                    .powf_scalar(2.0)
-                    .mean(),
-                Objective::StandardizedMse | Objective::LogErrorMse | Objective::LogMse => {
-                    (pred.clone() - y.clone()).powf_scalar(2.0).mean()
-                }
-            };
             let mut perm: Vec<i64> = (0..b as i64).collect();
             perm.shuffle(&mut rng);
-            let perm = Tensor::<1, Int>::from_data(TensorData::new(perm, [b]), &autodiff);
-            let pairwise = ((pred.clone() - pred.clone().select(0, perm.clone()))
-                - (y.clone() - y.select(0, perm)))
-            .abs()
-            .mean();
-            let mut loss = main + pairwise.mul_scalar(config.pairwise_weight);
-            if with_twins {
-                let pred_twin = predictions.narrow(0, b, b); // [b]
-                let consistency = (pred_twin - pred).abs().mean();
-                loss = loss + consistency.mul_scalar(config.consistency_weight);
-            }
+            let loss = batch_loss(config, &model, &graphs, &y_values, &perm, &autodiff);
 
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
@@ -458,6 +435,49 @@ pub fn train_cells(
         train_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
         resumed_after,
     })
+}
+
+/// One batch's training loss (SPEC section 5): the objective on the `b` graphs,
+/// plus the pairwise term against the pairing `perm` (a permutation of `0..b`),
+/// plus the twin-consistency term when the config weights it. `graphs` holds the
+/// `b` graphs, then (only when `consistency_weight > 0`) their `b` twins in the
+/// same order; `targets` holds the `b` scaled targets. Returns a scalar `[1]`.
+pub fn batch_loss(
+    config: &TrainingConfig,
+    model: &CellModel,
+    graphs: &[&GraphTokens],
+    targets: &[f32],
+    perm: &[i64],
+    device: &Device,
+) -> Tensor<1> {
+    let b = targets.len();
+    let with_twins = config.consistency_weight > 0.0;
+    debug_assert_eq!(graphs.len(), if with_twins { 2 * b } else { b });
+    let predictions = forward(model, graphs, device); // [b] or [2b]
+    let pred = predictions.clone().narrow(0, 0, b); // [b]
+    let y = Tensor::<1>::from_data(TensorData::new(targets.to_vec(), [b]), device);
+    let main = match config.objective {
+        Objective::RatioMse => (pred.clone() / y.clone())
+            .sub_scalar(1.0)
+            .powf_scalar(2.0)
+            .mean(),
+        Objective::StandardizedMse | Objective::LogErrorMse | Objective::LogMse => {
+            (pred.clone() - y.clone()).powf_scalar(2.0).mean()
+        }
+    };
+    let perm = Tensor::<1, Int>::from_data(TensorData::new(perm.to_vec(), [b]), device);
+    let pairwise = ((pred.clone() - pred.clone().select(0, perm.clone()))
+        - (y.clone() - y.select(0, perm)))
+    .abs()
+    .mean();
+    let loss = main + pairwise.mul_scalar(config.pairwise_weight);
+    if with_twins {
+        let pred_twin = predictions.narrow(0, b, b); // [b]
+        let consistency = (pred_twin - pred).abs().mean();
+        loss + consistency.mul_scalar(config.consistency_weight)
+    } else {
+        loss
+    }
 }
 
 /// Predicted labels (in label units) for `tokens`, `batch_size` graphs at a time.
