@@ -55,8 +55,9 @@ pub fn run(args: CiArgs) -> Result<()> {
         backends.push("tch".to_string());
     }
     if !backends.is_empty() {
-        // The parity tests build burn with the optional backends; the binary is
-        // then built with the same features and profile, reusing that build.
+        // The parity tests, then `narformer` with the same backends in the same
+        // profile. `-p cli` unifies a few dependency features differently from
+        // `-p trainer`, so this rebuilds burn (about 6 min from cold here).
         let parity = parity::ParityArgs {
             backends: backends.clone(),
             install_vulkan: std::env::var("CI").is_ok_and(|v| v == "true"),

@@ -122,14 +122,15 @@ fn ensure_vulkan(install: bool) -> Result<()> {
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
-    let mut install_cmd = apt(&["install", "-y", "--no-install-recommends"]);
-    install_cmd.args(VULKAN_PACKAGES);
-    if run_command(install_cmd).is_err() {
+    let install_packages = || {
+        let mut cmd = apt(&["install", "-y", "--no-install-recommends"]);
+        cmd.args(VULKAN_PACKAGES);
+        run_command(cmd)
+    };
+    if install_packages().is_err() {
         // A fresh machine's package lists may be missing or stale.
         run_command(apt(&["update"]))?;
-        let mut retry = apt(&["install", "-y", "--no-install-recommends"]);
-        retry.args(VULKAN_PACKAGES);
-        run_command(retry)?;
+        install_packages()?;
     }
     if !vulkan_installed() {
         bail!("`{command}` ran but no Vulkan driver manifest appeared");

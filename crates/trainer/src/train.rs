@@ -560,6 +560,11 @@ pub(crate) fn progress_bar(len: u64, show: bool) -> ProgressBar {
 mod tests {
     use super::*;
 
+    use crate::{Benchmark, Profile};
+    use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
+    use model::Architecture;
+    use tokenizer::{CellTokenizer, CellVocab};
+
     #[test]
     fn split_prediction_equals_one_thread_prediction() {
         let _seeded = crate::test_lock::seeded();
@@ -583,10 +588,6 @@ mod tests {
         assert_eq!(split.len(), 37);
         assert_eq!(split, single);
     }
-    use crate::{Benchmark, Profile};
-    use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
-    use model::Architecture;
-    use tokenizer::{CellTokenizer, CellVocab};
 
     /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.
     fn cell(k: usize) -> (GraphTokens, GraphTokens, f64) {
