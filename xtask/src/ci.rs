@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: what `.ci/run` runs. Formatting, clippy, the test suite
 //! (release mode: numeric tests are ~40x slower in debug), a fresh-machine run
-//! from the data mirror, then the backend parity tests and a build of
+//! from the data mirror, then the backend parity tests, which also build
 //! `narformer` with the optional GPU backends, so they do not rot.
 
 use crate::{cargo, parity, run_command, workspace_root};
@@ -13,8 +13,8 @@ pub struct CiArgs {
     /// Skip the wgpu parity tests and build (Mesa's software Vulkan; CI installs it).
     #[arg(long)]
     skip_wgpu: bool,
-    /// Skip the LibTorch parity tests and build (installs the PyPI torch==2.9.0
-    /// wheel, about 3.5 GB, into target/torch-venv).
+    /// Skip the LibTorch parity tests and build (copies a CPU LibTorch out of
+    /// the PyPI torch==2.9.0 wheel into target/, about 0.5 GB).
     #[arg(long)]
     skip_tch: bool,
     /// Skip the fresh-machine checks: `narformer data` from the mirror into an
@@ -55,24 +55,24 @@ pub fn run(args: CiArgs) -> Result<()> {
         backends.push("tch".to_string());
     }
     if !backends.is_empty() {
-        // The parity tests, then `narformer` with the same backends in the same
-        // profile. `-p cli` unifies a few dependency features differently from
-        // `-p trainer`, so this rebuilds burn (about 6 min from cold here).
-        let parity = parity::ParityArgs {
-            backends: backends.clone(),
-            install_vulkan: std::env::var("CI").is_ok_and(|v| v == "true"),
-            profile: "parity".to_string(),
-        };
-        parity::run(&parity)?;
-        let mut binary = cargo();
-        binary
-            .args(["build", "--profile", &parity.profile, "--package", "cli"])
-            .arg("--features")
-            .arg(backends.join(","));
-        if !args.skip_tch {
-            parity::with_libtorch(&mut binary, &parity::torch_venv()?)?;
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        report_free_disk();
+        if in_ci {
+            // The GPU stacks take several GB to build; a CI machine's disk has
+            // run out here before. Nothing after this point uses the release
+            // build, and CI's checkout is thrown away afterwards.
+            let mut clean = cargo();
+            clean.args(["clean", "--profile", "release"]);
+            run_command(clean)?;
+            report_free_disk();
         }
-        run_command(binary)?;
+        // One build: the parity tests and `narformer` with the same backends.
+        parity::run(&parity::ParityArgs {
+            backends,
+            install_vulkan: in_ci,
+            profile: "parity".to_string(),
+        })?;
+        report_free_disk();
     }
     eprintln!("xtask ci: all checks passed");
     Ok(())
@@ -149,4 +149,31 @@ fn fresh_machine() -> Result<()> {
         .env("NARFORMER_MIRROR", &mirror);
     run_command(first)?;
     Ok(())
+}
+
+/// Prints the free space on the disk that holds target/, so that a CI run that
+/// runs out of disk shows where. Uses `df`; says nothing where it is missing.
+fn report_free_disk() {
+    let target = workspace_root().join("target");
+    let Ok(out) = std::process::Command::new("df")
+        .args(["-P", "-k"])
+        .arg(&target)
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    // POSIX layout: the second line's fourth field is the space available, in KiB.
+    let available = text
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|kib| kib.parse::<u64>().ok());
+    if let Some(kib) = available {
+        eprintln!(
+            "xtask ci: {:.1} GB free on the disk holding {}",
+            kib as f64 * 1024.0 / 1e9,
+            target.display()
+        );
+    }
 }

@@ -1,8 +1,8 @@
-//! `cargo xtask parity`: the backend parity tests
-//! (`crates/trainer/tests/backend_parity.rs`) with the GPU backends compiled in.
-//! Sets up what each backend needs at run time: a Vulkan driver for `wgpu`
-//! (Mesa's software lavapipe on a machine without a GPU) and LibTorch 2.9.0
-//! from the PyPI torch wheel for `tch`.
+//! `cargo xtask parity`: the backend parity tests (`tests/backend_parity.rs`,
+//! in the cli package) with the GPU backends compiled in. Sets up what each
+//! backend needs: a Vulkan driver for `wgpu` (Mesa's software lavapipe on a
+//! machine without a GPU) and a CPU LibTorch 2.9.0, taken from the PyPI torch
+//! wheel, for `tch`.
 
 use crate::{cargo, run_command, workspace_root};
 use anyhow::{Context, Result, bail};
@@ -32,8 +32,11 @@ const TORCH_VERSION: &str = "2.9.0";
 const VULKAN_PACKAGES: [&str; 2] = ["mesa-vulkan-drivers", "libvulkan1"];
 
 pub fn run(args: &ParityArgs) -> Result<()> {
+    // The test lives in the cli package, so this one build also gives the
+    // `narformer` binary with the same backends (integration tests build the
+    // package's binaries): CI needs no second build to keep it from rotting.
     let mut test = cargo();
-    test.args(["test", "--profile", &args.profile, "--package", "trainer"])
+    test.args(["test", "--profile", &args.profile, "--package", "cli"])
         .arg("--features")
         .arg(args.backends.join(","))
         .args(["--test", "backend_parity", "--", "--nocapture"])
@@ -52,43 +55,27 @@ pub fn run(args: &ParityArgs) -> Result<()> {
         }
     }
     if args.backends.iter().any(|b| b == "tch") {
-        let venv = torch_venv()?;
-        with_libtorch(&mut test, &venv)?;
+        with_libtorch(&mut test, &libtorch_cpu()?)?;
     }
     run_command(test)
 }
 
 /// Environment for building and running with the `tch` feature against the
-/// venv's LibTorch.
-pub fn with_libtorch(cmd: &mut Command, venv: &Path) -> Result<()> {
-    let lib = torch_lib(venv)?;
-    let mut library_path = vec![lib];
+/// LibTorch directory `libtorch` (laid out as LibTorch's own archive:
+/// `include/`, `lib/`).
+pub fn with_libtorch(cmd: &mut Command, libtorch: &Path) -> Result<()> {
+    let mut library_path = vec![libtorch.join("lib")];
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         library_path.extend(std::env::split_paths(&old));
     }
-    cmd.env("LIBTORCH_USE_PYTORCH", "1")
-        .env("VIRTUAL_ENV", venv)
-        .env("PATH", prepend_path(&venv.join("bin"))?)
+    cmd.env("LIBTORCH", libtorch)
+        // Would make torch-sys ask Python instead of reading LIBTORCH.
+        .env_remove("LIBTORCH_USE_PYTORCH")
         .env(
             "LD_LIBRARY_PATH",
             std::env::join_paths(library_path).context("LD_LIBRARY_PATH")?,
         );
     Ok(())
-}
-
-/// `<venv>/lib/python3.X/site-packages/torch/lib`, where LibTorch's shared
-/// libraries are.
-fn torch_lib(venv: &Path) -> Result<PathBuf> {
-    let lib = venv.join("lib");
-    let entries =
-        std::fs::read_dir(&lib).with_context(|| format!("cannot list {}", lib.display()))?;
-    for entry in entries.flatten() {
-        let candidate = entry.path().join("site-packages/torch/lib");
-        if candidate.is_dir() {
-            return Ok(candidate);
-        }
-    }
-    bail!("no site-packages/torch/lib under {}", lib.display())
 }
 
 /// Whether a Vulkan driver (an ICD manifest) is installed.
@@ -138,35 +125,98 @@ fn ensure_vulkan(install: bool) -> Result<()> {
     Ok(())
 }
 
-/// A virtualenv with the PyPI torch wheel (the LibTorch the tch build script
-/// links against), created once under target/.
-pub fn torch_venv() -> Result<PathBuf> {
-    let venv = workspace_root().join("target/torch-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args([
-            "-c",
-            &format!(
-                "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '{TORCH_VERSION}')"
-            ),
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ready {
-        let mut create = Command::new("python3");
-        create.args(["-m", "venv"]).arg(&venv);
-        run_command(create)?;
-        let mut install = Command::new(venv.join("bin/pip"));
-        install.args(["install", "--quiet", &format!("torch=={TORCH_VERSION}")]);
-        run_command(install)?;
-    }
-    Ok(venv)
-}
+/// The PyPI wheels that hold LibTorch's CPU part: torch itself (the CUDA
+/// build, the only Linux wheel on PyPI) and the two small CUDA runtime
+/// libraries that `libtorch_cpu.so` is linked against. Versions as torch 2.9.0
+/// pins them.
+const LIBTORCH_WHEELS: [&str; 3] = [
+    "torch==2.9.0",
+    "nvidia-cuda-runtime-cu12==12.8.90",
+    "nvidia-cuda-cupti-cu12==12.8.90",
+];
 
-fn prepend_path(dir: &Path) -> Result<std::ffi::OsString> {
-    let old = std::env::var_os("PATH").unwrap_or_default();
-    let mut parts = vec![dir.to_path_buf()];
-    parts.extend(std::env::split_paths(&old));
-    std::env::join_paths(parts).context("PATH")
+/// Copies LibTorch's headers and CPU libraries out of the wheels (argv: wheel
+/// directory, output directory). Python's zipfile, because the wheels are
+/// deflated and pip brings Python anyway.
+const EXTRACT_LIBTORCH: &str = r#"
+import pathlib, shutil, sys, zipfile
+wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+libs = {"torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "torch/lib/libgomp.so.1",
+        "nvidia/cuda_runtime/lib/libcudart.so.12", "nvidia/cuda_cupti/lib/libcupti.so.12"}
+found = set()
+for wheel in sorted(wheels.glob("*.whl")):
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            name = info.filename
+            if name.startswith("torch/include/") and not name.endswith("/"):
+                dest = out / "include" / name[len("torch/include/"):]
+            elif name in libs:
+                dest = out / "lib" / pathlib.PurePosixPath(name).name
+                found.add(name)
+            else:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as src, open(dest, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+missing = libs - found
+if missing:
+    sys.exit("not in the wheels: " + ", ".join(sorted(missing)))
+"#;
+
+/// A CPU-only LibTorch 2.9.0 under target/, made once from the PyPI wheels:
+/// about 0.5 GB on disk, where `pip install torch` takes 6.7 GB with its CUDA
+/// packages (more than CI's disk had left). The wheels are downloaded with pip
+/// (no cache), the headers and CPU libraries copied out, and the wheels
+/// deleted. `libtorch.so` is a link to `libtorch_cpu.so`: in the CUDA wheel it
+/// only joins the CPU and CUDA halves, and torch-sys links CUDA only when
+/// `libtorch_cuda.so` is present. Built beside its final place and renamed,
+/// so an interrupted set-up is redone rather than half used.
+pub fn libtorch_cpu() -> Result<PathBuf> {
+    let target = workspace_root().join("target");
+    let dir = target.join(format!("libtorch-{TORCH_VERSION}-cpu"));
+    if dir.join("build-version").is_file() {
+        return Ok(dir);
+    }
+    let partial = target.join(format!("libtorch-{TORCH_VERSION}-cpu.partial"));
+    let wheels = target.join("libtorch-wheels");
+    for stale in [&partial, &wheels] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)
+                .with_context(|| format!("cannot clear {}", stale.display()))?;
+        }
+    }
+    eprintln!(
+        "xtask: setting up a CPU LibTorch {TORCH_VERSION} in {}",
+        dir.display()
+    );
+    let mut download = Command::new("python3");
+    download
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-cache-dir",
+        ])
+        .args(["--only-binary", ":all:", "--dest"])
+        .arg(&wheels)
+        .args(LIBTORCH_WHEELS);
+    run_command(download)?;
+    let script = wheels.join("extract_libtorch.py");
+    std::fs::write(&script, EXTRACT_LIBTORCH)
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    let mut extract = Command::new("python3");
+    extract.arg(&script).arg(&wheels).arg(&partial);
+    run_command(extract)?;
+    std::fs::remove_dir_all(&wheels)
+        .with_context(|| format!("cannot remove {}", wheels.display()))?;
+    std::os::unix::fs::symlink("libtorch_cpu.so", partial.join("lib/libtorch.so"))
+        .context("cannot link libtorch.so")?;
+    // torch-sys checks this file against the version it expects.
+    std::fs::write(partial.join("build-version"), TORCH_VERSION)
+        .context("cannot write build-version")?;
+    std::fs::rename(&partial, &dir)
+        .with_context(|| format!("cannot move {} into place", partial.display()))?;
+    Ok(dir)
 }

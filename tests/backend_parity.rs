@@ -4,8 +4,9 @@
 //!
 //! The default build has only flex, where the step test still runs. The GPU
 //! backends need their runtimes: `cargo xtask parity` sets them up (Mesa's
-//! software Vulkan for `wgpu`, LibTorch from the PyPI wheel for `tch`) and runs
-//! this file with `--features wgpu,tch`.
+//! software Vulkan for `wgpu`, a CPU LibTorch from the PyPI wheel for `tch`)
+//! and runs this file with `--features wgpu,tch`. It is a test of the cli
+//! package so that the same build also compiles `narformer` with them.
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
