@@ -63,7 +63,7 @@ pub fn run(args: &ParityArgs) -> Result<()> {
 /// Environment for building and running with the `tch` feature against the
 /// LibTorch directory `libtorch` (laid out as LibTorch's own archive:
 /// `include/`, `lib/`).
-pub fn with_libtorch(cmd: &mut Command, libtorch: &Path) -> Result<()> {
+fn with_libtorch(cmd: &mut Command, libtorch: &Path) -> Result<()> {
     let mut library_path = vec![libtorch.join("lib")];
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         library_path.extend(std::env::split_paths(&old));
@@ -125,12 +125,10 @@ fn ensure_vulkan(install: bool) -> Result<()> {
     Ok(())
 }
 
-/// The PyPI wheels that hold LibTorch's CPU part: torch itself (the CUDA
-/// build, the only Linux wheel on PyPI) and the two small CUDA runtime
-/// libraries that `libtorch_cpu.so` is linked against. Versions as torch 2.9.0
-/// pins them.
-const LIBTORCH_WHEELS: [&str; 3] = [
-    "torch==2.9.0",
+/// Besides torch itself (the CUDA build, the only Linux wheel on PyPI), the
+/// wheels of the two small CUDA runtime libraries that `libtorch_cpu.so` is
+/// linked against, at the versions torch 2.9.0 pins.
+const CUDA_RUNTIME_WHEELS: [&str; 2] = [
     "nvidia-cuda-runtime-cu12==12.8.90",
     "nvidia-cuda-cupti-cu12==12.8.90",
 ];
@@ -171,7 +169,7 @@ if missing:
 /// only joins the CPU and CUDA halves, and torch-sys links CUDA only when
 /// `libtorch_cuda.so` is present. Built beside its final place and renamed,
 /// so an interrupted set-up is redone rather than half used.
-pub fn libtorch_cpu() -> Result<PathBuf> {
+fn libtorch_cpu() -> Result<PathBuf> {
     let target = workspace_root().join("target");
     let dir = target.join(format!("libtorch-{TORCH_VERSION}-cpu"));
     if dir.join("build-version").is_file() {
@@ -201,7 +199,8 @@ pub fn libtorch_cpu() -> Result<PathBuf> {
         ])
         .args(["--only-binary", ":all:", "--dest"])
         .arg(&wheels)
-        .args(LIBTORCH_WHEELS);
+        .arg(format!("torch=={TORCH_VERSION}"))
+        .args(CUDA_RUNTIME_WHEELS);
     run_command(download)?;
     let script = wheels.join("extract_libtorch.py");
     std::fs::write(&script, EXTRACT_LIBTORCH)
