@@ -388,7 +388,7 @@ fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     }
     println!("run directory: {}", report.run_dir.display());
     if let Some(path) = args.report {
-        trainer::run_dir::write_json_atomic(&path, &report)?;
+        sysio::write_json(&path, &report)?;
         println!("report: {}", path.display());
     }
     Ok(())
@@ -794,7 +794,7 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
         plots,
     };
     let markdown = lt::render_markdown(&data, &protocol, &stored, &ceilings, &provenance);
-    trainer::run_dir::write_atomic(&out, markdown.as_bytes())?;
+    sysio::write_atomic(&out, markdown.as_bytes())?;
     println!("wrote {}", out.display());
     Ok(())
 }
@@ -941,7 +941,7 @@ fn reproduce_zoo(args: TableArgs) -> Result<()> {
     };
     let markdown = tz::render_markdown(&data, &protocol, &stored, &provenance);
     let (out, _) = table_out(&args)?;
-    trainer::run_dir::write_atomic(&out, markdown.as_bytes())?;
+    sysio::write_atomic(&out, markdown.as_bytes())?;
     println!("wrote {}", out.display());
     Ok(())
 }
@@ -1065,7 +1065,7 @@ fn reproduce_accuracy(args: TableArgs) -> Result<()> {
         plot,
     };
     let markdown = tables::accuracy::render_markdown(&outcomes, &provenance);
-    trainer::run_dir::write_atomic(&out, markdown.as_bytes())?;
+    sysio::write_atomic(&out, markdown.as_bytes())?;
     println!("wrote {}", out.display());
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     if failed > 0 {

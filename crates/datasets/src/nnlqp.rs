@@ -271,8 +271,8 @@ pub struct TokenCache {
 pub enum NetworkLoadError {
     #[error(transparent)]
     Onnx(#[from] OnnxError),
-    #[error("{path}: token cache: {problem}")]
-    Cache { path: PathBuf, problem: String },
+    #[error("token cache: {0}")]
+    Cache(#[from] sysio::FileError),
 }
 
 impl TokenCache {
@@ -282,7 +282,7 @@ impl TokenCache {
 
     /// The compact tokens of an ONNX file: from the cache when the same bytes
     /// were tokenised before with this vocabulary and batch size, else parsed,
-    /// tokenised and stored (atomically: write a temporary file, then rename).
+    /// tokenised and stored (atomically, [`sysio::write_atomic`]).
     pub fn load(
         &self,
         onnx: &Path,
@@ -309,16 +309,12 @@ impl TokenCache {
         };
         let imported = onnx_io::import_bytes(&bytes, onnx, &options)?;
         let tokens = NetworkTokenizer::new(vocab).compact(&imported.graph, batch_size);
-        let cache_error = |problem: String| NetworkLoadError::Cache {
+        // Compact JSON: the cache holds thousands of these.
+        let text = serde_json::to_string(&tokens).map_err(|source| sysio::FileError::Json {
             path: path.clone(),
-            problem,
-        };
-        let parent = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(parent).map_err(|e| cache_error(e.to_string()))?;
-        let text = serde_json::to_string(&tokens).map_err(|e| cache_error(e.to_string()))?;
-        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-        std::fs::write(&tmp, text).map_err(|e| cache_error(e.to_string()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| cache_error(e.to_string()))?;
+            source,
+        })?;
+        sysio::write_atomic(&path, text.as_bytes())?;
         Ok(tokens)
     }
 }

@@ -46,6 +46,8 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Write(#[from] sysio::FileError),
 }
 
 impl FetchError {

@@ -21,7 +21,6 @@ use obtain::Obtained;
 use provenance::{Provenance, SourceRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a local mirror (like `--from`), so that commands
@@ -291,15 +290,7 @@ fn convert_dataset(
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, so a
-/// reader never sees a half-written file.
+/// Writes `bytes` to `path` atomically ([`sysio::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(FetchError::io(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(FetchError::io(dir))?;
-    tmp.write_all(bytes).map_err(FetchError::io(path))?;
-    tmp.as_file().sync_all().map_err(FetchError::io(path))?;
-    tmp.persist(path)
-        .map_err(|e| FetchError::io(path)(e.error))?;
-    Ok(())
+    Ok(sysio::write_atomic(path, bytes)?)
 }

@@ -1,4 +1,4 @@
-//! Static cost features of a graph (SPEC section 2): FLOPs, parameters and
+//! Static cost features of a graph (reference `predictor/feature/`): FLOPs, parameters and
 //! memory access, computed from ops and inferred output shapes.
 //!
 //! FLOPs per node, batch included:
@@ -14,7 +14,7 @@
 //! - pure data movement (Reshape, Transpose, Concat, Slice, Gather, Pad, Cast,
 //!   Identity, Dropout, ...), inputs and outputs: 0; unknown ops: 0.
 //!
-//! Memory access per node = output elements + params (SPEC).
+//! Memory access per node = output elements + params (reference `predictor/feature/`).
 
 use crate::{Graph, NodeId, Op, PlainOp};
 use serde::{Deserialize, Serialize};

@@ -154,6 +154,8 @@ pub enum MeasureError {
     },
     #[error("{0}: no zoo.json and no .onnx files to measure")]
     Empty(PathBuf),
+    #[error(transparent)]
+    Write(#[from] sysio::FileError),
 }
 
 /// The models of `dir`: those of its `zoo.json`, then every other `.onnx`
@@ -441,20 +443,9 @@ fn write_outputs(
         id += 1;
     }
     let metadata = Metadata::of(jobs, journal, protocol);
-    write_atomic(&dir.join("gt.txt"), gt.as_bytes())?;
-    let json = serde_json::to_string_pretty(&metadata).unwrap_or_default();
-    write_atomic(&dir.join("metadata.json"), json.as_bytes())?;
+    sysio::write_atomic(&dir.join("gt.txt"), gt.as_bytes())?;
+    sysio::write_json(&dir.join("metadata.json"), &metadata)?;
     Ok(metadata)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MeasureError> {
-    let io = |source| MeasureError::Io {
-        file: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
-    /// NAR-Former V2 (SPEC section 4).
+    /// NAR-Former V2 (the paper's section 3; reference `predictor/model.py`).
     V2,
     /// GraphSAGE-style GNN (mean aggregation + root term), mean readout.
     Gnn,

@@ -144,7 +144,7 @@ impl V2Layer {
     }
 }
 
-/// `layers` V2 layers, the first mapping `d_input` to `hidden` (SPEC: no separate embedding).
+/// `layers` V2 layers, the first mapping `d_input` to `hidden` (as the reference `predictor/model.py`: no separate embedding).
 pub(crate) fn v2_stack(
     d_input: usize,
     hidden: usize,

@@ -1,4 +1,4 @@
-//! NAR-Former V2 models as Burn modules (SPEC section 4), and the GNN and
+//! NAR-Former V2 models as Burn modules (the paper's section 3; reference `predictor/model.py`), and the GNN and
 //! vanilla-Transformer baselines of the paper's analysis.
 //!
 //! The model crate knows nothing about files, tokenizers or backends: it takes

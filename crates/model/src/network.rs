@@ -1,4 +1,4 @@
-//! The whole-network latency model (SPEC section 4): an encoder (two
+//! The whole-network latency model (the paper's section 3; reference `predictor/model.py`): an encoder (two
 //! [`V2Layer`]s, or GraphSAGE layers for the GNN baseline), a **sum** over
 //! nodes, a static-feature branch, and the MLP head on `concat(graph, static)`.
 //!

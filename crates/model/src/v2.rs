@@ -1,4 +1,4 @@
-//! The NAR-Former V2 cell model for accuracy prediction (SPEC section 4):
+//! The NAR-Former V2 cell model for accuracy prediction (the paper's section 3; reference `predictor/model.py`):
 //! a stack of [`V2Layer`]s, a per-layer masked mean, gated fusion of the layer
 //! means, and an MLP head.
 

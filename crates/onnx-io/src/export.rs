@@ -42,11 +42,8 @@ pub enum ExportError {
         name: String,
         reason: String,
     },
-    #[error("writing {file}: {source}")]
-    Io {
-        file: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error("writing {0}")]
+    Io(#[from] sysio::FileError),
 }
 
 /// The ONNX model of `graph`.
@@ -236,17 +233,11 @@ pub fn export_bytes(graph: &Graph, weights: Weights) -> Result<Vec<u8>, ExportEr
     Ok(export_model(graph, weights)?.encode_to_vec())
 }
 
-/// Writes `graph` to `path` (via a temporary file and a rename, so a crash
-/// never leaves half a model).
+/// Writes `graph` to `path` atomically ([`sysio::write_atomic`]), so a crash
+/// never leaves half a model.
 pub fn write_file(graph: &Graph, weights: Weights, path: &Path) -> Result<(), ExportError> {
     let bytes = export_bytes(graph, weights)?;
-    let io = |source| ExportError::Io {
-        file: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("onnx.tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(sysio::write_atomic(path, &bytes)?)
 }
 
 /// One tensor name per node: its name, made unique with `_<id>` where names repeat.

@@ -458,7 +458,7 @@ fn first_or(attrs: &Attrs, name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Normalised conv attributes (SPEC section 2): kernel from the weight when
+/// Normalised conv attributes (reference `predictor/feature/`): kernel from the weight when
 /// absent; first element of each list; `bias` = a third input is present.
 fn conv_attrs(attrs: &Attrs, inputs: &[Option<Operand>]) -> ConvAttrs {
     let weight_kernel = inputs

@@ -1,4 +1,4 @@
-//! Reads ONNX models into (and writes them from) the shared [`graph_ir::Graph`] (SPEC section 2).
+//! Reads ONNX models into (and writes them from) the shared [`graph_ir::Graph`] (reference `predictor/feature/`).
 //!
 //! - Decoding uses the official `onnx.proto`, compiled by prost + protox at build time.
 //! - One graph node per op output; weights, biases and BN statistics are not

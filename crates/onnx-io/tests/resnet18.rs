@@ -166,7 +166,7 @@ fn flops_and_params_match_the_derivation() {
     assert_eq!(conv_nodes, 20);
 }
 
-/// "trans" of a scalar, written out again from SPEC section 2 for the golden rows.
+/// "trans" of a scalar, written out again from the reference's `predictor/feature/position_encoding.py` for the golden rows.
 fn trans(x: f64) -> Vec<f32> {
     (0..5)
         .flat_map(|j| {

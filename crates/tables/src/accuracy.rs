@@ -27,7 +27,7 @@ pub fn plan(profile: Profile, seeds: &[u64], root: &Path) -> Vec<RunSpec> {
     specs
 }
 
-/// Published Kendall's tau (SPEC section 6): (NAR-Former V2, NN-Former).
+/// Published Kendall's tau (the paper's tables): (NAR-Former V2, NN-Former).
 pub fn published(benchmark: Benchmark, size: usize) -> Option<(f64, f64)> {
     match (benchmark, size) {
         (Benchmark::Nb201, 156) => Some((0.752, 0.804)),
@@ -262,7 +262,7 @@ the 108-epoch *validation* accuracy (the subset has no test accuracies). The pub
 on 100 / 172 / 424 / 4,236 cells and test on the remaining ~423 k cells' test accuracy; we test on the \
 remaining ~25.5 k to ~29.7 k cells of the subset.
 - **Test split.** The reference scores architectures it trained on and selects checkpoints with test \
-labels (SPEC section 5); we test only on architectures never seen in training and select on a \
+labels (reference `predictor/main.py`); we test only on architectures never seen in training and select on a \
 separate 200-cell validation split.
 - **Model size and schedule.** The `quick` profile is sized for a 2-core CPU: 3 layers and hidden 128 \
 (about 275 k parameters, against 8.6 M in the paper), MSE on the standardised `-ln(1 - accuracy)` plus \

@@ -7,6 +7,8 @@ pub enum TableError {
     File { path: PathBuf, problem: String },
     #[error(transparent)]
     Train(#[from] trainer::TrainError),
+    #[error(transparent)]
+    Write(#[from] sysio::FileError),
     #[error("plot {path}: {problem}")]
     Plot { path: PathBuf, problem: String },
 }

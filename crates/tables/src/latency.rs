@@ -16,9 +16,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use trainer::nb201_latency::{
-    self as nl, LatencyScores, Nb201Networks, Parts, Protocol, RegressionFeatures, SettingResult,
+    self as nl, LatencyScores, Nb201Networks, Parts, Protocol, SettingResult,
 };
-use trainer::run_dir;
+use trainer::regression::RegressionFeatures;
 
 /// Settings left out of pretraining and learned from a few measurements.
 pub const TRANSFER_TARGETS: [&str; 6] = [
@@ -157,7 +157,7 @@ fn path_of(root: &Path, job: &Job) -> PathBuf {
 
 /// The stored result of `job`, if it finished under `protocol`.
 pub fn finished(root: &Path, job: &Job, protocol: &str) -> Option<Stored> {
-    let stored: Stored = run_dir::read_json(&path_of(root, job)).ok()?;
+    let stored: Stored = sysio::read_json(&path_of(root, job)).ok()?;
     (stored.protocol == protocol && &stored.job == job).then_some(stored)
 }
 
@@ -316,7 +316,7 @@ pub fn run_worker(
             seconds: t.elapsed().as_secs_f64(),
             result,
         };
-        run_dir::write_json_atomic(&path_of(root, job), &stored)?;
+        sysio::write_json(&path_of(root, job), &stored)?;
         eprintln!(
             "[worker {worker}] {} done in {:.0} s: {}",
             job.name(),

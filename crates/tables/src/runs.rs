@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use trainer::run_dir::{self, CONFIG_FILE, METRICS_FILE};
+use trainer::run_dir::{CONFIG_FILE, METRICS_FILE};
 use trainer::{Report, TrainingConfig};
 
 /// Model fields that only whole-network models use, left out of a config's
@@ -64,7 +64,7 @@ impl RunSpec {
 
     /// The run's report, if it finished with exactly this config.
     pub fn finished(&self) -> Option<Report> {
-        let saved: serde_json::Value = run_dir::read_json(&self.dir.join(CONFIG_FILE)).ok()?;
+        let saved: serde_json::Value = sysio::read_json(&self.dir.join(CONFIG_FILE)).ok()?;
         let (saved, planned) = (
             canonical(saved),
             canonical(serde_json::to_value(&self.config).ok()?),
@@ -72,7 +72,7 @@ impl RunSpec {
         if saved != planned {
             return None;
         }
-        run_dir::read_json(&self.dir.join(METRICS_FILE)).ok()
+        sysio::read_json(&self.dir.join(METRICS_FILE)).ok()
     }
 
     /// When this run was planned (started) and finished, from its files' times.
@@ -209,7 +209,7 @@ impl Runner {
     /// Trains one run in a child process, its output going to `train.log`.
     fn train(&self, spec: &RunSpec) -> Result<Report, String> {
         let planned = spec.dir.join(PLANNED_FILE);
-        run_dir::write_json_atomic(&planned, &spec.config).map_err(|e| e.to_string())?;
+        sysio::write_json(&planned, &spec.config).map_err(|e| e.to_string())?;
         let log_path = spec.dir.join(LOG_FILE);
         let log =
             std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
@@ -310,7 +310,7 @@ mod tests {
     }
 
     fn fake_finished_run(spec: &RunSpec) {
-        run_dir::write_json_atomic(&spec.dir.join(CONFIG_FILE), &spec.config).unwrap();
+        sysio::write_json(&spec.dir.join(CONFIG_FILE), &spec.config).unwrap();
         let report = serde_json::json!({
             "benchmark": "nb201", "model": "gnn", "train_size": 78, "seed": spec.config.seed,
             "profile": "quick", "n_train": 78, "n_val": 200, "n_test": 15347,
@@ -318,7 +318,7 @@ mod tests {
             "train_seconds": 1.0, "eval_seconds": 1.0, "parameters": 10,
             "run_dir": spec.dir, "history": []
         });
-        run_dir::write_json_atomic(&spec.dir.join(METRICS_FILE), &report).unwrap();
+        sysio::write_json(&spec.dir.join(METRICS_FILE), &report).unwrap();
     }
 
     #[test]

@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use trainer::nb201_latency::RegressionFeatures;
-use trainer::run_dir;
+use trainer::regression::RegressionFeatures;
 use trainer::zoo::{self as tz, FamilyScores, ZooData, ZooProtocol};
 
 /// A model kind of the table.
@@ -130,7 +129,7 @@ fn path_of(root: &Path, job: &Job) -> PathBuf {
 }
 
 pub fn finished(root: &Path, job: &Job, hash: &str) -> Option<Stored> {
-    let stored: Stored = run_dir::read_json(&path_of(root, job)).ok()?;
+    let stored: Stored = sysio::read_json(&path_of(root, job)).ok()?;
     (stored.hash == hash && &stored.job == job).then_some(stored)
 }
 
@@ -206,7 +205,7 @@ pub fn run_worker(
             seconds: t.elapsed().as_secs_f64(),
             results,
         };
-        run_dir::write_json_atomic(&path_of(root, job), &stored)?;
+        sysio::write_json(&path_of(root, job), &stored)?;
         let first = &stored.results[0];
         let mapes: Vec<f64> = first.families.iter().map(|f| f.scores.mape).collect();
         eprintln!(

@@ -1,4 +1,4 @@
-//! Tokenizer B of NAR-Former V2: cells of NAS-Bench-101/201 (SPEC section 3).
+//! Tokenizer B of NAR-Former V2: cells of NAS-Bench-101/201 (reference `predictor/data_process/data_and_encoding_generate.py`).
 //!
 //! Token i = `nerf(op_index_i) [64] ++ nerf(i) [64]`, where i is the node id.
 

@@ -38,7 +38,7 @@ pub const TRANS_FREQS: usize = 5;
 /// Width of one trans-encoded scalar.
 pub const TRANS_DIM: usize = 2 * TRANS_FREQS;
 
-/// Appends the "trans" encoding of `x` (SPEC section 2): for j in 0..5,
+/// Appends the "trans" encoding of `x` (reference `predictor/feature/`): for j in 0..5,
 /// `f_j = 1 / 10000^(j/5)`, then `[sin(x f_j), cos(x f_j)]`. Computed in f64 and
 /// stored as f32, so large shape values and FLOP counts keep their precision.
 pub fn trans_into(x: f64, out: &mut Vec<f32>) {

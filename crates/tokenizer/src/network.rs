@@ -1,4 +1,4 @@
-//! The whole-network tokenizer (SPEC section 2): per node
+//! The whole-network tokenizer (reference `predictor/feature/`): per node
 //! `onehot(op) ++ attrs [80] ++ output_shape [40]`, and a 40-dim graph-level
 //! static feature `[batch, FLOPs/1e9, params/1e9, memory_access/1e9]`.
 //!

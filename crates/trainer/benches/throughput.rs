@@ -18,7 +18,8 @@ use graph_ir::{ConvAttrs, Graph};
 use model::Architecture;
 use std::time::Duration;
 use tokenizer::{CellTokenizer, CellVocab, GraphTokens, NetworkTokenizer, NetworkVocab};
-use trainer::train::{Checkpointing, EvalSet, TargetScaling, TrainSet, predict, train_cells};
+use trainer::fit::{Selection, Session};
+use trainer::train::{EvalSet, TargetScaling, TrainSet, predict, train_cells};
 use trainer::{Benchmark, Profile, TrainingConfig};
 
 /// NB201 cell number `index` (0..15,625): its six ops as base-5 digits.
@@ -108,12 +109,8 @@ fn train_once(config: &TrainingConfig, train: &TrainSet, validation: &EvalSet, d
         train,
         validation,
         device,
-        false,
-        Checkpointing {
-            store: None,
-            stop_after_epoch: None,
-        },
-        &mut |_, _| Ok(()),
+        Selection::MaximiseKendallTau,
+        Session::in_memory(false),
     )
     .expect("training runs");
 }

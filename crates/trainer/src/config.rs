@@ -21,7 +21,7 @@ pub enum Benchmark {
 }
 
 impl Benchmark {
-    /// The training-set sizes of the paper's tables (SPEC section 6).
+    /// The training-set sizes of the paper's tables (the paper's tables).
     pub fn paper_train_sizes(self) -> &'static [usize] {
         match self {
             Benchmark::Nb201 => &[78, 156, 469, 781, 1563],
@@ -80,7 +80,7 @@ impl fmt::Display for Benchmark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
-    /// The reference recipe (SPEC section 5): 6 layers, hidden 512, 1000 epochs,
+    /// The reference recipe (reference `predictor/main.py`): 6 layers, hidden 512, 1000 epochs,
     /// batch 8, lr 1e-4, ratio-MSE. Meant for a GPU.
     Paper,
     /// Sized for a 2-core CPU: 3 layers, about 275 k parameters, at most
@@ -182,7 +182,7 @@ impl TrainingConfig {
     /// configs written before a field existed (e.g. `architecture`, which
     /// defaults to V2) still load.
     pub fn load(path: &std::path::Path) -> Result<Self, crate::TrainError> {
-        let mut value: serde_json::Value = crate::run_dir::read_json(path)?;
+        let mut value: serde_json::Value = sysio::read_json(path)?;
         let defaults = serde_json::to_value(CellModelConfig::new());
         if let (Some(model), Ok(serde_json::Value::Object(defaults))) = (
             value.get_mut("model").and_then(|m| m.as_object_mut()),
@@ -247,7 +247,7 @@ impl TrainingConfig {
         }
     }
 
-    /// The whole-network latency recipe (SPEC section 5: ratio MSE, lr 1e-3,
+    /// The whole-network latency recipe (reference `predictor/main.py`: ratio MSE, lr 1e-3,
     /// 50 epochs, batch 16; 2 layers, sum readout, static branch). `quick`
     /// narrows the model to 128 and drops dropout.
     pub fn latency(profile: Profile, seed: u64, vocab: tokenizer::NetworkVocab) -> Self {

@@ -2,20 +2,21 @@
 //! split (in-domain or leave-one-family-out) -> train -> MAPE / Acc(10%) /
 //! Acc(5%) on the test networks.
 
-use crate::experiment::{Experiment, LoadedRun, Metrics, Report};
+use crate::experiment::Experiment;
+use crate::fit::Selection;
 use crate::metrics::{accuracy_within, kendall_tau_b, mape};
-use crate::run_dir::{self, METRICS_FILE, PREDICTIONS_FILE};
+use crate::report::{Metrics, Report};
+use crate::run_dir::{METRICS_FILE, PREDICTIONS_FILE};
 use crate::train::{self, EvalSet, TrainSet};
 use crate::{NetworkOptions, TrainError, TrainingConfig};
 use burn::module::Module;
 use burn::prelude::*;
 use datasets::BadRows;
 use datasets::nnlqp::{self, LabelFile, TokenCache};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
+use tokenizer::{GraphTokens, NetworkVocab};
 
 /// `$NARFORMER_CACHE`, else `.narformer-cache` in the working directory.
 pub fn default_cache_dir() -> PathBuf {
@@ -33,11 +34,8 @@ pub struct LatencyDataset {
     pub unknown_ops: BTreeMap<String, usize>,
 }
 
-fn network_of(config: &TrainingConfig) -> Result<&NetworkOptions, TrainError> {
-    config
-        .network
-        .as_ref()
-        .ok_or_else(|| TrainError::Config("a latency run needs a `network` section".into()))
+pub(crate) fn network_of(config: &TrainingConfig) -> Result<&NetworkOptions, TrainError> {
+    config.network.as_ref().ok_or(TrainError::NoNetworkSection)
 }
 
 /// Reads the label file of `root` and tokenises every ONNX file through the
@@ -51,14 +49,11 @@ pub fn load_dataset(
     show_progress: bool,
 ) -> Result<LatencyDataset, TrainError> {
     let mut labels = nnlqp::read_labels(&nnlqp::label_file_in(root)?, bad_rows)?;
-    let bar = if show_progress {
-        ProgressBar::new(labels.rows.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template("tokenising {bar:30} {pos}/{len} {eta}") {
-        bar.set_style(style);
-    }
+    let bar = sysio::progress_bar(
+        labels.rows.len() as u64,
+        "networks tokenised",
+        show_progress,
+    );
     let mut kept = Vec::with_capacity(labels.rows.len());
     let mut tokens = Vec::with_capacity(labels.rows.len());
     let mut unknown_ops: BTreeMap<String, usize> = BTreeMap::new();
@@ -80,13 +75,13 @@ pub fn load_dataset(
                     problem: e.to_string(),
                 });
             }
-            Err(e) => {
+            Err(source) => {
                 bar.abandon();
-                return Err(TrainError::Config(format!(
-                    "{}:{}: {e}",
-                    labels.path.display(),
-                    row.line
-                )));
+                return Err(TrainError::ImportRow {
+                    path: labels.path.clone(),
+                    line: row.line,
+                    source,
+                });
             }
         }
     }
@@ -109,7 +104,7 @@ pub fn load_dataset(
     })
 }
 
-fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
+pub(crate) fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
     EvalSet {
         tokens: indices.iter().map(|&i| data.tokens[i].clone()).collect(),
         labels: indices
@@ -119,15 +114,15 @@ fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
     }
 }
 
-/// Trains and reports one latency run (called by [`Experiment::run`]).
+/// Trains and reports one NNLQP-format latency run (checkpoint by validation MAPE).
 pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, TrainError> {
     let config = &experiment.config;
     if config.benchmark == crate::Benchmark::Nb201Latency {
-        return Err(TrainError::Config(
-            "nb201-latency runs are made by `narformer reproduce-table latency` \
-             (see trainer::nb201_latency)"
-                .into(),
-        ));
+        // Its runs are made by `narformer reproduce-table latency` (trainer::nb201_latency).
+        return Err(TrainError::WrongBenchmark {
+            benchmark: config.benchmark,
+            wanted: "NNLQP-format (ONNX files + labels)",
+        });
     }
     let network = network_of(config)?;
     let cache = TokenCache::new(
@@ -154,9 +149,11 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
     let validation = eval_set(&data, &parts.validation);
     let test = eval_set(&data, &parts.test);
 
-    let (trained, store) = experiment.train_in_run_dir(&train_set, &validation, device)?;
+    let (trained, store) =
+        experiment.train_in_run_dir(&train_set, &validation, Selection::MinimiseMape, device)?;
+    let fitted = &trained.fitted;
     let started = Instant::now();
-    let scores = train::predict(&trained.model, &test.tokens, &trained.scaling, device, 64)?;
+    let scores = train::predict(&fitted.model, &test.tokens, &trained.scaling, device, 64)?;
     let eval_seconds = started.elapsed().as_secs_f64();
     let mut table = String::from("graph_id,onnx_path,family,label,prediction\n");
     for (&i, prediction) in parts.test.iter().zip(&scores) {
@@ -169,7 +166,7 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
             row.latency_ms
         ));
     }
-    run_dir::write_atomic(&experiment.run_dir.join(PREDICTIONS_FILE), table.as_bytes())?;
+    sysio::write_atomic(&experiment.run_dir.join(PREDICTIONS_FILE), table.as_bytes())?;
     let report = Report {
         benchmark: config.benchmark,
         model: config.model.architecture,
@@ -181,107 +178,22 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
         n_test: parts.test.len(),
         metrics: Metrics {
             kendall_tau: kendall_tau_b(&scores, &test.labels).unwrap_or(f64::NAN),
-            validation_kendall_tau: trained
-                .history
-                .iter()
-                .find(|h| h.epoch == trained.best_epoch)
-                .and_then(|h| h.validation_kendall_tau)
-                .unwrap_or(f64::NAN),
-            best_epoch: trained.best_epoch,
+            validation_kendall_tau: fitted.best.kendall_tau.unwrap_or(f64::NAN),
+            best_epoch: fitted.best_epoch,
             mape: Some(mape(&scores, &test.labels)),
             acc10: Some(accuracy_within(&scores, &test.labels, 0.10)),
             acc5: Some(accuracy_within(&scores, &test.labels, 0.05)),
-            validation_mape: Some(-trained.best_validation_tau),
+            validation_mape: fitted.best.mape,
         },
-        train_seconds: trained.train_seconds,
+        train_seconds: fitted.train_seconds,
         eval_seconds,
-        parameters: trained.model.num_params(),
+        parameters: fitted.model.num_params(),
         skipped_rows: data.labels.skipped.len(),
         unknown_ops: data.unknown_ops,
         run_dir: experiment.run_dir.clone(),
-        history: trained.history,
+        history: trained.fitted.history,
     };
-    run_dir::write_json_atomic(&experiment.run_dir.join(METRICS_FILE), &report)?;
+    sysio::write_json(&experiment.run_dir.join(METRICS_FILE), &report)?;
     store.clear()?;
     Ok(report)
-}
-
-/// One network to score: where it came from and its tokens.
-#[derive(Debug, Clone)]
-pub struct NetworkInput {
-    pub source: PathBuf,
-    pub tokens: GraphTokens,
-    pub unknown_ops: BTreeMap<String, usize>,
-}
-
-impl LoadedRun {
-    /// Imports and tokenises ONNX files the way this run was trained (its vocabulary).
-    pub fn tokenize_onnx(
-        &self,
-        path: &Path,
-        batch_size: usize,
-    ) -> Result<NetworkInput, TrainError> {
-        let vocab = network_of(&self.config)?.vocab;
-        let options = onnx_io::ImportOptions {
-            batch_size,
-            input_shape: None,
-        };
-        let imported =
-            onnx_io::read_file(path, &options).map_err(|e| TrainError::Config(e.to_string()))?;
-        let compact = NetworkTokenizer::new(vocab).compact(&imported.graph, batch_size);
-        Ok(NetworkInput {
-            source: path.to_path_buf(),
-            unknown_ops: compact.unknown_ops.clone(),
-            tokens: compact.encode(),
-        })
-    }
-
-    /// Predicted latencies (ms) of tokenised networks.
-    pub fn predict_networks(&self, inputs: &[NetworkInput]) -> Result<Vec<f64>, TrainError> {
-        if !self.config.benchmark.is_latency() {
-            return Err(TrainError::Config(format!(
-                "this run predicts {} accuracy from cells, not latency from ONNX files",
-                self.config.benchmark
-            )));
-        }
-        let tokens: Vec<GraphTokens> = inputs.iter().map(|i| i.tokens.clone()).collect();
-        train::predict(&self.model, &tokens, &self.scaling, self.device(), 16)
-    }
-}
-
-/// Test-style metrics of a latency run on a part of its split.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatencyScores {
-    pub n: usize,
-    pub mape: f64,
-    pub acc10: f64,
-    pub acc5: f64,
-}
-
-impl LoadedRun {
-    /// MAPE and Acc(10%)/Acc(5%) on a part of this run's split, recomputed from its seed.
-    pub fn evaluate_latency(
-        &self,
-        root: &Path,
-        part: crate::SplitPart,
-        cache: &TokenCache,
-        bad_rows: BadRows,
-    ) -> Result<LatencyScores, TrainError> {
-        let network = network_of(&self.config)?;
-        let data = load_dataset(root, network.vocab, cache, bad_rows, false)?;
-        let parts = nnlqp::split(&data.labels, &network.split, self.config.seed)?;
-        let indices = match part {
-            crate::SplitPart::Train => &parts.train,
-            crate::SplitPart::Validation => &parts.validation,
-            crate::SplitPart::Test => &parts.test,
-        };
-        let set = eval_set(&data, indices);
-        let scores = train::predict(&self.model, &set.tokens, &self.scaling, self.device(), 64)?;
-        Ok(LatencyScores {
-            n: indices.len(),
-            mape: mape(&scores, &set.labels),
-            acc10: accuracy_within(&scores, &set.labels, 0.10),
-            acc5: accuracy_within(&scores, &set.labels, 0.05),
-        })
-    }
 }

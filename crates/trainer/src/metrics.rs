@@ -1,4 +1,4 @@
-//! Ranking metrics.
+//! Ranking and latency metrics.
 
 use std::cmp::Ordering;
 
@@ -116,6 +116,44 @@ fn merge_count(v: &mut [f64], buffer: &mut [f64]) -> u64 {
     buffer[k..n].copy_from_slice(&v[j..n]);
     v.copy_from_slice(&buffer[..n]);
     swaps
+}
+
+/// Test scores of a latency predictor on a set of networks.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyScores {
+    pub n: usize,
+    /// Percent.
+    pub mape: f64,
+    /// Fraction within 10%.
+    pub acc10: f64,
+    /// Fraction within 5% (NaN in results stored before it was recorded).
+    #[serde(default = "not_recorded", deserialize_with = "nan_if_null")]
+    pub acc5: f64,
+    /// NaN (stored as JSON null) when undefined, e.g. for constant labels.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub spearman: f64,
+}
+
+fn not_recorded() -> f64 {
+    f64::NAN
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read that back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+impl LatencyScores {
+    pub fn of(predictions: &[f64], labels: &[f64]) -> Self {
+        Self {
+            n: labels.len(),
+            mape: mape(predictions, labels),
+            acc10: accuracy_within(predictions, labels, 0.10),
+            acc5: accuracy_within(predictions, labels, 0.05),
+            spearman: spearman(predictions, labels).unwrap_or(f64::NAN),
+        }
+    }
 }
 
 #[cfg(test)]

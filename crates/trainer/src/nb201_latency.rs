@@ -9,12 +9,13 @@
 //! the epoch is picked by validation MAPE.
 
 use crate::batcher::flat_batch;
-use crate::metrics::{accuracy_within, mape, spearman};
-use crate::schedule::WarmupLinear;
-use crate::train::{self, Checkpointing, EvalSet, TargetScaling, TrainSet};
+use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
+pub use crate::metrics::LatencyScores;
+use crate::metrics::{mape, spearman};
+use crate::regression::{RegressionFeatures, fit_and_predict};
+use crate::train::{self, EvalSet, TargetScaling, TrainSet};
 use crate::{Benchmark, NetworkOptions, Objective, Profile, TrainError, TrainingConfig};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use datasets::nb201_latency::LatencyTable;
@@ -202,35 +203,6 @@ impl Parts {
     }
 }
 
-/// Test scores of one setting.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LatencyScores {
-    pub n: usize,
-    /// Percent.
-    pub mape: f64,
-    /// Fraction within 10%.
-    pub acc10: f64,
-    /// NaN (stored as JSON null) when undefined, e.g. for constant labels.
-    #[serde(deserialize_with = "nan_if_null")]
-    pub spearman: f64,
-}
-
-/// JSON has no NaN: serde_json writes it as `null`; read that back as NaN.
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-impl LatencyScores {
-    pub fn of(predictions: &[f64], labels: &[f64]) -> Self {
-        Self {
-            n: labels.len(),
-            mape: mape(predictions, labels),
-            acc10: accuracy_within(predictions, labels, 0.10),
-            spearman: spearman(predictions, labels).unwrap_or(f64::NAN),
-        }
-    }
-}
-
 /// Scores of one model on one setting, with its test predictions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SettingResult {
@@ -301,22 +273,17 @@ pub fn single_device(
         tokens: row_tokens(&parts.validation),
         labels: data.labels(&parts.validation, setting),
     };
-    let none = Checkpointing {
-        store: None,
-        stop_after_epoch: None,
-    };
     let trained = train::train_cells(
         config,
         &train_set,
         &validation,
         device,
-        show_progress,
-        none,
-        &mut |_, _| Ok(()),
+        Selection::MinimiseMape,
+        Session::in_memory(show_progress),
     )?;
     let predictions = predict_rows(
         data,
-        &trained.model,
+        &trained.fitted.model,
         &trained.scaling,
         &parts.test,
         batch,
@@ -331,7 +298,7 @@ fn vocab_of(config: &TrainingConfig) -> Result<NetworkVocab, TrainError> {
         .network
         .as_ref()
         .map(|n| n.vocab)
-        .ok_or_else(|| TrainError::Config("a latency config needs a `network` section".into()))
+        .ok_or(TrainError::NoNetworkSection)
 }
 
 /// A model for many settings: the encoder reads each network once at batch
@@ -363,15 +330,13 @@ fn embed(
         parts.push(network.embed(&flat_batch(&graphs, device)));
     }
     if parts.is_empty() {
-        return Err(TrainError::Config("no networks to embed".into()));
+        return Err(TrainError::NoNetworks);
     }
     Ok(Tensor::cat(parts, 0))
 }
 
 fn network_model(model: &CellModel) -> Result<&model::V2NetworkModel, TrainError> {
-    model
-        .network()
-        .ok_or_else(|| TrainError::Config("a multi-device run needs a whole-network model".into()))
+    model.network().ok_or(TrainError::NotANetworkModel)
 }
 
 fn ints(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
@@ -385,10 +350,7 @@ fn floats(values: Vec<f32>, device: &Device) -> Tensor<1> {
 }
 
 fn to_vec(t: Tensor<1>) -> Result<Vec<f32>, TrainError> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| TrainError::Config(format!("reading predictions: {e:?}")))
+    Ok(t.into_data().convert::<f32>().try_to_vec::<f32>()?)
 }
 
 /// Rows read by a model's (frozen) encoder: one embedding per distinct network.
@@ -441,10 +403,12 @@ impl MultiDeviceModel {
         settings
             .iter()
             .map(|&s| {
-                let scaling =
-                    self.scalings.get(s).copied().flatten().ok_or_else(|| {
-                        TrainError::Config(format!("setting {s} was not trained"))
-                    })?;
+                let scaling = self
+                    .scalings
+                    .get(s)
+                    .copied()
+                    .flatten()
+                    .ok_or(TrainError::UntrainedSetting(s))?;
                 let out = network.predict_pairs(
                     embedding.clone(),
                     ints(graphs.clone(), device),
@@ -460,6 +424,93 @@ impl MultiDeviceModel {
     }
 }
 
+/// (network, setting) pairs: every batch of training networks is scored on
+/// every setting; validation is the MAPE averaged over the settings.
+struct PairSteps<'a> {
+    data: &'a Nb201Networks,
+    settings: &'a [usize],
+    scalings: &'a [Option<TargetScaling>],
+    vocab: NetworkVocab,
+    /// Batch-1 tokens of the distinct training networks.
+    train_tokens: Vec<GraphTokens>,
+    /// Training row -> its network among `train_tokens`.
+    train_at: Vec<usize>,
+    /// `targets[row][k]` for `settings[k]`.
+    targets: Vec<Vec<f32>>,
+    validation_rows: &'a [usize],
+    validation_networks: Vec<usize>,
+    validation_at: Vec<usize>,
+}
+
+impl Steps for PairSteps<'_> {
+    fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    fn loss(
+        &self,
+        model: &CellModel,
+        batch: &[usize],
+        _rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<Tensor<1>, TrainError> {
+        let graphs: Vec<&GraphTokens> = batch
+            .iter()
+            .map(|&i| &self.train_tokens[self.train_at[i]])
+            .collect();
+        let network = network_model(model)?;
+        let embedding = network.embed(&flat_batch(&graphs, device)); // [b, 2h]
+        let pairs = batch.len() * self.settings.len();
+        let mut pair_graph = Vec::with_capacity(pairs);
+        let mut pair_setting = Vec::with_capacity(pairs);
+        let mut y = Vec::with_capacity(pairs);
+        for (k, &i) in batch.iter().enumerate() {
+            for (j, &s) in self.settings.iter().enumerate() {
+                pair_graph.push(k as i64);
+                pair_setting.push(s as i64);
+                y.push(self.targets[i][j]);
+            }
+        }
+        let pred = network.predict_pairs(
+            embedding,
+            ints(pair_graph, device),
+            ints(pair_setting, device),
+        ); // [pairs]
+        Ok((pred - floats(y, device)).powf_scalar(2.0).mean())
+    }
+
+    fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError> {
+        let candidate = MultiDeviceModel {
+            model: model.clone(),
+            scalings: self.scalings.to_vec(),
+            vocab: self.vocab,
+            best_epoch: 0,
+        };
+        let embedded = EmbeddedRows {
+            embedding: embed(
+                self.data,
+                model,
+                &self.validation_networks,
+                self.vocab,
+                device,
+            )?,
+            at: self.validation_at.clone(),
+        };
+        let predictions = candidate.predict_embedded(&embedded, self.settings, device)?;
+        let mean_mape = self
+            .settings
+            .iter()
+            .zip(&predictions)
+            .map(|(&s, p)| mape(p, &self.data.labels(self.validation_rows, s)))
+            .sum::<f64>()
+            / self.settings.len().max(1) as f64;
+        Ok(Validation {
+            kendall_tau: None,
+            mape: Some(mean_mape),
+        })
+    }
+}
+
 /// Trains one model on `settings` at once: every batch of networks is scored
 /// on every setting, and the loss is the MSE over all (network, setting) pairs
 /// of standardised log latency (standardised per setting). The checkpoint is
@@ -472,16 +523,16 @@ pub fn train_multi_device(
     device: &Device,
     show_progress: bool,
 ) -> Result<MultiDeviceModel, TrainError> {
-    config.validate().map_err(TrainError::Config)?;
+    config.validate().map_err(TrainError::InvalidConfig)?;
     if config.objective != Objective::LogMse {
-        return Err(TrainError::Config(
+        return Err(TrainError::InvalidConfig(
             "multi-device training uses objective log_mse".into(),
         ));
     }
     let vocab = vocab_of(config)?;
     let n_settings = data.table.settings.len();
     if config.model.devices != n_settings {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::InvalidConfig(format!(
             "model.devices is {} but the table has {n_settings} settings",
             config.model.devices
         )));
@@ -493,7 +544,6 @@ pub fn train_multi_device(
             &data.labels(&parts.train, s),
         ));
     }
-    // targets[row][k] for settings[k]
     let targets: Vec<Vec<f32>> = parts
         .train
         .iter()
@@ -505,91 +555,75 @@ pub fn train_multi_device(
         })
         .collect();
     let (train_networks, train_at) = data.distinct(&parts.train);
-    let train_tokens = data.tokens(&train_networks, 1, vocab);
-    let (val_networks, val_at) = data.distinct(&parts.validation);
-
+    let (validation_networks, validation_at) = data.distinct(&parts.validation);
+    let steps = PairSteps {
+        data,
+        settings,
+        scalings: &scalings,
+        vocab,
+        train_tokens: data.tokens(&train_networks, 1, vocab),
+        train_at,
+        targets,
+        validation_rows: &parts.validation,
+        validation_networks,
+        validation_at,
+    };
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let mut model = config.model.init(&autodiff);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_cafe);
-    let n = parts.train.len();
-    let steps_per_epoch = n.div_ceil(config.batch_size);
-    let schedule = WarmupLinear::new(
-        config.learning_rate,
-        config.warmup_fraction,
-        steps_per_epoch * config.epochs,
-    );
-    let progress = train::progress_bar(config.epochs as u64, show_progress);
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut best: Option<(MultiDeviceModel, f64)> = None;
-    let mut step = 0;
-    for epoch in 1..=config.epochs {
-        order.shuffle(&mut rng);
-        let mut loss_sum = 0.0;
-        for chunk in order.chunks(config.batch_size) {
-            let graphs: Vec<&GraphTokens> =
-                chunk.iter().map(|&i| &train_tokens[train_at[i]]).collect();
-            let network = network_model(&model)?;
-            let embedding = network.embed(&flat_batch(&graphs, &autodiff)); // [b, 2h]
-            let mut pair_graph = Vec::with_capacity(chunk.len() * settings.len());
-            let mut pair_setting = Vec::with_capacity(pair_graph.capacity());
-            let mut y = Vec::with_capacity(pair_graph.capacity());
-            for (k, &i) in chunk.iter().enumerate() {
-                for (j, &s) in settings.iter().enumerate() {
-                    pair_graph.push(k as i64);
-                    pair_setting.push(s as i64);
-                    y.push(targets[i][j]);
-                }
-            }
-            let pred = network.predict_pairs(
-                embedding,
-                ints(pair_graph, &autodiff),
-                ints(pair_setting, &autodiff),
-            ); // [pairs]
-            let loss = (pred - floats(y, &autodiff)).powf_scalar(2.0).mean();
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                progress.abandon();
-                return Err(TrainError::Diverged { epoch, loss: value });
-            }
-            loss_sum += value as f64 * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(schedule.at(step), model, grads);
-            step += 1;
-        }
-        if epoch % config.eval_every == 0 || epoch == config.epochs {
-            let candidate = MultiDeviceModel {
-                model: model.valid(),
-                scalings: scalings.clone(),
-                vocab,
-                best_epoch: epoch,
-            };
-            let embedded = EmbeddedRows {
-                embedding: embed(data, &candidate.model, &val_networks, vocab, device)?,
-                at: val_at.clone(),
-            };
-            let predictions = candidate.predict_embedded(&embedded, settings, device)?;
-            let mean_mape = settings
-                .iter()
-                .zip(&predictions)
-                .map(|(&s, p)| mape(p, &data.labels(&parts.validation, s)))
-                .sum::<f64>()
-                / settings.len().max(1) as f64;
-            if best.as_ref().is_none_or(|(_, m)| mean_mape < *m) {
-                best = Some((candidate, mean_mape));
-            }
-            let best_mape = best.as_ref().map_or(f64::NAN, |b| b.1);
-            progress.set_message(format!(
-                "loss {:.4}  val MAPE {mean_mape:.2}%  best {best_mape:.2}%",
-                loss_sum / n as f64
-            ));
-        }
-        progress.inc(1);
+    let model = config.model.init(&autodiff);
+    let fitted = fit(
+        &steps,
+        model,
+        &LoopConfig::of(config, Selection::MinimiseMape),
+        device,
+        Session::in_memory(show_progress),
+    )?;
+    Ok(MultiDeviceModel {
+        model: fitted.model,
+        scalings,
+        vocab,
+        best_epoch: fitted.best_epoch,
+    })
+}
+
+/// Few-shot fine-tuning: the shots' (frozen) embeddings scored on the new
+/// setting, full batch.
+struct ShotSteps {
+    /// `[distinct shot networks, 2 * hidden]`, on the autodiff device, constant.
+    embedding: Tensor<2>,
+    /// Shot -> its network among `embedding`'s rows.
+    graphs: Vec<i64>,
+    setting: usize,
+    targets: Vec<f32>,
+}
+
+impl Steps for ShotSteps {
+    fn len(&self) -> usize {
+        self.targets.len()
     }
-    progress.finish_and_clear();
-    best.map(|(m, _)| m)
-        .ok_or_else(|| TrainError::Config("no validation pass ran".into()))
+
+    fn loss(
+        &self,
+        model: &CellModel,
+        batch: &[usize],
+        _rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<Tensor<1>, TrainError> {
+        let network = network_model(model)?;
+        let graphs: Vec<i64> = batch.iter().map(|&i| self.graphs[i]).collect();
+        let y: Vec<f32> = batch.iter().map(|&i| self.targets[i]).collect();
+        let pred = network.predict_pairs(
+            self.embedding.clone(),
+            ints(graphs, device),
+            ints(vec![self.setting as i64; batch.len()], device),
+        ); // [batch]
+        Ok((pred - floats(y, device)).powf_scalar(2.0).mean())
+    }
+
+    fn validate(&self, _model: &CellModel, _device: &Device) -> Result<Validation, TrainError> {
+        // Every measurement of the new setting is a shot: nothing is held out.
+        Ok(Validation::default())
+    }
 }
 
 /// Few-shot transfer to `setting`, which pretraining left out: the setting's
@@ -604,7 +638,7 @@ pub fn fine_tune(
     setting: usize,
     shots: &[usize],
     rows: &EmbeddedRows,
-    steps: usize,
+    steps_count: usize,
     learning_rate: f64,
     seed: u64,
     device: &Device,
@@ -640,33 +674,33 @@ pub fn fine_tune(
         .map_or(setting, |(&s, _)| s);
     let autodiff = device.clone().autodiff();
     autodiff.seed(seed);
-    let mut model = pretrained
+    let model = pretrained
         .model
         .clone()
         .map_network(|m| m.with_setting_copied(nearest, setting))
         .fork(&autodiff)
         .train();
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let constant = Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff);
-    let graphs: Vec<i64> = shot_at.iter().map(|&i| i as i64).collect();
-    let y: Vec<f32> = shot_labels.iter().map(|&v| scaling.to_target(v)).collect();
-    for _ in 0..steps {
-        let network = network_model(&model)?;
-        let pred = network.predict_pairs(
-            constant.clone(),
-            ints(graphs.clone(), &autodiff),
-            ints(vec![setting as i64; graphs.len()], &autodiff),
-        );
-        let loss = (pred - floats(y.clone(), &autodiff))
-            .powf_scalar(2.0)
-            .mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(learning_rate, model, grads);
-    }
+    let steps = ShotSteps {
+        embedding: Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff),
+        graphs: shot_at.iter().map(|&i| i as i64).collect(),
+        setting,
+        targets: shot_labels.iter().map(|&v| scaling.to_target(v)).collect(),
+    };
+    // Full-batch steps in shot order at a constant rate; the last step is kept.
+    let config = LoopConfig {
+        epochs: steps_count,
+        batch_size: shots.len().max(1),
+        learning_rate: LearningRate::Constant(learning_rate),
+        eval_every: steps_count.max(1),
+        seed,
+        shuffle: false,
+        selection: Selection::LastStep,
+    };
+    let fitted = fit(&steps, model, &config, device, Session::in_memory(false))?;
     let mut scalings = pretrained.scalings.clone();
     scalings[setting] = Some(scaling);
     let tuned = MultiDeviceModel {
-        model: model.valid(),
+        model: fitted.model,
         scalings,
         vocab: pretrained.vocab,
         best_epoch: pretrained.best_epoch,
@@ -706,72 +740,6 @@ pub fn repeat_ceiling(data: &Nb201Networks, setting: usize) -> LatencyScores {
     LatencyScores::of(&predictions, &labels)
 }
 
-/// Which cost features a regression baseline reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RegressionFeatures {
-    /// `latency = a * FLOPs + b`
-    Flops,
-    /// `latency = a * FLOPs + b * memory access + c`
-    FlopsMac,
-}
-
-impl RegressionFeatures {
-    pub(crate) fn of(self, cost: &Cost) -> Vec<f64> {
-        let flops = cost.flops as f64 / 1e9;
-        match self {
-            RegressionFeatures::Flops => vec![flops, 1.0],
-            RegressionFeatures::FlopsMac => vec![flops, cost.memory_access as f64 / 1e9, 1.0],
-        }
-    }
-}
-
-/// Least squares by the normal equations (a handful of features), with a
-/// tiny ridge so collinear features still solve.
-pub fn least_squares(x: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
-    let d = x.first().map_or(0, Vec::len);
-    let mut a = vec![vec![0.0; d + 1]; d];
-    for (row, &target) in x.iter().zip(y) {
-        for i in 0..d {
-            for j in 0..d {
-                a[i][j] += row[i] * row[j];
-            }
-            a[i][d] += row[i] * target;
-        }
-    }
-    for (i, r) in a.iter_mut().enumerate() {
-        r[i] += 1e-9 * (1.0 + r[i].abs());
-    }
-    // Gaussian elimination with partial pivoting.
-    for col in 0..d {
-        let pivot = (col..d)
-            .max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))
-            .unwrap_or(col);
-        a.swap(col, pivot);
-        let p = a[col][col];
-        if p.abs() < 1e-300 {
-            continue;
-        }
-        let pivot_row = a[col].clone();
-        for (r, row) in a.iter_mut().enumerate() {
-            if r != col {
-                let f = row[col] / p;
-                for (value, pivot) in row.iter_mut().zip(&pivot_row).skip(col) {
-                    *value -= f * pivot;
-                }
-            }
-        }
-    }
-    (0..d)
-        .map(|i| {
-            if a[i][i].abs() < 1e-300 {
-                0.0
-            } else {
-                a[i][d] / a[i][i]
-            }
-        })
-        .collect()
-}
-
 /// Costs of a split's training and test rows at one batch size, computed once
 /// for every regression of every setting at that batch size.
 #[derive(Debug, Clone)]
@@ -805,15 +773,12 @@ pub fn regression_baseline(
     costs: &SplitCosts,
     features: RegressionFeatures,
 ) -> SettingResult {
-    let features_of = |costs: &[Cost]| costs.iter().map(|c| features.of(c)).collect::<Vec<_>>();
-    let w = least_squares(
-        &features_of(&costs.train),
+    let predictions = fit_and_predict(
+        features,
+        &costs.train,
         &data.labels(&parts.train, setting),
+        &costs.test,
     );
-    let predictions = features_of(&costs.test)
-        .iter()
-        .map(|x| x.iter().zip(&w).map(|(a, b)| a * b).sum())
-        .collect();
     setting_result(data, setting, &parts.test, predictions)
 }
 
@@ -949,17 +914,5 @@ mod tests {
         assert_eq!(ceiling.n, 2);
         // Both rows are predicted by the mean 1.1: errors 10% and 8.3%.
         assert!((ceiling.mape - 100.0 * (0.1 + 0.1 / 1.2) / 2.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn least_squares_recovers_a_plane() {
-        let x: Vec<Vec<f64>> = (0..20)
-            .map(|i| vec![i as f64, ((i * 7) % 5) as f64, 1.0])
-            .collect();
-        let y: Vec<f64> = x.iter().map(|r| 2.0 * r[0] - 3.0 * r[1] + 0.5).collect();
-        let w = least_squares(&x, &y);
-        for (got, want) in w.iter().zip([2.0, -3.0, 0.5]) {
-            assert!((got - want).abs() < 1e-6, "{w:?}");
-        }
     }
 }

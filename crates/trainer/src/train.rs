@@ -1,20 +1,17 @@
-//! The cell training recipe (SPEC section 5): main loss + pairwise-difference
-//! loss + consistency with the relabelled twin; Adam; warmup then linear decay.
+//! The cell training recipe (NAR-Former V2, section 3.4): main loss +
+//! pairwise-difference loss + consistency with the relabelled twin, as a
+//! [`Steps`] adapter of the one loop; label scaling; batched prediction.
 
 use crate::batcher::forward;
+use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::kendall_tau_b;
-use crate::schedule::WarmupLinear;
-use crate::{Objective, TrainError, TrainingConfig, run_dir};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use crate::{Objective, TrainError, TrainingConfig};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use model::CellModel;
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 use tokenizer::GraphTokens;
 
 /// Labels are trained on as `(f(y) - mean) / std`, with `f` the identity,
@@ -110,334 +107,111 @@ pub struct EvalSet {
     pub labels: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub validation_kendall_tau: Option<f64>,
-    /// Latency runs: validation MAPE (%), which picks their checkpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation_mape: Option<f64>,
+/// Labelled graphs (cells with their twins, or whole networks) and the
+/// validation graphs that select the checkpoint.
+struct CellSteps<'a> {
+    config: &'a TrainingConfig,
+    train: &'a TrainSet,
+    /// Scaled training targets.
+    targets: Vec<f32>,
+    validation: &'a EvalSet,
+    scaling: TargetScaling,
+    selection: Selection,
 }
 
-/// Where an interrupted run continues from: `<run dir>/resume/` holds the
-/// training model, the best model so far, the optimizer state and
-/// [`ResumeState`], replaced as a
-/// whole (write `resume.tmp/`, then rename) after every validation pass.
-#[derive(Debug, Clone)]
-pub struct ResumeStore {
-    pub dir: PathBuf,
-}
-
-/// Progress of an interrupted run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResumeState {
-    /// Last finished epoch.
-    pub epoch: usize,
-    pub step: usize,
-    /// Word position of the batch-order RNG (decimal; u128 does not fit JSON numbers).
-    pub rng_word_pos: String,
-    /// The training order, shuffled in place every epoch.
-    pub order: Vec<usize>,
-    pub best_epoch: usize,
-    /// The selection score of the best model: validation Kendall tau for
-    /// cells, minus validation MAPE for latency.
-    pub best_validation_tau: f64,
-    pub history: Vec<EpochLog>,
-    /// Training seconds spent in all sessions up to this snapshot.
-    pub train_seconds: f64,
-}
-
-const RESUME_MODEL: &str = "model.bpk";
-const RESUME_BEST: &str = "best.bpk";
-const RESUME_OPTIMIZER: &str = "optimizer.bpk";
-const RESUME_STATE: &str = "state.json";
-
-impl ResumeStore {
-    pub fn new(run_dir: &Path) -> Self {
-        Self {
-            dir: run_dir.join("resume"),
-        }
+impl Steps for CellSteps<'_> {
+    fn len(&self) -> usize {
+        self.train.tokens.len()
     }
 
-    fn staging(&self) -> PathBuf {
-        self.dir.with_extension("tmp")
-    }
-
-    fn previous(&self) -> PathBuf {
-        self.dir.with_extension("old")
-    }
-
-    /// The directory holding the latest complete snapshot, if any (a crash
-    /// between the two renames of [`ResumeStore::save`] leaves it at `resume.old`).
-    fn latest(&self) -> Option<PathBuf> {
-        [self.dir.clone(), self.previous()]
-            .into_iter()
-            .find(|d| d.join(RESUME_STATE).is_file())
-    }
-
-    pub fn exists(&self) -> bool {
-        self.latest().is_some()
-    }
-
-    fn save(
+    fn loss(
         &self,
         model: &CellModel,
-        best: &CellModel,
-        optim: &ModuleOptimizer,
-        state: &ResumeState,
-    ) -> Result<(), TrainError> {
-        let staging = self.staging();
-        let io = |path: &Path, e: &dyn std::fmt::Display| TrainError::run_dir(path, e);
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| io(&staging, &e))?;
-        }
-        std::fs::create_dir_all(&staging).map_err(|e| io(&staging, &e))?;
-        let model_path = staging.join(RESUME_MODEL);
-        model
-            .clone()
-            .save_file(&model_path)
-            .map_err(|e| io(&model_path, &e))?;
-        let best_path = staging.join(RESUME_BEST);
-        best.clone()
-            .save_file(&best_path)
-            .map_err(|e| io(&best_path, &e))?;
-        let optim_path = staging.join(RESUME_OPTIMIZER);
-        optim.save(&optim_path).map_err(|e| io(&optim_path, &e))?;
-        run_dir::write_json_atomic(&staging.join(RESUME_STATE), state)?;
-        let previous = self.previous();
-        if self.dir.exists() {
-            if previous.exists() {
-                std::fs::remove_dir_all(&previous).map_err(|e| io(&previous, &e))?;
-            }
-            std::fs::rename(&self.dir, &previous).map_err(|e| io(&self.dir, &e))?;
-        }
-        std::fs::rename(&staging, &self.dir).map_err(|e| io(&self.dir, &e))?;
-        if previous.exists() {
-            std::fs::remove_dir_all(&previous).map_err(|e| io(&previous, &e))?;
-        }
-        Ok(())
+        batch: &[usize],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<Tensor<1>, TrainError> {
+        let b = batch.len();
+        // The twins double the cost of a step: leave them out when unused.
+        let with_twins = self.config.consistency_weight > 0.0;
+        let twins = batch
+            .iter()
+            .filter(|_| with_twins)
+            .map(|&i| &self.train.twins[i]);
+        let graphs: Vec<&GraphTokens> = batch
+            .iter()
+            .map(|&i| &self.train.tokens[i])
+            .chain(twins)
+            .collect();
+        let y_values: Vec<f32> = batch.iter().map(|&i| self.targets[i]).collect();
+        let mut perm: Vec<i64> = (0..b as i64).collect();
+        perm.shuffle(rng);
+        Ok(batch_loss(
+            self.config,
+            model,
+            &graphs,
+            &y_values,
+            &perm,
+            device,
+        ))
     }
 
-    /// Removes every snapshot (the run finished, or starts over).
-    pub fn clear(&self) -> Result<(), TrainError> {
-        for dir in [self.dir.clone(), self.staging(), self.previous()] {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|e| TrainError::run_dir(&dir, e))?;
-            }
-        }
-        Ok(())
+    fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError> {
+        let scores = predict(model, &self.validation.tokens, &self.scaling, device, 512)?;
+        let tau = kendall_tau_b(&scores, &self.validation.labels).unwrap_or(f64::NEG_INFINITY);
+        // Latency runs are selected by MAPE and log it beside tau.
+        let mape = (self.selection == Selection::MinimiseMape)
+            .then(|| crate::metrics::mape(&scores, &self.validation.labels));
+        Ok(Validation {
+            kendall_tau: Some(tau),
+            mape,
+        })
     }
 }
 
-/// Where training starts: fresh, or from a [`ResumeStore`] snapshot.
-#[derive(Debug)]
-pub struct Checkpointing<'a> {
-    pub store: Option<&'a ResumeStore>,
-    /// End this session at the first snapshot taken at or after this epoch,
-    /// with [`TrainError::Interrupted`] (time-boxed sessions; the next call resumes).
-    pub stop_after_epoch: Option<usize>,
-}
-
+/// A trained single-output model and the label scaling it predicts in.
 #[derive(Debug)]
 pub struct Trained {
-    /// The best model on validation, in inference mode.
-    pub model: CellModel,
     pub scaling: TargetScaling,
-    pub best_epoch: usize,
-    /// The selection score of the best model: validation Kendall tau for
-    /// cells, minus validation MAPE for latency.
-    pub best_validation_tau: f64,
-    pub history: Vec<EpochLog>,
-    /// Seconds of training, summed over resumed sessions.
-    pub train_seconds: f64,
-    /// The epoch training continued after, when it resumed.
-    pub resumed_after: Option<usize>,
+    pub fitted: Fitted,
 }
 
-/// Trains a cell model. `device` is a plain (non-autodiff) device; `on_best`
-/// is called with each new best model on validation (to checkpoint it). With a
-/// resume store, progress is snapshotted after every validation pass and an
-/// existing snapshot is continued (dropout masks after a resume differ from
-/// an uninterrupted run's; everything else is restored exactly).
+/// Trains a cell (or whole-network) model on labelled graphs through the one
+/// loop ([`crate::fit::fit`]). `device` is a plain (non-autodiff) device;
+/// `on_best` (in the session) is called with each new best model on
+/// validation; `selection` picks it.
 pub fn train_cells(
     config: &TrainingConfig,
     train: &TrainSet,
     validation: &EvalSet,
     device: &Device,
-    show_progress: bool,
-    checkpointing: Checkpointing<'_>,
-    on_best: &mut dyn FnMut(&CellModel, &TargetScaling) -> Result<(), TrainError>,
+    selection: Selection,
+    session: Session<'_>,
 ) -> Result<Trained, TrainError> {
-    config.validate().map_err(TrainError::Config)?;
+    config.validate().map_err(TrainError::InvalidConfig)?;
     let scaling = TargetScaling::fit(config.objective, &train.labels);
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let mut model = config.model.init(&autodiff);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_cafe);
-
-    let n = train.tokens.len();
-    let steps_per_epoch = n.div_ceil(config.batch_size);
-    let schedule = WarmupLinear::new(
-        config.learning_rate,
-        config.warmup_fraction,
-        steps_per_epoch * config.epochs,
-    );
-    let targets: Vec<f32> = train.labels.iter().map(|&y| scaling.to_target(y)).collect();
-    let progress = progress_bar(config.epochs as u64, show_progress);
-
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut step = 0;
-    let mut best: Option<(CellModel, usize, f64)> = None;
-    let mut history = Vec::new();
-    let started = std::time::Instant::now();
-    let mut earlier_seconds = 0.0;
-    let mut first_epoch = 1;
-    let mut resumed_after = None;
-    if let Some(dir) = checkpointing.store.and_then(ResumeStore::latest) {
-        let state: ResumeState = run_dir::read_json(&dir.join(RESUME_STATE))?;
-        let model_path = dir.join(RESUME_MODEL);
-        model = model
-            .try_load_file(&model_path)
-            .map_err(|e| TrainError::run_dir(&model_path, e))?;
-        let optim_path = dir.join(RESUME_OPTIMIZER);
-        optim = optim
-            .load(&optim_path)
-            .map_err(|e| TrainError::run_dir(&optim_path, e))?;
-        let best_path = dir.join(RESUME_BEST);
-        let best_model = config
-            .model
-            .init(device)
-            .try_load_file(&best_path)
-            .map_err(|e| TrainError::run_dir(&best_path, e))?;
-        let word_pos: u128 = state
-            .rng_word_pos
-            .parse()
-            .map_err(|e| TrainError::run_dir(&dir.join(RESUME_STATE), e))?;
-        rng.set_word_pos(word_pos);
-        if state.order.len() != n {
-            return Err(TrainError::run_dir(
-                &dir,
-                "snapshot was taken with another training set",
-            ));
-        }
-        order = state.order;
-        autodiff.seed(config.seed ^ (state.epoch as u64).wrapping_mul(0x9e37_79b9));
-        best = Some((best_model, state.best_epoch, state.best_validation_tau));
-        history = state.history;
-        step = state.step;
-        earlier_seconds = state.train_seconds;
-        first_epoch = state.epoch + 1;
-        resumed_after = Some(state.epoch);
-        progress.set_position(state.epoch as u64);
-    }
-    // The twins double the cost of a step: leave them out when unused.
-    let with_twins = config.consistency_weight > 0.0;
-    for epoch in first_epoch..=config.epochs {
-        order.shuffle(&mut rng);
-        let mut loss_sum = 0.0f64;
-        for chunk in order.chunks(config.batch_size) {
-            let b = chunk.len();
-            let twins = chunk
-                .iter()
-                .filter(|_| with_twins)
-                .map(|&i| &train.twins[i]);
-            let graphs: Vec<&GraphTokens> = chunk
-                .iter()
-                .map(|&i| &train.tokens[i])
-                .chain(twins)
-                .collect();
-            let y_values: Vec<f32> = chunk.iter().map(|&i| targets[i]).collect();
-            let mut perm: Vec<i64> = (0..b as i64).collect();
-            perm.shuffle(&mut rng);
-            let loss = batch_loss(config, &model, &graphs, &y_values, &perm, &autodiff);
-
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                progress.abandon();
-                return Err(TrainError::Diverged { epoch, loss: value });
-            }
-            loss_sum += value as f64 * b as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(schedule.at(step), model, grads);
-            step += 1;
-        }
-        let train_loss = loss_sum / n as f64;
-        let mut validation_kendall_tau = None;
-        let mut validation_mape = None;
-        if epoch % config.eval_every == 0 || epoch == config.epochs {
-            let snapshot = model.valid();
-            let scores = predict(&snapshot, &validation.tokens, &scaling, device, 512)?;
-            let tau = kendall_tau_b(&scores, &validation.labels).unwrap_or(f64::NEG_INFINITY);
-            validation_kendall_tau = Some(tau);
-            // Cells are ranked (tau); latencies are measured against MAPE.
-            let selection = if config.benchmark.is_latency() {
-                let m = crate::metrics::mape(&scores, &validation.labels);
-                validation_mape = Some(m);
-                -m
-            } else {
-                tau
-            };
-            if best.as_ref().is_none_or(|(_, _, b)| selection > *b) {
-                on_best(&snapshot, &scaling)?;
-                best = Some((snapshot, epoch, selection));
-            }
-        }
-        let (best_epoch, best_tau) = best.as_ref().map_or((0, f64::NAN), |b| (b.1, b.2));
-        progress.set_message(match validation_mape {
-            Some(m) => format!(
-                "loss {train_loss:.4}  val MAPE {m:.2}%  best {:.2}%",
-                -best_tau
-            ),
-            None => format!(
-                "loss {train_loss:.4}  val tau {}  best {best_tau:.4}",
-                validation_kendall_tau.map_or("-".to_string(), |t| format!("{t:.4}"))
-            ),
-        });
-        progress.inc(1);
-        history.push(EpochLog {
-            epoch,
-            train_loss,
-            validation_kendall_tau,
-            validation_mape,
-        });
-        if let (Some(store), Some(_), Some((best_model, _, _))) =
-            (checkpointing.store, validation_kendall_tau, best.as_ref())
-        {
-            let state = ResumeState {
-                epoch,
-                step,
-                rng_word_pos: rng.get_word_pos().to_string(),
-                order: order.clone(),
-                best_epoch,
-                best_validation_tau: best_tau,
-                history: history.clone(),
-                train_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
-            };
-            store.save(&model, best_model, &optim, &state)?;
-            let stop = checkpointing.stop_after_epoch.is_some_and(|n| epoch >= n);
-            if stop && epoch < config.epochs {
-                progress.abandon();
-                return Err(TrainError::Interrupted { epoch });
-            }
-        }
-    }
-    progress.finish();
-    let (model, best_epoch, best_validation_tau) =
-        best.ok_or_else(|| TrainError::Config("no validation pass ran".into()))?;
-    Ok(Trained {
-        model,
+    let model = config.model.init(&autodiff);
+    let steps = CellSteps {
+        config,
+        train,
+        targets: train.labels.iter().map(|&y| scaling.to_target(y)).collect(),
+        validation,
         scaling,
-        best_epoch,
-        best_validation_tau,
-        history,
-        train_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
-        resumed_after,
-    })
+        selection,
+    };
+    let fitted = fit(
+        &steps,
+        model,
+        &LoopConfig::of(config, selection),
+        device,
+        session,
+    )?;
+    Ok(Trained { scaling, fitted })
 }
 
-/// One batch's training loss (SPEC section 5): the objective on the `b` graphs,
+/// One batch's training loss (reference `predictor/main.py`): the objective on the `b` graphs,
 /// plus the pairwise term against the pairing `perm` (a permutation of `0..b`),
 /// plus the twin-consistency term when the config weights it. `graphs` holds the
 /// `b` graphs, then (only when `consistency_weight > 0`) their `b` twins in the
@@ -533,33 +307,18 @@ pub fn predict_on_this_thread(
     for chunk in tokens.chunks(batch_size.max(1)) {
         let graphs: Vec<&GraphTokens> = chunk.iter().collect();
         let pred = forward(model, &graphs, device);
-        let values: Vec<f32> = pred
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| TrainError::Config(format!("reading predictions: {e:?}")))?;
+        let values: Vec<f32> = pred.into_data().convert::<f32>().try_to_vec::<f32>()?;
         out.extend(values.into_iter().map(|v| scaling.to_label(v)));
     }
     Ok(out)
-}
-
-pub(crate) fn progress_bar(len: u64, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} epochs (ETA {eta}) {msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::fit::EpochLog;
+    use crate::resume::ResumeStore;
     use crate::{Benchmark, Profile};
     use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
     use model::Architecture;
@@ -644,28 +403,31 @@ mod tests {
         };
         let device = Device::flex();
         let mut checkpoints = 0;
-        let none = Checkpointing {
+        let mut count = |_: &CellModel| {
+            checkpoints += 1;
+            Ok(())
+        };
+        let session = Session {
             store: None,
             stop_after_epoch: None,
+            show_progress: false,
+            on_best: Some(&mut count),
         };
         let trained = train_cells(
             &config,
             &train,
             &validation,
             &device,
-            false,
-            none,
-            &mut |_, _| {
-                checkpoints += 1;
-                Ok(())
-            },
+            Selection::MaximiseKendallTau,
+            session,
         )
         .unwrap();
         assert!(checkpoints >= 1);
-        let scores = predict(&trained.model, &train.tokens, &trained.scaling, &device, 7).unwrap();
+        let fitted = trained.fitted;
+        let scores = predict(&fitted.model, &train.tokens, &trained.scaling, &device, 7).unwrap();
         (
             kendall_tau_b(&scores, &train.labels).unwrap(),
-            trained.history,
+            fitted.history,
         )
     }
 
@@ -707,37 +469,38 @@ mod tests {
         let device = Device::flex();
         let dir = tempfile::tempdir().unwrap();
         let store = ResumeStore::new(dir.path());
-        let mut save = |_: &CellModel, _: &TargetScaling| Ok(());
-        let run =
-            |stop, save: &mut dyn FnMut(&CellModel, &TargetScaling) -> Result<(), TrainError>| {
-                let checkpointing = Checkpointing {
-                    store: Some(&store),
-                    stop_after_epoch: stop,
-                };
-                train_cells(
-                    &config,
-                    &train,
-                    &validation,
-                    &device,
-                    false,
-                    checkpointing,
-                    save,
-                )
+        let run = |stop| {
+            let session = Session {
+                store: Some(&store),
+                stop_after_epoch: stop,
+                show_progress: false,
+                on_best: None,
             };
+            train_cells(
+                &config,
+                &train,
+                &validation,
+                &device,
+                Selection::MaximiseKendallTau,
+                session,
+            )
+            .map(|t| t.fitted)
+        };
         // Epoch 5 has no validation pass: the session ends at the next snapshot, epoch 6.
-        let err = run(Some(5), &mut save).unwrap_err();
+        let err = run(Some(5)).unwrap_err();
         assert!(matches!(err, TrainError::Interrupted { epoch: 6 }), "{err}");
         assert!(store.exists());
-        let resumed = run(None, &mut save).unwrap();
+        let resumed = run(None).unwrap();
         assert_eq!(resumed.resumed_after, Some(6));
         assert_eq!(resumed.history.len(), 12);
 
         store.clear().unwrap();
         assert!(!store.exists());
-        let straight = run(None, &mut save).unwrap();
+        let straight = run(None).unwrap();
         assert_eq!(straight.resumed_after, None);
         assert_eq!(straight.best_epoch, resumed.best_epoch);
-        assert!((straight.best_validation_tau - resumed.best_validation_tau).abs() < 1e-9);
+        let tau = |f: &Fitted| f.best.kendall_tau.unwrap();
+        assert!((tau(&straight) - tau(&resumed)).abs() < 1e-9);
         // No dropout in the tiny config: the resumed run is the uninterrupted run.
         for (a, b) in straight.history.iter().zip(&resumed.history) {
             assert!(

@@ -4,8 +4,10 @@
 //! regressions are scored in domain (a tenth of each family held out) and
 //! leave-one-family-out (NNLQP's "unseen structure").
 
-use crate::nb201_latency::{LatencyScores, RegressionFeatures, least_squares};
-use crate::train::{self, Checkpointing, EvalSet, TrainSet};
+use crate::fit::{Selection, Session};
+use crate::metrics::LatencyScores;
+use crate::regression::{RegressionFeatures, fit_and_predict};
+use crate::train::{self, EvalSet, TrainSet};
 use crate::{Benchmark, NetworkOptions, Objective, Profile, TrainError, TrainingConfig};
 use burn::prelude::Device;
 use datasets::BadRows;
@@ -30,8 +32,7 @@ impl ZooData {
     /// (a row whose model the manifest does not name is an error naming it).
     pub fn load(dir: &Path, vocab: NetworkVocab) -> Result<ZooData, TrainError> {
         let labels = read_labels(&dir.join("gt.txt"), BadRows::Fail)?;
-        let manifest =
-            Manifest::read(dir).map_err(|e| TrainError::Config(format!("zoo manifest: {e}")))?;
+        let manifest = Manifest::read(dir)?;
         let tokenizer = NetworkTokenizer::new(vocab);
         let mut tokens = Vec::with_capacity(labels.rows.len());
         let mut costs = Vec::with_capacity(labels.rows.len());
@@ -44,12 +45,12 @@ impl ZooData {
             let known = manifest.models.iter().any(|m| m.name == name);
             let id = ModelId::parse(&name, manifest.seed).filter(|_| known);
             let Some(id) = id else {
-                return Err(TrainError::Config(format!(
-                    "{}:{}: model '{name}' is not in {}",
-                    labels.path.display(),
-                    row.line,
-                    dir.join(zoo::MANIFEST).display()
-                )));
+                return Err(TrainError::UnknownZooModel {
+                    path: labels.path.clone(),
+                    line: row.line,
+                    name,
+                    manifest: dir.join(zoo::MANIFEST),
+                });
             };
             let graph = zoo::generate(id).graph;
             tokens.push(tokenizer.tokenize(&graph, 1));
@@ -145,34 +146,27 @@ pub fn train_and_predict(
         tokens: ZooData::gather(&data.tokens, &parts.validation),
         labels: data.latencies(&parts.validation),
     };
-    let none = Checkpointing {
-        store: None,
-        stop_after_epoch: None,
-    };
     let trained = train::train_cells(
         &config,
         &train_set,
         &validation,
         device,
-        show_progress,
-        none,
-        &mut |_, _| Ok(()),
+        Selection::MinimiseMape,
+        Session::in_memory(show_progress),
     )?;
     let test = ZooData::gather(&data.tokens, &parts.test);
-    train::predict(&trained.model, &test, &trained.scaling, device, 64)
+    train::predict(&trained.fitted.model, &test, &trained.scaling, device, 64)
 }
 
 /// A least-squares fit of latency on cost features over the training rows,
 /// applied to the test rows.
 pub fn regression(data: &ZooData, parts: &LatencyParts, features: RegressionFeatures) -> Vec<f64> {
-    let x = |rows: &[usize]| -> Vec<Vec<f64>> {
-        rows.iter().map(|&r| features.of(&data.costs[r])).collect()
-    };
-    let w = least_squares(&x(&parts.train), &data.latencies(&parts.train));
-    x(&parts.test)
-        .iter()
-        .map(|f| f.iter().zip(&w).map(|(a, b)| a * b).sum())
-        .collect()
+    fit_and_predict(
+        features,
+        &ZooData::gather(&data.costs, &parts.train),
+        &data.latencies(&parts.train),
+        &ZooData::gather(&data.costs, &parts.test),
+    )
 }
 
 /// Test scores of one family.

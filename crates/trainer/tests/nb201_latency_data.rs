@@ -3,7 +3,7 @@
 
 use datasets::nb201_latency::{LatencyTable, load};
 use graph_ir::cells::Nb201Op;
-use trainer::nb201_latency::least_squares;
+use trainer::regression::least_squares;
 
 fn table() -> Option<LatencyTable> {
     let dir = std::env::var_os("NARFORMER_DATA")?;

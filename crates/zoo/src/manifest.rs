@@ -54,6 +54,8 @@ pub enum ManifestError {
     },
     #[error("{model}: {source}")]
     Export { model: String, source: ExportError },
+    #[error(transparent)]
+    Write(#[from] sysio::FileError),
 }
 
 impl Manifest {
@@ -124,10 +126,6 @@ impl Manifest {
                 progress(entry);
             }
         }
-        let file = dir.join(MANIFEST);
-        let tmp = file.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &file).map_err(io(&file))
+        Ok(sysio::write_json(&dir.join(MANIFEST), self)?)
     }
 }

@@ -1,0 +1,160 @@
+//! A finished run loaded back for inference: cells (`predict`, `evaluate`)
+//! and whole networks from ONNX files (`tokenize_onnx`, `predict_networks`,
+//! `evaluate_latency`).
+
+use crate::cells::{eval_set, load_samples, split_of, tokenize, vocab};
+use crate::latency::{self, network_of};
+use crate::metrics::{LatencyScores, kendall_tau_b};
+use crate::run_dir::{CONFIG_FILE, MODEL_FILE, TARGET_FILE};
+use crate::train::{self, TargetScaling};
+use crate::{TrainError, TrainingConfig};
+use burn::module::Module;
+use burn::prelude::*;
+use datasets::BadRows;
+use datasets::nnlqp::{self, TokenCache};
+use graph_ir::Graph;
+use model::CellModel;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tokenizer::{CellTokenizer, GraphTokens, NetworkTokenizer};
+
+/// Which part of a run's split to score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitPart {
+    Train,
+    Validation,
+    Test,
+}
+
+/// A finished run loaded back for inference.
+#[derive(Debug)]
+pub struct LoadedRun {
+    pub config: TrainingConfig,
+    pub scaling: TargetScaling,
+    pub model: CellModel,
+    device: Device,
+}
+
+impl LoadedRun {
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl LoadedRun {
+    pub fn open(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
+        let config = TrainingConfig::load(&run_dir.join(CONFIG_FILE))?;
+        config.validate().map_err(TrainError::InvalidConfig)?;
+        let scaling: TargetScaling = sysio::read_json(&run_dir.join(TARGET_FILE))?;
+        let model_path = run_dir.join(MODEL_FILE);
+        let model = config
+            .model
+            .init(device)
+            .try_load_file(&model_path)
+            .map_err(|e| TrainError::checkpoint(&model_path, e))?;
+        Ok(Self {
+            config,
+            scaling,
+            model,
+            device: device.clone(),
+        })
+    }
+
+    /// Predicted labels for `graphs`.
+    pub fn predict(&self, graphs: &[(String, Graph)]) -> Result<Vec<f64>, TrainError> {
+        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark)?);
+        let mut tokens = Vec::with_capacity(graphs.len());
+        for (arch, graph) in graphs {
+            tokens.push(tokenize(&tokenizer, arch, graph)?);
+        }
+        train::predict(&self.model, &tokens, &self.scaling, &self.device, 1024)
+    }
+
+    /// Kendall's tau of this run's model on a part of its own split, recomputed from the seed.
+    pub fn evaluate(
+        &self,
+        data_dir: &Path,
+        part: SplitPart,
+        bad_rows: BadRows,
+    ) -> Result<(usize, f64), TrainError> {
+        let samples = load_samples(self.config.benchmark, data_dir, bad_rows)?.samples;
+        let split = split_of(&self.config, samples.len())?;
+        let indices = match part {
+            SplitPart::Train => &split.train,
+            SplitPart::Validation => &split.validation,
+            SplitPart::Test => &split.test,
+        };
+        let tokenizer = CellTokenizer::new(vocab(self.config.benchmark)?);
+        let set = eval_set(&samples, indices, &tokenizer)?;
+        let scores = train::predict(&self.model, &set.tokens, &self.scaling, &self.device, 1024)?;
+        Ok((
+            indices.len(),
+            kendall_tau_b(&scores, &set.labels).unwrap_or(f64::NAN),
+        ))
+    }
+}
+
+/// One network to score: where it came from and its tokens.
+#[derive(Debug, Clone)]
+pub struct NetworkInput {
+    pub source: PathBuf,
+    pub tokens: GraphTokens,
+    pub unknown_ops: BTreeMap<String, usize>,
+}
+
+impl LoadedRun {
+    /// Imports and tokenises ONNX files the way this run was trained (its vocabulary).
+    pub fn tokenize_onnx(
+        &self,
+        path: &Path,
+        batch_size: usize,
+    ) -> Result<NetworkInput, TrainError> {
+        let vocab = network_of(&self.config)?.vocab;
+        let options = onnx_io::ImportOptions {
+            batch_size,
+            input_shape: None,
+        };
+        let imported = onnx_io::read_file(path, &options)?;
+        let compact = NetworkTokenizer::new(vocab).compact(&imported.graph, batch_size);
+        Ok(NetworkInput {
+            source: path.to_path_buf(),
+            unknown_ops: compact.unknown_ops.clone(),
+            tokens: compact.encode(),
+        })
+    }
+
+    /// Predicted latencies (ms) of tokenised networks.
+    pub fn predict_networks(&self, inputs: &[NetworkInput]) -> Result<Vec<f64>, TrainError> {
+        if !self.config.benchmark.is_latency() {
+            return Err(TrainError::WrongBenchmark {
+                benchmark: self.config.benchmark,
+                wanted: "latency (ONNX files)",
+            });
+        }
+        let tokens: Vec<GraphTokens> = inputs.iter().map(|i| i.tokens.clone()).collect();
+        train::predict(&self.model, &tokens, &self.scaling, self.device(), 16)
+    }
+}
+
+impl LoadedRun {
+    /// MAPE and Acc(10%)/Acc(5%) on a part of this run's split, recomputed from its seed.
+    pub fn evaluate_latency(
+        &self,
+        root: &Path,
+        part: SplitPart,
+        cache: &TokenCache,
+        bad_rows: BadRows,
+    ) -> Result<LatencyScores, TrainError> {
+        let network = network_of(&self.config)?;
+        let data = latency::load_dataset(root, network.vocab, cache, bad_rows, false)?;
+        let parts = nnlqp::split(&data.labels, &network.split, self.config.seed)?;
+        let indices = match part {
+            SplitPart::Train => &parts.train,
+            SplitPart::Validation => &parts.validation,
+            SplitPart::Test => &parts.test,
+        };
+        let set = latency::eval_set(&data, indices);
+        let scores = train::predict(&self.model, &set.tokens, &self.scaling, self.device(), 64)?;
+        Ok(LatencyScores::of(&scores, &set.labels))
+    }
+}

@@ -1,0 +1,49 @@
+//! What a finished run writes to `metrics.json` (and `--report`).
+
+use crate::fit::EpochLog;
+use crate::{Benchmark, Profile};
+use model::Architecture;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Kendall's tau-b on the test split.
+    pub kendall_tau: f64,
+    pub validation_kendall_tau: f64,
+    pub best_epoch: usize,
+    /// Latency runs: test MAPE (%), and the shares of test networks within 10% and 5%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mape: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc5: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_mape: Option<f64>,
+}
+
+/// What a run writes to `metrics.json` (and `--report`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub benchmark: Benchmark,
+    pub model: Architecture,
+    pub train_size: usize,
+    pub seed: u64,
+    pub profile: Profile,
+    pub n_train: usize,
+    pub n_val: usize,
+    pub n_test: usize,
+    pub metrics: Metrics,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub parameters: usize,
+    /// Malformed rows of the benchmark file left out (`--skip-bad`).
+    #[serde(default)]
+    pub skipped_rows: usize,
+    /// Latency runs: ops outside the tokenizer's vocabulary, with node counts.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unknown_ops: std::collections::BTreeMap<String, usize>,
+    pub run_dir: PathBuf,
+    pub history: Vec<EpochLog>,
+}
