@@ -4,6 +4,7 @@
 mod bench;
 mod ci;
 mod parity;
+mod tidy;
 mod train;
 
 use anyhow::{Context, Result, bail};
@@ -33,8 +34,12 @@ enum Task {
     /// Backend parity tests: wgpu and LibTorch predict what flex predicts, and a
     /// training step on each lowers the loss (sets up Vulkan and LibTorch).
     Parity(parity::ParityArgs),
-    /// Everything CI checks: fmt, clippy, tests, and builds of the optional backends.
+    /// Everything CI checks: fmt, clippy, tests, a fresh-machine run, the
+    /// optional backends' build and parity tests, and tidy; prints a timing table.
     Ci(ci::CiArgs),
+    /// The tree's structural rules: module headers, file length, the crate
+    /// dependency direction of docs/ARCHITECTURE.md, no circular file imports.
+    Tidy,
 }
 
 fn main() -> Result<()> {
@@ -45,6 +50,7 @@ fn main() -> Result<()> {
         Task::Bench(args) => bench::run(args),
         Task::Parity(args) => parity::run(&args),
         Task::Ci(args) => ci::run(args),
+        Task::Tidy => tidy::run(&workspace_root()),
     }
 }
 

@@ -31,19 +31,42 @@ const TORCH_VERSION: &str = "2.9.0";
 /// Debian's packages for Vulkan on the CPU (lavapipe) and the loader.
 const VULKAN_PACKAGES: [&str; 2] = ["mesa-vulkan-drivers", "libvulkan1"];
 
-pub fn run(args: &ParityArgs) -> Result<()> {
-    // The test lives in the cli package, so this one build also gives the
-    // `narformer` binary with the same backends (integration tests build the
-    // package's binaries): CI needs no second build to keep it from rotting.
+/// Arguments of the test binary: one test at a time (lavapipe already uses
+/// every core), output shown.
+pub const TEST_ARGS: [&str; 4] = ["--", "--nocapture", "--test-threads", "1"];
+
+/// What the set-up made: the LibTorch directory, when `tch` is tested.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    libtorch: Option<PathBuf>,
+}
+
+/// Installs what the backends need (Vulkan with `install_vulkan`, LibTorch),
+/// running each command through `run`.
+pub fn prepare(args: &ParityArgs, run: &dyn Fn(Command) -> Result<()>) -> Result<Prepared> {
+    if args.backends.iter().any(|b| b == "wgpu") {
+        ensure_vulkan(args.install_vulkan, run)?;
+    }
+    let libtorch = if args.backends.iter().any(|b| b == "tch") {
+        Some(libtorch_cpu(run)?)
+    } else {
+        None
+    };
+    Ok(Prepared { libtorch })
+}
+
+/// `cargo test` of the parity test with the backends compiled in, building
+/// into `target_dir`. The test lives in the cli package, so this one build
+/// also gives the `narformer` binary with the same backends (integration tests
+/// build the package's binaries): CI needs no second build to keep it from rotting.
+pub fn test_command(args: &ParityArgs, prepared: &Prepared, target_dir: &Path) -> Command {
     let mut test = cargo();
     test.args(["test", "--profile", &args.profile, "--package", "cli"])
         .arg("--features")
         .arg(args.backends.join(","))
-        .args(["--test", "backend_parity", "--", "--nocapture"])
-        // One test at a time: lavapipe already uses every core.
-        .args(["--test-threads", "1"]);
+        .args(["--test", "backend_parity"])
+        .env("CARGO_TARGET_DIR", target_dir);
     if args.backends.iter().any(|b| b == "wgpu") {
-        ensure_vulkan(args.install_vulkan)?;
         if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
             // Autotune times each candidate kernel on the driver; on lavapipe the
             // default level doubles the run, and parity holds for any kernel.
@@ -54,28 +77,33 @@ pub fn run(args: &ParityArgs) -> Result<()> {
             test.env("XDG_RUNTIME_DIR", std::env::temp_dir());
         }
     }
-    if args.backends.iter().any(|b| b == "tch") {
-        with_libtorch(&mut test, &libtorch_cpu()?)?;
+    if let Some(libtorch) = &prepared.libtorch {
+        with_libtorch(&mut test, libtorch);
     }
+    test
+}
+
+pub fn run(args: &ParityArgs) -> Result<()> {
+    let prepared = prepare(args, &run_command)?;
+    let mut test = test_command(args, &prepared, &workspace_root().join("target"));
+    test.args(TEST_ARGS);
     run_command(test)
 }
 
 /// Environment for building and running with the `tch` feature against the
 /// LibTorch directory `libtorch` (laid out as LibTorch's own archive:
 /// `include/`, `lib/`).
-fn with_libtorch(cmd: &mut Command, libtorch: &Path) -> Result<()> {
+fn with_libtorch(cmd: &mut Command, libtorch: &Path) {
     let mut library_path = vec![libtorch.join("lib")];
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         library_path.extend(std::env::split_paths(&old));
     }
     cmd.env("LIBTORCH", libtorch)
         // Would make torch-sys ask Python instead of reading LIBTORCH.
-        .env_remove("LIBTORCH_USE_PYTORCH")
-        .env(
-            "LD_LIBRARY_PATH",
-            std::env::join_paths(library_path).context("LD_LIBRARY_PATH")?,
-        );
-    Ok(())
+        .env_remove("LIBTORCH_USE_PYTORCH");
+    if let Ok(joined) = std::env::join_paths(library_path) {
+        cmd.env("LD_LIBRARY_PATH", joined);
+    }
 }
 
 /// Whether a Vulkan driver (an ICD manifest) is installed.
@@ -90,7 +118,7 @@ fn vulkan_installed() -> bool {
 
 /// Without a Vulkan driver wgpu panics at its first reduction: install lavapipe
 /// when allowed, else say how.
-fn ensure_vulkan(install: bool) -> Result<()> {
+fn ensure_vulkan(install: bool, run: &dyn Fn(Command) -> Result<()>) -> Result<()> {
     if vulkan_installed() {
         return Ok(());
     }
@@ -112,11 +140,11 @@ fn ensure_vulkan(install: bool) -> Result<()> {
     let install_packages = || {
         let mut cmd = apt(&["install", "-y", "--no-install-recommends"]);
         cmd.args(VULKAN_PACKAGES);
-        run_command(cmd)
+        run(cmd)
     };
     if install_packages().is_err() {
         // A fresh machine's package lists may be missing or stale.
-        run_command(apt(&["update"]))?;
+        run(apt(&["update"]))?;
         install_packages()?;
     }
     if !vulkan_installed() {
@@ -169,7 +197,7 @@ if missing:
 /// only joins the CPU and CUDA halves, and torch-sys links CUDA only when
 /// `libtorch_cuda.so` is present. Built beside its final place and renamed,
 /// so an interrupted set-up is redone rather than half used.
-fn libtorch_cpu() -> Result<PathBuf> {
+fn libtorch_cpu(run: &dyn Fn(Command) -> Result<()>) -> Result<PathBuf> {
     let target = workspace_root().join("target");
     let dir = target.join(format!("libtorch-{TORCH_VERSION}-cpu"));
     if dir.join("build-version").is_file() {
@@ -201,13 +229,13 @@ fn libtorch_cpu() -> Result<PathBuf> {
         .arg(&wheels)
         .arg(format!("torch=={TORCH_VERSION}"))
         .args(CUDA_RUNTIME_WHEELS);
-    run_command(download)?;
+    run(download)?;
     let script = wheels.join("extract_libtorch.py");
     std::fs::write(&script, EXTRACT_LIBTORCH)
         .with_context(|| format!("cannot write {}", script.display()))?;
     let mut extract = Command::new("python3");
     extract.arg(&script).arg(&wheels).arg(&partial);
-    run_command(extract)?;
+    run(extract)?;
     std::fs::remove_dir_all(&wheels)
         .with_context(|| format!("cannot remove {}", wheels.display()))?;
     std::os::unix::fs::symlink("libtorch_cpu.so", partial.join("lib/libtorch.so"))

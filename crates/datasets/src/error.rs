@@ -1,3 +1,5 @@
+//! The datasets crate's error: every problem names its file (and line).
+
 use std::path::PathBuf;
 use thiserror::Error;
 

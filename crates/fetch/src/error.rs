@@ -1,3 +1,5 @@
+//! Why a dataset could not be fetched, verified or converted.
+
 use std::path::PathBuf;
 use thiserror::Error;
 

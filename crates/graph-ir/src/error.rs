@@ -1,3 +1,5 @@
+//! Why a graph could not be built (a cycle, a dangling edge).
+
 use thiserror::Error;
 
 /// Why a graph could not be built.

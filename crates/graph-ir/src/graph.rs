@@ -1,3 +1,5 @@
+//! The one graph type: a DAG of typed ops with shapes and operand slots, built by [`GraphBuilder`].
+
 use crate::{GraphError, Op};
 use petgraph::Direction;
 use petgraph::algo::toposort;

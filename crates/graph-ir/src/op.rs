@@ -1,3 +1,5 @@
+//! The op types of a graph and their attributes.
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

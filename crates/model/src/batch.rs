@@ -1,3 +1,5 @@
+//! Model inputs: padded [`GraphBatch`]es (cells) and flat [`FlatBatch`]es (whole networks).
+
 use burn::prelude::*;
 
 /// A padded batch of tokenised graphs.

@@ -1,3 +1,5 @@
+//! Why an ONNX file could not be read, naming the file and node.
+
 use graph_ir::GraphError;
 use std::path::PathBuf;
 

@@ -1,3 +1,5 @@
+//! The tables crate's error.
+
 use std::path::PathBuf;
 use thiserror::Error;
 

@@ -1,3 +1,5 @@
+//! Tokenised graphs: [`GraphTokens`] (features, adjacency, statics).
+
 use serde::{Deserialize, Serialize};
 
 /// A tokenised graph: one feature row per node (in node-id order) and the

@@ -33,7 +33,7 @@ pub enum TrainError {
         path: PathBuf,
         line: usize,
         #[source]
-        source: datasets::nnlqp::NetworkLoadError,
+        source: Box<datasets::nnlqp::NetworkLoadError>,
     },
     #[error("reading predictions back from the device: {0}")]
     ReadBack(#[from] burn::tensor::DataError),

@@ -8,6 +8,7 @@
 //! benchmark.
 
 use crate::TrainError;
+pub use crate::report::EpochLog;
 use crate::resume::{ResumeState, ResumeStore};
 use crate::schedule::WarmupLinear;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -122,15 +123,8 @@ pub trait Steps {
     fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError>;
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub validation_kendall_tau: Option<f64>,
-    /// Latency runs: validation MAPE (%), which picks their checkpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation_mape: Option<f64>,
-}
+/// Called with each new best model (inference mode).
+pub type OnBest<'f> = dyn FnMut(&CellModel) -> Result<(), TrainError> + 'f;
 
 /// Where a run's progress goes besides the returned model.
 pub struct Session<'a> {
@@ -141,7 +135,7 @@ pub struct Session<'a> {
     pub stop_after_epoch: Option<usize>,
     pub show_progress: bool,
     /// Called with each new best model on validation (to checkpoint it).
-    pub on_best: Option<&'a mut dyn FnMut(&CellModel) -> Result<(), TrainError>>,
+    pub on_best: Option<&'a mut OnBest<'a>>,
 }
 
 impl std::fmt::Debug for Session<'_> {

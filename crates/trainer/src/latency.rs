@@ -80,7 +80,7 @@ pub fn load_dataset(
                 return Err(TrainError::ImportRow {
                     path: labels.path.clone(),
                     line: row.line,
-                    source,
+                    source: Box::new(source),
                 });
             }
         }

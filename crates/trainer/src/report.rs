@@ -1,6 +1,5 @@
 //! What a finished run writes to `metrics.json` (and `--report`).
 
-use crate::fit::EpochLog;
 use crate::{Benchmark, Profile};
 use model::Architecture;
 use serde::{Deserialize, Serialize};
@@ -46,4 +45,15 @@ pub struct Report {
     pub unknown_ops: std::collections::BTreeMap<String, usize>,
     pub run_dir: PathBuf,
     pub history: Vec<EpochLog>,
+}
+
+/// One epoch of a run's history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_kendall_tau: Option<f64>,
+    /// Latency runs: validation MAPE (%), which picks their checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_mape: Option<f64>,
 }

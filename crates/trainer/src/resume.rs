@@ -4,7 +4,7 @@
 //! interrupted run continues from its last snapshot.
 
 use crate::TrainError;
-use crate::fit::EpochLog;
+use crate::report::EpochLog;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use model::CellModel;

@@ -1,3 +1,5 @@
+//! NAS-Bench-101 cells: adjacency + ops, parsed and built into a [`crate::Graph`].
+
 use super::CellError;
 use crate::{ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, PoolAttrs};
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,5 @@
+//! NAS-Bench-201 cells: the six edge ops of a cell string, and the cell's graph.
+
 use super::CellError;
 use crate::{ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, PoolAttrs};
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,5 @@
+//! The relabelled twin of a cell (the same DAG with its nodes renumbered), for the consistency loss.
+
 use crate::Graph;
 
 /// The same cell under another valid numbering of its middle nodes: the first
