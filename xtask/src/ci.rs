@@ -253,16 +253,8 @@ impl Output {
         let out = file.try_clone().context("log file")?;
         let err = file.try_clone().context("log file")?;
         drop(file);
-        cmd.current_dir(workspace_root())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err));
-        let status = cmd
-            .status()
-            .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
-        if !status.success() {
-            bail!("{cmd:?} failed with {status}");
-        }
-        Ok(())
+        cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
+        crate::run_quietly(cmd)
     }
 }
 

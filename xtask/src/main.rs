@@ -73,9 +73,15 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Runs `cmd` in the workspace root, echoing it first; fails on a non-zero exit.
-pub fn run_command(mut cmd: Command) -> Result<()> {
-    cmd.current_dir(workspace_root());
+pub fn run_command(cmd: Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
+    run_quietly(cmd)
+}
+
+/// Runs `cmd` in the workspace root (its output wherever `cmd` sends it);
+/// fails on a non-zero exit, naming the command.
+pub fn run_quietly(mut cmd: Command) -> Result<()> {
+    cmd.current_dir(workspace_root());
     let status = cmd
         .status()
         .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;

@@ -247,6 +247,47 @@ impl TrainingConfig {
         }
     }
 
+    /// The log-latency recipe of the latency tables: [`TrainingConfig::latency`]
+    /// with objective `log_mse` (latencies span orders of magnitude), an
+    /// in-domain `network` section, and on the quick profile hidden 64, 8
+    /// epochs, lr 2e-3.
+    pub fn log_latency(
+        profile: Profile,
+        benchmark: Benchmark,
+        vocab: tokenizer::NetworkVocab,
+    ) -> Self {
+        let mut config = Self::latency(profile, 0, vocab);
+        config.benchmark = benchmark;
+        config.objective = Objective::LogMse;
+        config.model.positive_output = false;
+        config.network = Some(NetworkOptions {
+            vocab,
+            split: datasets::nnlqp::LatencySplit::InDomain,
+        });
+        if profile == Profile::Quick {
+            config.model = config.model.with_hidden(64);
+            config.epochs = 8;
+            config.learning_rate = 2e-3;
+        }
+        config
+    }
+
+    /// The GNN baseline trained like this config (hidden 96 on the quick
+    /// profile, 512 on the paper's).
+    pub fn gnn_baseline(&self) -> Self {
+        let mut gnn = self.clone();
+        let hidden = if self.profile == Profile::Quick {
+            96
+        } else {
+            512
+        };
+        gnn.model = gnn
+            .model
+            .with_architecture(Architecture::Gnn)
+            .with_hidden(hidden);
+        gnn
+    }
+
     /// The whole-network latency recipe (reference `predictor/main.py`: ratio MSE, lr 1e-3,
     /// 50 epochs, batch 16; 2 layers, sum readout, static branch). `quick`
     /// narrows the model to 128 and drops dropout.

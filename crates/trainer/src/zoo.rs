@@ -8,12 +8,11 @@ use crate::fit::{Selection, Session};
 use crate::metrics::LatencyScores;
 use crate::regression::{RegressionFeatures, fit_and_predict};
 use crate::train::{self, EvalSet, TrainSet};
-use crate::{Benchmark, NetworkOptions, Objective, Profile, TrainError, TrainingConfig};
+use crate::{Benchmark, Profile, TrainError, TrainingConfig};
 use burn::prelude::Device;
 use datasets::BadRows;
 use datasets::nnlqp::{LabelFile, LatencyParts, LatencySplit, read_labels};
 use graph_ir::{Cost, graph_cost};
-use model::Architecture;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
@@ -96,26 +95,9 @@ impl ZooProtocol {
     pub fn for_profile(profile: Profile) -> Self {
         // HardSwish, LayerNorm, Erf, ... are outside the reference vocabulary.
         let vocab = NetworkVocab::Extended;
-        let mut v2 = TrainingConfig::latency(profile, 0, vocab);
-        v2.benchmark = Benchmark::Nnlqp;
         // Latencies span two to three orders of magnitude across families.
-        v2.objective = Objective::LogMse;
-        v2.model.positive_output = false;
-        v2.network = Some(NetworkOptions {
-            vocab,
-            split: LatencySplit::InDomain,
-        });
-        let quick = profile == Profile::Quick;
-        if quick {
-            v2.model = v2.model.with_hidden(64);
-            v2.epochs = 8;
-            v2.learning_rate = 2e-3;
-        }
-        let mut gnn = v2.clone();
-        gnn.model = gnn
-            .model
-            .with_architecture(Architecture::Gnn)
-            .with_hidden(if quick { 96 } else { 512 });
+        let v2 = TrainingConfig::log_latency(profile, Benchmark::Nnlqp, vocab);
+        let gnn = v2.gnn_baseline();
         Self {
             profile,
             vocab,

@@ -14,13 +14,13 @@ use crate::fit::{Selection, Session};
 pub use crate::metrics::LatencyScores;
 use crate::regression::{RegressionFeatures, fit_and_predict};
 use crate::train::{self, EvalSet, TargetScaling, TrainSet};
-use crate::{Benchmark, NetworkOptions, Objective, Profile, TrainError, TrainingConfig};
+use crate::{Benchmark, Profile, TrainError, TrainingConfig};
 use burn::prelude::*;
 use datasets::nb201_latency::LatencyTable;
 use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
 use graph_ir::{Cost, graph_cost};
-use model::{Architecture, CellModel};
+use model::CellModel;
 pub use multi::{EmbeddedRows, MultiDeviceModel, fine_tune, train_multi_device};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -136,28 +136,12 @@ impl Protocol {
     pub fn for_profile(profile: Profile, settings: usize) -> Self {
         // The reference vocabulary covers every op of these networks.
         let vocab = NetworkVocab::Nnlqp;
-        let mut single = TrainingConfig::latency(profile, 0, vocab);
-        single.benchmark = Benchmark::Nb201Latency;
-        single.objective = Objective::LogMse;
-        single.model.positive_output = false;
-        single.network = Some(NetworkOptions {
-            vocab,
-            split: datasets::nnlqp::LatencySplit::InDomain,
-        });
+        let single = TrainingConfig::log_latency(profile, Benchmark::Nb201Latency, vocab);
         let quick = profile == Profile::Quick;
-        if quick {
-            single.model = single.model.with_hidden(64);
-            single.epochs = 8;
-            single.learning_rate = 2e-3;
-        }
         let mut multi = single.clone();
         multi.model = multi.model.with_devices(settings);
         multi.epochs = if quick { 25 } else { 100 };
-        let mut gnn = multi.clone();
-        gnn.model = gnn
-            .model
-            .with_architecture(Architecture::Gnn)
-            .with_hidden(if quick { 96 } else { 512 });
+        let gnn = multi.gnn_baseline();
         Self {
             profile,
             train: 1000,
