@@ -210,8 +210,7 @@ fn nb201_training_flops(criterion: &Path) -> Result<Option<f64>> {
 
 /// The nominal clock from /proc/cpuinfo's model name (`... @ 2.50GHz`).
 fn cpu_ghz() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let name = info.lines().find(|l| l.starts_with("model name"))?;
+    let name = sysio::machine::cpu_model()?;
     let at = name.rsplit('@').next()?.trim();
     at.strip_suffix("GHz")?.trim().parse().ok()
 }

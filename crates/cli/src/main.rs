@@ -784,7 +784,7 @@ fn reproduce_latency(args: TableArgs) -> Result<()> {
         ),
         seeds: args.seeds as usize,
         workers,
-        machine: machine_description(),
+        machine: sysio::machine::describe(),
         wall_seconds: stored_wall_seconds(
             &root,
             &jobs.iter().map(lt::Job::name).collect::<Vec<_>>(),
@@ -928,7 +928,7 @@ fn reproduce_zoo(args: TableArgs) -> Result<()> {
         ),
         seeds: args.seeds as usize,
         workers,
-        machine: machine_description(),
+        machine: sysio::machine::describe(),
         wall_seconds: stored_wall_seconds(&root, &names).unwrap_or(started.elapsed().as_secs_f64()),
         job_seconds: stored.iter().map(|s| s.seconds).sum(),
         dataset: format!(
@@ -1060,7 +1060,7 @@ fn reproduce_accuracy(args: TableArgs) -> Result<()> {
         profile: args.profile,
         seeds: args.seeds as usize,
         jobs,
-        machine: machine_description(),
+        machine: sysio::machine::describe(),
         wall_seconds: started.elapsed().as_secs_f64(),
         plot,
     };
@@ -1075,19 +1075,4 @@ fn reproduce_accuracy(args: TableArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// "<CPU model>, <n> cores" from /proc/cpuinfo, or what is known.
-fn machine_description() -> String {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "an unknown CPU".to_string());
-    format!("{model}, {cores} cores")
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use onnx_io::Weights;
 use std::path::PathBuf;
 use zoo::{Family, Manifest};
@@ -175,11 +175,5 @@ fn bar_new(len: u64) -> ProgressBar {
 }
 
 fn bar(len: u64, unit: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit} (ETA {{eta}}) {{msg}}"
-    )) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
+    sysio::progress_bar(len, unit, true)
 }

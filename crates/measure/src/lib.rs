@@ -281,13 +281,7 @@ pub struct Metadata {
 
 impl Metadata {
     fn of(dir_jobs: &[Job], journal: &Journal, protocol: &Protocol) -> Metadata {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let cpu_model = sysio::machine::cpu_model().unwrap_or_else(|| "unknown".into());
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| std::env::consts::OS.into());

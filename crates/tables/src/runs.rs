@@ -8,7 +8,7 @@
 //! ones (the trainer's own snapshots) and trains the rest, `jobs` at a time.
 
 use crate::TableError;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -242,16 +242,7 @@ impl Runner {
     }
 
     fn progress_bar(&self, len: u64) -> ProgressBar {
-        if !self.show_progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(len);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} runs (ETA {eta}) {msg}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar
+        sysio::progress_bar(len, "runs", self.show_progress)
     }
 }
 
