@@ -7,25 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const OPS: [&str; 5] = [
-    "none",
-    "skip_connect",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-];
-
+/// NB201 cell number `k` in base-5 order, as its cell string.
 fn cell_string(k: usize) -> String {
-    let op = |e: usize| OPS[(k / 5usize.pow(e as u32)) % 5];
-    format!(
-        "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|",
-        op(0),
-        op(1),
-        op(2),
-        op(3),
-        op(4),
-        op(5)
-    )
+    graph_ir::cells::Nb201Cell::from_index(k).to_string()
 }
 
 /// A data directory with `cells` NB201 rows and a synthetic accuracy label.

@@ -12,7 +12,7 @@
 
 use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};
-use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
+use graph_ir::cells::{Nb201Cell, relabelled_twin};
 use graph_ir::networks::NetworkBuilder;
 use graph_ir::{ConvAttrs, Graph};
 use model::Architecture;
@@ -24,13 +24,7 @@ use trainer::{Benchmark, Profile, TrainingConfig};
 
 /// NB201 cell number `index` (0..15,625): its six ops as base-5 digits.
 fn nb201_cell(index: usize) -> Nb201Cell {
-    let mut ops = [Nb201Op::ALL[0]; 6];
-    let mut rest = index;
-    for op in ops.iter_mut() {
-        *op = Nb201Op::ALL[rest % 5];
-        rest /= 5;
-    }
-    Nb201Cell { ops }
+    Nb201Cell::from_index(index)
 }
 
 fn cell_tokens(range: std::ops::Range<usize>) -> (Vec<GraphTokens>, Vec<GraphTokens>) {

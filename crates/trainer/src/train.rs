@@ -350,8 +350,7 @@ mod tests {
 
     /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.
     fn cell(k: usize) -> (GraphTokens, GraphTokens, f64) {
-        let ops: [Nb201Op; 6] =
-            std::array::from_fn(|e| Nb201Op::ALL[(k / 5usize.pow(e as u32)) % 5]);
+        let ops = Nb201Cell::from_index(k).ops;
         let graph = Nb201Cell { ops }.to_graph();
         let twin = relabelled_twin(&graph).unwrap_or_else(|| graph.clone());
         let convs = ops

@@ -63,6 +63,22 @@ pub struct Nb201Cell {
 const NB201_OPERANDS: [&[usize]; 8] = [&[], &[0], &[0], &[1], &[0], &[1], &[2, 3], &[4, 5, 6]];
 
 impl Nb201Cell {
+    /// Cells in the space: five ops on each of six edges.
+    pub const COUNT: usize = 15_625;
+
+    /// Cell number `index` (taken modulo [`Nb201Cell::COUNT`]) in base-5
+    /// order: edge `e`'s op is digit `e` of `index` (edge 0 the lowest), an
+    /// index into [`Nb201Op::ALL`]. (Not NAS-Bench-201's own `arch_idx` order.)
+    pub fn from_index(index: usize) -> Self {
+        let mut rest = index % Self::COUNT;
+        let ops = std::array::from_fn(|_| {
+            let op = Nb201Op::ALL[rest % 5];
+            rest /= 5;
+            op
+        });
+        Self { ops }
+    }
+
     /// The cell as an 8-node graph: input, the six edge ops in string order, output.
     /// Edges: 0->{1,2,4}, 1->{3,5}, 2->{6}, 3->{6}, {4,5,6}->7.
     pub fn to_graph(&self) -> Graph {
@@ -153,6 +169,23 @@ impl fmt::Display for Nb201Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_by_index_are_base_5_digits_and_cover_the_space() {
+        assert_eq!(Nb201Cell::from_index(0).ops, [Nb201Op::ALL[0]; 6]);
+        let cell = Nb201Cell::from_index(1 + 2 * 5 + 4 * 5usize.pow(5));
+        assert_eq!(cell.ops[0], Nb201Op::ALL[1]);
+        assert_eq!(cell.ops[1], Nb201Op::ALL[2]);
+        assert_eq!(cell.ops[5], Nb201Op::ALL[4]);
+        let all: std::collections::HashSet<String> = (0..Nb201Cell::COUNT)
+            .map(|k| Nb201Cell::from_index(k).to_string())
+            .collect();
+        assert_eq!(all.len(), Nb201Cell::COUNT);
+        assert_eq!(
+            Nb201Cell::from_index(Nb201Cell::COUNT),
+            Nb201Cell::from_index(0)
+        );
+    }
 
     const S: &str =
         "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|";

@@ -374,8 +374,7 @@ mod tests {
         let mut latency_ms = Vec::new();
         for i in 0..90usize {
             let k = i * 173 % 15_625;
-            let ops: [Nb201Op; 6] =
-                std::array::from_fn(|e| Nb201Op::ALL[(k / 5usize.pow(e as u32)) % 5]);
+            let ops = Nb201Cell::from_index(k).ops;
             let count = |op| ops.iter().filter(|&&o| o == op).count() as f64;
             let (c3, c1, pool) = (
                 count(Nb201Op::NorConv3x3),
