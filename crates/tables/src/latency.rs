@@ -10,6 +10,7 @@
 
 use crate::TableError;
 use crate::accuracy::mean_std;
+use crate::worker::{WorkerJob, assign_costs, run_share};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -58,6 +59,12 @@ impl Job {
             Job::Transfer { seed } => format!("transfer-s{seed}"),
             Job::Regression { seed } => format!("regression-s{seed}"),
         }
+    }
+}
+
+impl WorkerJob for Job {
+    fn name(&self) -> String {
+        Job::name(self)
     }
 
     /// Rough cost in single-device runs, to give each worker a fair share.
@@ -136,19 +143,6 @@ pub fn plan(settings: &[String], seeds: &[u64]) -> Vec<Job> {
 /// (the same answer in every process, so no two workers take one job).
 pub fn assign(jobs: &[Job], workers: usize) -> Vec<usize> {
     assign_costs(jobs.iter().map(Job::cost), workers)
-}
-
-/// Each cost in turn goes to the worker with the lowest load so far.
-pub(crate) fn assign_costs(costs: impl Iterator<Item = u32>, workers: usize) -> Vec<usize> {
-    let workers = workers.max(1);
-    let mut load = vec![0u32; workers];
-    costs
-        .map(|cost| {
-            let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
-            load[w] += cost.max(1);
-            w
-        })
-        .collect()
 }
 
 fn path_of(root: &Path, job: &Job) -> PathBuf {
@@ -289,42 +283,19 @@ pub fn run_worker(
     device: &burn::prelude::Device,
 ) -> Result<(), TableError> {
     let hash = protocol_hash(protocol);
-    let owner = assign(jobs, workers);
-    let mine: Vec<&Job> = jobs
-        .iter()
-        .zip(&owner)
-        .filter(|(_, w)| **w == worker)
-        .map(|(j, _)| j)
-        .collect();
-    let started = Instant::now();
-    for (i, job) in mine.iter().enumerate() {
-        if !force && finished(root, job, &hash).is_some() {
-            continue;
-        }
+    let done = |job: &Job| finished(root, job, &hash).is_some();
+    run_share(jobs, (worker, workers), force, done, |job| {
         let t = Instant::now();
-        eprintln!(
-            "[worker {worker}] {}/{} {} ... ({:.0} s so far)",
-            i + 1,
-            mine.len(),
-            job.name(),
-            started.elapsed().as_secs_f64()
-        );
         let result = run_job(job, data, protocol, device, false)?;
         let stored = Stored {
             protocol: hash.clone(),
-            job: (*job).clone(),
+            job: job.clone(),
             seconds: t.elapsed().as_secs_f64(),
             result,
         };
         sysio::write_json(&path_of(root, job), &stored)?;
-        eprintln!(
-            "[worker {worker}] {} done in {:.0} s: {}",
-            job.name(),
-            stored.seconds,
-            summary(&stored.result)
-        );
-    }
-    Ok(())
+        Ok(summary(&stored.result))
+    })
 }
 
 fn summary(result: &JobResult) -> String {

@@ -8,12 +8,14 @@
 //! - [`latency`]: the NAS-Bench-201 latency table on 27 device settings
 //!   (per-setting and multi-setting models, transfer, regression baselines).
 //! - [`scatter`]: predicted against true accuracy of one run, as SVG.
+//! - `worker`: the one worker loop of the multi-process tables (latency, zoo).
 
 pub mod accuracy;
 mod error;
 pub mod latency;
 pub mod runs;
 pub mod scatter;
+mod worker;
 pub mod zoo;
 
 pub use error::TableError;

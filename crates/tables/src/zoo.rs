@@ -7,7 +7,8 @@
 //! labels, and reused while both are unchanged.
 
 use crate::TableError;
-use crate::latency::{assign_costs, hash_of, mean, pm};
+use crate::latency::{hash_of, mean, pm};
+use crate::worker::{WorkerJob, run_share};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,17 +49,23 @@ impl Job {
         format!("{}-{split}-s{}", self.kind.name(), self.seed)
     }
 
-    fn cost(&self) -> u32 {
-        match self.kind {
-            Kind::Regression => 0,
-            _ => 1,
-        }
-    }
-
     fn split(&self) -> datasets::nnlqp::LatencySplit {
         match &self.held_out {
             Some(f) => datasets::nnlqp::LatencySplit::LeaveOut(f.clone()),
             None => datasets::nnlqp::LatencySplit::InDomain,
+        }
+    }
+}
+
+impl WorkerJob for Job {
+    fn name(&self) -> String {
+        Job::name(self)
+    }
+
+    fn cost(&self) -> u32 {
+        match self.kind {
+            Kind::Regression => 0,
+            _ => 1,
         }
     }
 }
@@ -177,47 +184,26 @@ pub fn run_worker(
     force: bool,
     device: &burn::prelude::Device,
 ) -> Result<(), TableError> {
-    let owner = assign_costs(jobs.iter().map(Job::cost), workers);
-    let mine: Vec<&Job> = jobs
-        .iter()
-        .zip(&owner)
-        .filter(|(_, w)| **w == worker)
-        .map(|(j, _)| j)
-        .collect();
-    let started = Instant::now();
-    for (i, job) in mine.iter().enumerate() {
-        let hash = job_hash(job, protocol, data);
-        if !force && finished(root, job, &hash).is_some() {
-            continue;
-        }
+    let done = |job: &Job| finished(root, job, &job_hash(job, protocol, data)).is_some();
+    run_share(jobs, (worker, workers), force, done, |job| {
         let t = Instant::now();
-        eprintln!(
-            "[worker {worker}] {}/{} {} ... ({:.0} s so far)",
-            i + 1,
-            mine.len(),
-            job.name(),
-            started.elapsed().as_secs_f64()
-        );
         let results = run_job(job, data, protocol, device)?;
         let stored = Stored {
-            hash,
-            job: (*job).clone(),
+            hash: job_hash(job, protocol, data),
+            job: job.clone(),
             seconds: t.elapsed().as_secs_f64(),
             results,
         };
         sysio::write_json(&path_of(root, job), &stored)?;
         let first = &stored.results[0];
         let mapes: Vec<f64> = first.families.iter().map(|f| f.scores.mape).collect();
-        eprintln!(
-            "[worker {worker}] {} done in {:.0} s: {} MAPE {:.2}% (mean over {} families)",
-            job.name(),
-            stored.seconds,
+        Ok(format!(
+            "{} MAPE {:.2}% (mean over {} families)",
             first.model,
             mean(&mapes),
             mapes.len()
-        );
-    }
-    Ok(())
+        ))
+    })
 }
 
 /// What the markdown says about how it was made.
