@@ -436,7 +436,9 @@ pub fn render_markdown(
         Some(n) => format!(
             "a seeded sample of {n} of the other {} networks (the `{}` profile's time budget; \
              the paper profile scores all of them)",
-            data.table.len() - protocol.train - protocol.validation,
+            data.table
+                .len()
+                .saturating_sub(protocol.train + protocol.validation),
             protocol.profile
         ),
         None => "every other network".to_string(),
