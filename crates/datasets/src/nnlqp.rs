@@ -172,14 +172,10 @@ pub enum LatencySplit {
     LeaveOut(String),
 }
 
-/// Row indices of each part. Validation is a seeded tenth of the training
-/// rows (at least one), so the test rows never pick a checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatencyParts {
-    pub train: Vec<usize>,
-    pub validation: Vec<usize>,
-    pub test: Vec<usize>,
-}
+/// Row indices of each part, as every split of the workspace: here validation
+/// is a seeded tenth of the training rows (at least one), so the test rows
+/// never pick a checkpoint.
+pub type LatencyParts = crate::split::Split;
 
 pub fn split(
     labels: &LabelFile,

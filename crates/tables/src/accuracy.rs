@@ -1,7 +1,9 @@
 //! The accuracy-prediction table: Kendall's tau of V2 and the two baselines on
 //! NAS-Bench-201 and NAS-Bench-101 at the paper's training-set sizes.
 
+use crate::provenance::Provenance;
 use crate::runs::{Outcome, RunSpec};
+use crate::stats::mean_std;
 use model::Architecture;
 use std::fmt::Write;
 use std::path::Path;
@@ -38,21 +40,6 @@ pub fn published(benchmark: Benchmark, size: usize) -> Option<(f64, f64)> {
     }
 }
 
-/// Mean and sample standard deviation (0 for one value).
-pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
-    if values.is_empty() {
-        return None;
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    Some((mean, var.sqrt()))
-}
-
 /// Test taus and training seconds of the finished runs of one table cell.
 pub fn cell<'a>(
     outcomes: &'a [Outcome],
@@ -67,20 +54,6 @@ pub fn cell<'a>(
             && c.model.architecture == architecture;
         o.result.as_ref().ok().filter(|_| ours)
     })
-}
-
-/// What the markdown says about how it was made.
-#[derive(Debug, Clone)]
-pub struct Provenance {
-    pub command: String,
-    pub profile: Profile,
-    pub seeds: usize,
-    pub jobs: usize,
-    pub machine: String,
-    /// Wall-clock seconds of this invocation (0 when every run was reused).
-    pub wall_seconds: f64,
-    /// The scatter plot, relative to the markdown file, and what it shows.
-    pub plot: Option<(String, String)>,
 }
 
 fn cell_text(reports: &[&trainer::Report], seeds: usize) -> String {
@@ -103,7 +76,7 @@ pub fn render_markdown(outcomes: &[Outcome], p: &Provenance) -> String {
         md,
         "Written by `{}` (profile: {}; seeds per cell: {}; runs at a time: {}) on {}. \
          Every number below comes from the runs of that command; re-running it reuses finished runs.\n",
-        p.command, p.profile, p.seeds, p.jobs, p.machine
+        p.command, p.profile, p.seeds, p.workers, p.machine
     );
     let _ = writeln!(
         md,
@@ -172,7 +145,7 @@ pub fn render_markdown(outcomes: &[Outcome], p: &Provenance) -> String {
         total / 60.0,
         outcomes.len() - trained,
         p.wall_seconds / 60.0,
-        p.jobs,
+        p.workers,
         wall_span(outcomes).map_or(String::new(), |m| format!(
             " From the first run's start to the last run's end (file times): {m:.0} min."
         )),
@@ -182,7 +155,7 @@ pub fn render_markdown(outcomes: &[Outcome], p: &Provenance) -> String {
             format!(" {} runs failed: {}.", failed.len(), failed.join("; "))
         }
     );
-    if let Some((path, what)) = &p.plot {
+    if let Some((path, what)) = p.plots.first() {
         let _ = writeln!(md, "## Predicted against true accuracy\n");
         let _ = writeln!(md, "![predicted against true accuracy]({path})\n\n{what}\n");
     }
@@ -313,10 +286,12 @@ mod tests {
                 command: "x".into(),
                 profile: Profile::Quick,
                 seeds: 1,
-                jobs: 2,
+                workers: 2,
                 machine: "m".into(),
                 wall_seconds: 0.0,
-                plot: None,
+                job_seconds: 0.0,
+                plots: Vec::new(),
+                dataset: None,
             },
         );
         for needle in [

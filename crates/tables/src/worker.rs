@@ -20,7 +20,7 @@ pub(crate) fn assign_costs(costs: impl Iterator<Item = u32>, workers: usize) -> 
 }
 
 /// What the loop needs to know of a table's jobs.
-pub(crate) trait WorkerJob {
+pub trait WorkerJob {
     fn name(&self) -> String;
     /// Rough cost, to give each worker a fair share.
     fn cost(&self) -> u32;

@@ -61,7 +61,7 @@ fn accuracy_run_directories_are_unchanged() {
 fn latency_protocol_hashes_are_unchanged() {
     let mut text = String::new();
     for profile in PROFILES {
-        let protocol = trainer::nb201_latency::Protocol::for_profile(profile, LATENCY_SETTINGS);
+        let protocol = latency::Protocol::for_profile(profile, LATENCY_SETTINGS);
         writeln!(text, "{profile} {}", latency::protocol_hash(&protocol)).unwrap();
     }
     check("latency-protocol.txt", &text);
@@ -72,7 +72,7 @@ fn zoo_job_hashes_are_unchanged() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/zoo");
     let mut text = String::new();
     for profile in PROFILES {
-        let protocol = trainer::zoo::ZooProtocol::for_profile(profile);
+        let protocol = zoo::ZooProtocol::for_profile(profile);
         let data = trainer::zoo::ZooData::load(&dir, protocol.vocab).expect("data/zoo loads");
         for job in zoo::plan(&data.families(), &SEEDS) {
             let hash = zoo::job_hash(&job, &protocol, &data);

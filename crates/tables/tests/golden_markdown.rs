@@ -6,7 +6,7 @@
 use datasets::nb201_latency::{DeviceSetting, LatencyTable};
 use graph_ir::cells::Nb201Cell;
 use std::path::{Path, PathBuf};
-use tables::{accuracy, latency, zoo};
+use tables::{Provenance, accuracy, latency, zoo};
 use trainer::Profile;
 use trainer::metrics::LatencyScores;
 
@@ -94,10 +94,10 @@ fn latency_data() -> trainer::nb201_latency::Nb201Networks {
 
 #[test]
 fn latency_markdown_is_unchanged() {
+    use latency::SettingResult;
     use latency::{Job, JobResult, Stored, TransferResult};
-    use trainer::nb201_latency::SettingResult;
     let data = latency_data();
-    let protocol = trainer::nb201_latency::Protocol::for_profile(Profile::Quick, 8);
+    let protocol = latency::Protocol::for_profile(Profile::Quick, 8);
     let names: Vec<String> = data.table.settings.iter().map(|s| s.name.clone()).collect();
     let settings_of = |stream: u64, only: Option<&str>| -> Vec<SettingResult> {
         names
@@ -142,7 +142,7 @@ fn latency_markdown_is_unchanged() {
                 },
             };
             Stored {
-                protocol: latency::protocol_hash(&protocol),
+                hash: latency::protocol_hash(&protocol),
                 job,
                 seconds: draw(stream, 9, 10.0, 900.0),
                 result,
@@ -150,16 +150,18 @@ fn latency_markdown_is_unchanged() {
         })
         .collect();
     let ceilings: Vec<LatencyScores> = (0..names.len())
-        .map(|s| trainer::nb201_latency::repeat_ceiling(&data, s))
+        .map(|s| latency::repeat_ceiling(&data, s))
         .collect();
-    let provenance = latency::Provenance {
+    let provenance = Provenance {
         command: "cargo xtask reproduce-table latency --profile quick --seeds 2".into(),
+        profile: Profile::Quick,
         seeds: 2,
         workers: 2,
         machine: "a test machine, 2 cores".into(),
         wall_seconds: 3600.0,
         job_seconds: 7000.0,
         plots: vec![("latency-gold_6240.svg".into(), "A plot.".into())],
+        dataset: None,
     };
     let markdown = latency::render_markdown(&data, &protocol, &stored, &ceilings, &provenance);
     check("latency.md", &markdown);
@@ -167,10 +169,9 @@ fn latency_markdown_is_unchanged() {
 
 #[test]
 fn zoo_markdown_is_unchanged() {
-    use trainer::zoo::FamilyScores;
-    use zoo::{Kind, Scored, Stored};
+    use zoo::{FamilyScores, Kind, Scored, Stored};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/zoo");
-    let protocol = trainer::zoo::ZooProtocol::for_profile(Profile::Quick);
+    let protocol = zoo::ZooProtocol::for_profile(Profile::Quick);
     let data = trainer::zoo::ZooData::load(&dir, protocol.vocab).expect("data/zoo loads");
     let families = data.families();
     let stored: Vec<Stored> = zoo::plan(&families, &[0, 1, 2])
@@ -191,7 +192,7 @@ fn zoo_markdown_is_unchanged() {
                 Kind::Gnn => &["gnn"],
                 Kind::Regression => &["flops", "flops_mac"],
             };
-            let results = models
+            let result = models
                 .iter()
                 .map(|m| Scored {
                     model: m.to_string(),
@@ -202,18 +203,20 @@ fn zoo_markdown_is_unchanged() {
                 hash: zoo::job_hash(&job, &protocol, &data),
                 job,
                 seconds: draw(stream, 9, 10.0, 900.0),
-                results,
+                result,
             }
         })
         .collect();
-    let provenance = zoo::Provenance {
+    let provenance = Provenance {
         command: "cargo xtask reproduce-table zoo --profile quick --seeds 3".into(),
+        profile: Profile::Quick,
         seeds: 3,
         workers: 2,
         machine: "a test machine, 2 cores".into(),
         wall_seconds: 3600.0,
         job_seconds: 7000.0,
-        dataset: "tract 0.21, 1 thread(s), on a test CPU".into(),
+        plots: Vec::new(),
+        dataset: Some("tract 0.21, 1 thread(s), on a test CPU".into()),
     };
     check(
         "zoo.md",
@@ -269,14 +272,16 @@ fn accuracy_markdown_is_unchanged() {
             }
         })
         .collect();
-    let provenance = accuracy::Provenance {
+    let provenance = Provenance {
         command: "cargo xtask reproduce-table accuracy --profile quick --seeds 3".into(),
         profile: Profile::Quick,
         seeds: 3,
-        jobs: 2,
+        workers: 2,
         machine: "a test machine, 2 cores".into(),
         wall_seconds: 1234.0,
-        plot: Some(("accuracy-nb201-scatter.svg".into(), "A plot.".into())),
+        job_seconds: 0.0,
+        plots: vec![("accuracy-nb201-scatter.svg".into(), "A plot.".into())],
+        dataset: None,
     };
     check(
         "accuracy.md",

@@ -324,6 +324,13 @@ impl TrainingConfig {
         }
     }
 
+    /// Caps the epochs at `cap` (at least 1), still validating at least once:
+    /// a smoke test of a whole table (`reproduce-table --max-epochs`).
+    pub fn cap_epochs(&mut self, cap: usize) {
+        self.epochs = self.epochs.min(cap.max(1));
+        self.eval_every = self.eval_every.min(self.epochs);
+    }
+
     /// Rejects settings that cannot train.
     pub fn validate(&self) -> Result<(), String> {
         let positive = self.model.positive_output;

@@ -1,19 +1,18 @@
-//! Latency datasets measured from a model zoo (`narformer zoo generate` +
-//! `narformer measure`): the graphs are regenerated from `zoo.json`, the
-//! labels read from `gt.txt`; V2, the GNN baseline and the FLOPs / FLOPs+MAC
-//! regressions are scored in domain (a tenth of each family held out) and
-//! leave-one-family-out (NNLQP's "unseen structure").
+//! The data adapter for latency datasets measured from a model zoo
+//! (`narformer zoo generate` + `narformer measure`): the graphs are
+//! regenerated from `zoo.json`, the labels read from `gt.txt`; a learned model
+//! or a FLOPs / FLOPs+MAC regression is fitted on a split's training rows and
+//! predicts its test rows. The table's protocol (which splits, which configs)
+//! is `tables::zoo`.
 
 use crate::fit::{Selection, Session};
-use crate::metrics::LatencyScores;
 use crate::regression::{RegressionFeatures, fit_and_predict};
 use crate::train::{self, EvalSet, TrainSet};
-use crate::{Benchmark, Profile, TrainError, TrainingConfig};
+use crate::{TrainError, TrainingConfig};
 use burn::prelude::Device;
 use datasets::BadRows;
 use datasets::nnlqp::{LabelFile, LatencyParts, LatencySplit, read_labels};
 use graph_ir::{Cost, graph_cost};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
 use zoo::{Manifest, ModelId};
@@ -82,31 +81,6 @@ impl ZooData {
     }
 }
 
-/// The configs of the zoo table's two learned models.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ZooProtocol {
-    pub profile: Profile,
-    pub vocab: NetworkVocab,
-    pub v2: TrainingConfig,
-    pub gnn: TrainingConfig,
-}
-
-impl ZooProtocol {
-    pub fn for_profile(profile: Profile) -> Self {
-        // HardSwish, LayerNorm, Erf, ... are outside the reference vocabulary.
-        let vocab = NetworkVocab::Extended;
-        // Latencies span two to three orders of magnitude across families.
-        let v2 = TrainingConfig::log_latency(profile, Benchmark::Nnlqp, vocab);
-        let gnn = v2.gnn_baseline();
-        Self {
-            profile,
-            vocab,
-            v2,
-            gnn,
-        }
-    }
-}
-
 /// Trains `config` (seeded by `seed`) on the split's training rows, picks the
 /// epoch by validation MAPE, and predicts the test rows.
 pub fn train_and_predict(
@@ -149,30 +123,4 @@ pub fn regression(data: &ZooData, parts: &LatencyParts, features: RegressionFeat
         &data.latencies(&parts.train),
         &ZooData::gather(&data.costs, &parts.test),
     )
-}
-
-/// Test scores of one family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FamilyScores {
-    pub family: String,
-    pub scores: LatencyScores,
-}
-
-/// Scores of `predictions` of the test rows, per family in first-seen order.
-pub fn per_family(data: &ZooData, test: &[usize], predictions: &[f64]) -> Vec<FamilyScores> {
-    data.families()
-        .into_iter()
-        .filter_map(|family| {
-            let (p, y): (Vec<f64>, Vec<f64>) = test
-                .iter()
-                .zip(predictions)
-                .filter(|(r, _)| data.labels.rows[**r].family == family)
-                .map(|(&r, &p)| (p, data.labels.rows[r].latency_ms))
-                .unzip();
-            (!y.is_empty()).then(|| FamilyScores {
-                family,
-                scores: LatencyScores::of(&p, &y),
-            })
-        })
-        .collect()
 }

@@ -1,31 +1,26 @@
-//! Latency of whole NAS-Bench-201 networks on the 27 device settings of
-//! `latency_help.csv`: a V2 model per setting, one model for every setting
-//! (a learned embedding per setting), few-shot transfer to a setting left out
-//! of pretraining, and the FLOPs / FLOPs + memory-access regression baselines.
+//! The data adapter for latency of whole NAS-Bench-201 networks on the device
+//! settings of `latency_help.csv`: the table's cells built into networks and
+//! deduplicated, a V2 model trained on one setting, and ([`MultiDeviceModel`]) one
+//! model for every setting with few-shot transfer to a setting left out.
 //!
-//! Every setting shares one seeded split of the networks (train, validation,
-//! test = the rest), so the multi-device model trains on the same networks'
-//! latencies on every setting at once. Test rows never choose a checkpoint:
-//! the epoch is picked by validation MAPE.
+//! Which rows train, validate and test, the shots and the baselines are the
+//! table's protocol (`tables::latency`); here every function takes a
+//! [`Split`] of the table's rows. Test rows never choose a checkpoint: the
+//! epoch is picked by validation MAPE.
 
 mod multi;
 
 use crate::fit::{Selection, Session};
-pub use crate::metrics::LatencyScores;
-use crate::regression::{RegressionFeatures, fit_and_predict};
 use crate::train::{self, EvalSet, TargetScaling, TrainSet};
-use crate::{Benchmark, Profile, TrainError, TrainingConfig};
+use crate::{TrainError, TrainingConfig};
 use burn::prelude::*;
 use datasets::nb201_latency::LatencyTable;
+use datasets::split::Split;
 use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
 use graph_ir::{Cost, graph_cost};
 use model::CellModel;
 pub use multi::{EmbeddedRows, MultiDeviceModel, fine_tune, train_multi_device};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
@@ -111,105 +106,6 @@ impl Nb201Networks {
     }
 }
 
-/// How the table's runs are made.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Protocol {
-    pub profile: Profile,
-    pub train: usize,
-    pub validation: usize,
-    /// Test rows scored per run: every non-training row (`None`), or a seeded
-    /// sample of them of this size (the quick profile, to fit its time budget).
-    pub test_sample: Option<usize>,
-    pub vocab: NetworkVocab,
-    /// V2 for one setting.
-    pub single: TrainingConfig,
-    /// V2 for every setting (`model.devices` = the number of settings).
-    pub multi: TrainingConfig,
-    /// The GNN baseline for every setting.
-    pub gnn: TrainingConfig,
-    /// Few-shot transfer: full-batch Adam steps on the held-out setting's shots.
-    pub fine_tune_steps: usize,
-    pub fine_tune_learning_rate: f64,
-}
-
-impl Protocol {
-    pub fn for_profile(profile: Profile, settings: usize) -> Self {
-        // The reference vocabulary covers every op of these networks.
-        let vocab = NetworkVocab::Nnlqp;
-        let single = TrainingConfig::log_latency(profile, Benchmark::Nb201Latency, vocab);
-        let quick = profile == Profile::Quick;
-        let mut multi = single.clone();
-        multi.model = multi.model.with_devices(settings);
-        multi.epochs = if quick { 25 } else { 100 };
-        let gnn = multi.gnn_baseline();
-        Self {
-            profile,
-            train: 1000,
-            validation: 200,
-            test_sample: quick.then_some(3000),
-            vocab,
-            single,
-            multi,
-            gnn,
-            fine_tune_steps: 300,
-            fine_tune_learning_rate: 1e-3,
-        }
-    }
-}
-
-/// Row indices of one seed's split.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parts {
-    pub train: Vec<usize>,
-    pub validation: Vec<usize>,
-    /// The scored test rows: every row in neither train nor validation, or a
-    /// seeded sample of them.
-    pub test: Vec<usize>,
-}
-
-impl Parts {
-    pub fn new(data: &Nb201Networks, protocol: &Protocol, seed: u64) -> Result<Self, TrainError> {
-        let split = data
-            .table
-            .split(protocol.train, protocol.validation, seed)?;
-        let mut test = split.test;
-        if let Some(n) = protocol.test_sample {
-            test.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x7e57));
-            test.truncate(n);
-            test.sort_unstable();
-        }
-        Ok(Self {
-            train: split.train,
-            validation: split.validation,
-            test,
-        })
-    }
-}
-
-/// Scores of one model on one setting, with its test predictions.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SettingResult {
-    pub setting: String,
-    pub scores: LatencyScores,
-    /// `(measured, predicted)` ms per scored test row.
-    pub predictions: Vec<(f64, f64)>,
-}
-
-/// Scores and `(measured, predicted)` pairs of `predictions` for `rows` on `setting`.
-pub fn setting_result(
-    data: &Nb201Networks,
-    setting: usize,
-    rows: &[usize],
-    predictions: Vec<f64>,
-) -> SettingResult {
-    let labels = data.labels(rows, setting);
-    SettingResult {
-        setting: data.table.settings[setting].name.clone(),
-        scores: LatencyScores::of(&predictions, &labels),
-        predictions: labels.into_iter().zip(predictions).collect(),
-    }
-}
-
 /// Predictions of a single-output model for `rows`, each distinct network scored once.
 fn predict_rows(
     data: &Nb201Networks,
@@ -229,15 +125,16 @@ fn predict_rows(
     Ok(at.into_iter().map(|i| scores[i]).collect())
 }
 
-/// Trains V2 (or the configured model) on one setting and scores its test rows.
+/// Trains V2 (or the configured model) on one setting and predicts its test
+/// rows (ms, in the order of `parts.test`).
 pub fn single_device(
     data: &Nb201Networks,
     setting: usize,
-    parts: &Parts,
+    parts: &Split,
     config: &TrainingConfig,
     device: &Device,
     show_progress: bool,
-) -> Result<SettingResult, TrainError> {
+) -> Result<Vec<f64>, TrainError> {
     let batch = data.table.settings[setting].batch_size;
     let vocab = vocab_of(config)?;
     let row_tokens = |rows: &[usize]| {
@@ -264,7 +161,7 @@ pub fn single_device(
         Selection::MinimiseMape,
         Session::in_memory(show_progress),
     )?;
-    let predictions = predict_rows(
+    predict_rows(
         data,
         &trained.fitted.model,
         &trained.scaling,
@@ -272,8 +169,7 @@ pub fn single_device(
         batch,
         vocab,
         device,
-    )?;
-    Ok(setting_result(data, setting, &parts.test, predictions))
+    )
 }
 
 pub(crate) fn vocab_of(config: &TrainingConfig) -> Result<NetworkVocab, TrainError> {
@@ -284,80 +180,11 @@ pub(crate) fn vocab_of(config: &TrainingConfig) -> Result<NetworkVocab, TrainErr
         .ok_or(TrainError::NoNetworkSection)
 }
 
-/// `k` shots for a held-out setting: a seeded sample of the training networks
-/// (pretraining saw them measured on the other settings only), so the test
-/// rows stay unseen.
-pub fn shots(parts: &Parts, k: usize, seed: u64) -> Vec<usize> {
-    let mut pool = parts.train.clone();
-    pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5407));
-    pool.truncate(k);
-    pool
-}
-
-/// How well the measurements agree with themselves: on rows whose network
-/// occurs more than once in the table (the same network measured again under
-/// another cell string), the scores of predicting each row by its network's
-/// mean latency. No predictor of the network alone does much better.
-pub fn repeat_ceiling(data: &Nb201Networks, setting: usize) -> LatencyScores {
-    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); data.cells.len()];
-    for (row, &n) in data.network_of_row.iter().enumerate() {
-        groups[n].push(row);
-    }
-    let (mut predictions, mut labels) = (Vec::new(), Vec::new());
-    for group in groups.iter().filter(|g| g.len() > 1) {
-        let values = data.labels(group, setting);
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        predictions.extend(std::iter::repeat_n(mean, values.len()));
-        labels.extend(values);
-    }
-    LatencyScores::of(&predictions, &labels)
-}
-
-/// Costs of a split's training and test rows at one batch size, computed once
-/// for every regression of every setting at that batch size.
-#[derive(Debug, Clone)]
-pub struct SplitCosts {
-    pub batch: usize,
-    pub train: Vec<Cost>,
-    pub test: Vec<Cost>,
-}
-
-impl SplitCosts {
-    pub fn new(data: &Nb201Networks, parts: &Parts, batch: usize) -> Self {
-        let costs_of = |rows: &[usize]| {
-            let (networks, at) = data.distinct(rows);
-            let costs = data.costs(&networks, batch);
-            at.into_iter().map(|i| costs[i]).collect()
-        };
-        Self {
-            batch,
-            train: costs_of(&parts.train),
-            test: costs_of(&parts.test),
-        }
-    }
-}
-
-/// A linear regression on cost features, fitted on the setting's training rows
-/// (`costs` at the setting's batch size).
-pub fn regression_baseline(
-    data: &Nb201Networks,
-    setting: usize,
-    parts: &Parts,
-    costs: &SplitCosts,
-    features: RegressionFeatures,
-) -> SettingResult {
-    let predictions = fit_and_predict(
-        features,
-        &costs.train,
-        &data.labels(&parts.train, setting),
-        &costs.test,
-    );
-    setting_result(data, setting, &parts.test, predictions)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::LatencyScores;
+    use crate::{Benchmark, Profile};
     use datasets::nb201_latency::DeviceSetting;
     use graph_ir::cells::Nb201Op;
 
@@ -396,36 +223,39 @@ mod tests {
         })
     }
 
-    fn tiny_protocol() -> Protocol {
-        let mut p = Protocol::for_profile(Profile::Quick, 3);
-        p.train = 48;
-        p.validation = 12;
-        p.test_sample = None;
-        for c in [&mut p.single, &mut p.multi, &mut p.gnn] {
-            c.model = c.model.clone().with_hidden(16).with_groups(4);
-            c.epochs = 25;
-            c.batch_size = 8;
-            c.learning_rate = 5e-3;
-        }
-        p
+    /// A small V2 for one setting, and the same for all three settings at once.
+    fn tiny_configs() -> (TrainingConfig, TrainingConfig) {
+        let mut single = TrainingConfig::log_latency(
+            Profile::Quick,
+            Benchmark::Nb201Latency,
+            NetworkVocab::Nnlqp,
+        );
+        single.model = single.model.clone().with_hidden(16).with_groups(4);
+        single.epochs = 25;
+        single.batch_size = 8;
+        single.learning_rate = 5e-3;
+        let mut multi = single.clone();
+        multi.model = multi.model.with_devices(3);
+        (single, multi)
     }
 
     #[test]
     fn one_setting_one_model_and_transfer_learn_the_tiny_table() {
         let _seeded = crate::test_lock::seeded();
         let data = tiny();
-        let protocol = tiny_protocol();
-        let parts = Parts::new(&data, &protocol, 0).unwrap();
+        let (single_config, multi_config) = tiny_configs();
+        let parts = data.table.split(48, 12, 0).unwrap();
         assert_eq!(parts.test.len(), 30);
         let device = Device::flex();
 
-        let single = single_device(&data, 0, &parts, &protocol.single, &device, false).unwrap();
-        assert_eq!(single.predictions.len(), 30);
-        assert!(single.scores.mape < 20.0, "single: {:?}", single.scores);
+        let single = single_device(&data, 0, &parts, &single_config, &device, false).unwrap();
+        assert_eq!(single.len(), 30);
+        let scores = LatencyScores::of(&single, &data.labels(&parts.test, 0));
+        assert!(scores.mape < 20.0, "single: {scores:?}");
 
         // One model for all three settings tells them apart through the setting input.
         let multi =
-            train_multi_device(&data, &[0, 1, 2], &parts, &protocol.multi, &device, false).unwrap();
+            train_multi_device(&data, &[0, 1, 2], &parts, &multi_config, &device, false).unwrap();
         let predictions = multi
             .predict(&data, &parts.test, &[0, 1, 2], &device)
             .unwrap();
@@ -439,52 +269,19 @@ mod tests {
             assert!((0.8..1.25).contains(&ratio), "setting {s}: {ratio}");
         }
 
-        // Pretrained without `fpga`, then 16 of its measurements.
+        // Pretrained without `fpga`, then 16 of its measurements (training networks,
+        // which pretraining saw on the other settings only).
         let pretrained =
-            train_multi_device(&data, &[0, 1], &parts, &protocol.multi, &device, false).unwrap();
+            train_multi_device(&data, &[0, 1], &parts, &multi_config, &device, false).unwrap();
         assert!(
             pretrained
                 .predict(&data, &parts.test, &[2], &device)
                 .is_err()
         );
         let test = pretrained.embed_rows(&data, &parts.test, &device).unwrap();
-        let shots = shots(&parts, 16, 0);
-        assert!(shots.iter().all(|r| parts.train.contains(r)));
-        let tuned = fine_tune(&pretrained, &data, 2, &shots, &test, 200, 1e-2, 0, &device).unwrap();
+        let shots = &parts.train[..16];
+        let tuned = fine_tune(&pretrained, &data, 2, shots, &test, 200, 1e-2, 0, &device).unwrap();
         let scores = LatencyScores::of(&tuned, &data.labels(&parts.test, 2));
         assert!(scores.mape < 25.0, "transfer: {scores:?}");
-
-        let costs = SplitCosts::new(&data, &parts, 1);
-        let flops = regression_baseline(&data, 0, &parts, &costs, RegressionFeatures::FlopsMac);
-        assert!(flops.scores.mape.is_finite());
-    }
-
-    #[test]
-    fn repeated_networks_are_merged_and_give_the_ceiling() {
-        let data = tiny();
-        assert!(data.cells.len() <= data.table.len());
-        // Two cells that differ only in a `none` edge's position build one network.
-        let a: Nb201Cell = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
-            .parse()
-            .unwrap();
-        // Node 2 is a plain wire of the input that nothing reads.
-        let b: Nb201Cell = "|none~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|none~2|"
-            .parse()
-            .unwrap();
-        let table = LatencyTable {
-            path: "dup.csv".into(),
-            settings: vec![DeviceSetting {
-                name: "cpu".into(),
-                batch_size: 1,
-            }],
-            cells: vec![(0, a), (1, b)],
-            latency_ms: vec![1.0, 1.2],
-        };
-        let data = Nb201Networks::new(table);
-        assert_eq!(data.cells.len(), 1);
-        let ceiling = repeat_ceiling(&data, 0);
-        assert_eq!(ceiling.n, 2);
-        // Both rows are predicted by the mean 1.1: errors 10% and 8.3%.
-        assert!((ceiling.mape - 100.0 * (0.1 + 0.1 / 1.2) / 2.0).abs() < 1e-9);
     }
 }

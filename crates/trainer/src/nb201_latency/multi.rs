@@ -3,7 +3,7 @@
 //! ([`MultiDeviceModel`], trained on (network, setting) pairs), and few-shot
 //! transfer to a setting left out of pretraining ([`fine_tune`]).
 
-use super::{Nb201Networks, Parts, vocab_of};
+use super::{Nb201Networks, vocab_of};
 use crate::batcher::flat_batch;
 use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::{mape, spearman};
@@ -12,6 +12,7 @@ use crate::{Objective, TrainError, TrainingConfig};
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
+use datasets::split::Split;
 use model::CellModel;
 use rand_chacha::ChaCha8Rng;
 use tokenizer::{GraphTokens, NetworkVocab};
@@ -233,7 +234,7 @@ impl Steps for PairSteps<'_> {
 pub fn train_multi_device(
     data: &Nb201Networks,
     settings: &[usize],
-    parts: &Parts,
+    parts: &Split,
     config: &TrainingConfig,
     device: &Device,
     show_progress: bool,

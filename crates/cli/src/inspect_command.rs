@@ -1,0 +1,98 @@
+//! `narformer inspect`: an ONNX model as the tokenizer sees it.
+
+use anyhow::Result;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The ONNX file.
+    model: PathBuf,
+    /// Also print one line per node: id, name, op and attributes, output shape, FLOPs, params.
+    #[arg(long)]
+    nodes: bool,
+    /// Batch size written into the model's inputs.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Shape of the first input, for models with symbolic dims (e.g. 1,3,224,224).
+    #[arg(long, value_delimiter = ',')]
+    input_shape: Option<Vec<usize>>,
+    /// Vocabulary for the unknown-op count: extended (default) or nnlqp.
+    #[arg(long, default_value = "extended")]
+    vocab: tokenizer::NetworkVocab,
+}
+
+pub fn inspect(args: InspectArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let options = onnx_io::ImportOptions {
+        batch_size: args.batch_size,
+        input_shape: args.input_shape.clone(),
+    };
+    let imported = onnx_io::read_file(&args.model, &options)?;
+    let graph = &imported.graph;
+    let compact = tokenizer::NetworkTokenizer::new(args.vocab).compact(graph, args.batch_size);
+    let cost = compact.cost;
+    writeln!(
+        out,
+        "{}: {} nodes, {} edges, opset {}, batch {}",
+        args.model.display(),
+        graph.len(),
+        graph.edges().len(),
+        imported.opset,
+        args.batch_size
+    )?;
+    writeln!(
+        out,
+        "FLOPs {:.4} G, params {:.4} M, memory access {:.4} M elements",
+        cost.flops as f64 / 1e9,
+        cost.params as f64 / 1e6,
+        cost.memory_access as f64 / 1e6
+    )?;
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for id in graph.node_ids() {
+        *counts.entry(graph.node(id).op.name()).or_default() += 1;
+    }
+    writeln!(out, "ops:")?;
+    for (op, n) in &counts {
+        writeln!(out, "  {op:<24} {n}")?;
+    }
+    if compact.unknown_ops.is_empty() {
+        writeln!(out, "unknown ops ({} vocabulary): none", args.vocab)?;
+    } else {
+        writeln!(out, "unknown ops ({} vocabulary):", args.vocab)?;
+        for (op, n) in &compact.unknown_ops {
+            writeln!(out, "  {op:<24} {n}")?;
+        }
+    }
+    if args.nodes {
+        writeln!(
+            out,
+            "nodes (topological order): #id name op shape flops params <- operands"
+        )?;
+        for &id in graph.topological_order() {
+            let node = graph.node(id);
+            let operands: Vec<String> = graph
+                .operands(id)
+                .iter()
+                .map(|n| format!("#{}", n.0))
+                .collect();
+            writeln!(
+                out,
+                "#{} {} {} {:?} {} {}{}",
+                id.0,
+                node.name,
+                node.op,
+                node.shape.as_deref().unwrap_or(&[]),
+                graph_ir::node_flops(graph, id),
+                node.params,
+                if operands.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <- {}", operands.join(","))
+                }
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! `narformer train`: train a predictor on a benchmark and score it on the
+//! held-out test split.
+
+use crate::data_dir::{DataDirArg, benchmark_files};
+use anyhow::{Result, bail};
+use clap::Args;
+use model::Architecture;
+use std::path::PathBuf;
+use trainer::{Benchmark, Experiment, Profile, TrainError, TrainingConfig};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Benchmark: nb201, nb101 (accuracy of cells) or nnlqp (latency of ONNX
+    /// networks; give the dataset root with --dataset-dir).
+    #[arg(long, default_value = "nb201")]
+    benchmark: Benchmark,
+    /// Predictor: v2 (NAR-Former V2), gnn or transformer (the baselines).
+    #[arg(long, default_value = "v2")]
+    model: Architecture,
+    /// Number of training architectures (NB201: 78, 156, 469, 781, 1563; NB101:
+    /// 100, 172, 424, 4236). nnlqp takes its split from the dataset instead.
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// nnlqp: hold this family out (train on the others, test on all of it);
+    /// without it, the in-domain split (the Stage column).
+    #[arg(long)]
+    test_family: Option<String>,
+    /// nnlqp: token vocabulary, extended (default) or nnlqp (the reference's 152-dim layout).
+    #[arg(long, default_value = "extended")]
+    vocab: tokenizer::NetworkVocab,
+    /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
+    #[arg(long, default_value = "quick")]
+    profile: Profile,
+    /// Seed of the split, the initialisation and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Override the profile's number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Start from this config.json instead of a profile (benchmark, size and seed flags still apply).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run directory (default: runs/<benchmark>-<size>-<profile>-s<seed>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Also write the report JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Stop at the first snapshot (validation pass) at or after this epoch; run the same command again to resume.
+    #[arg(long)]
+    stop_after_epoch: Option<usize>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
+    let latency = args.benchmark.is_latency();
+    let train_size = match (latency, args.train_size) {
+        (true, _) => 0,
+        (false, Some(n)) => n,
+        (false, None) => bail!("--train-size is required for {}", args.benchmark),
+    };
+    let mut config = match &args.config {
+        Some(path) => TrainingConfig::load(path)?,
+        None if latency => TrainingConfig::latency(args.profile, args.seed, args.vocab),
+        None => TrainingConfig::for_profile(
+            args.profile,
+            args.benchmark,
+            args.model,
+            train_size,
+            args.seed,
+        ),
+    };
+    config.benchmark = args.benchmark;
+    config.train_size = train_size;
+    config.seed = args.seed;
+    if let Some(network) = config.network.as_mut() {
+        network.split = match &args.test_family {
+            Some(family) => datasets::nnlqp::LatencySplit::LeaveOut(family.clone()),
+            None => datasets::nnlqp::LatencySplit::InDomain,
+        };
+    }
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    let run_dir = args.run_dir.unwrap_or_else(|| {
+        if latency {
+            let split = args.test_family.as_deref().unwrap_or("in-domain");
+            return PathBuf::from(format!(
+                "runs/nnlqp-{split}-{}-{}-s{}",
+                config.model.architecture, config.profile, config.seed
+            ));
+        }
+        PathBuf::from(format!(
+            "runs/{}-{}-{}-{}-s{}",
+            config.benchmark,
+            config.train_size,
+            config.model.architecture,
+            config.profile,
+            config.seed
+        ))
+    });
+    let data_dir = args.data.resolve_for(benchmark_files(config.benchmark))?;
+    let experiment = Experiment {
+        config,
+        data_dir,
+        run_dir,
+        show_progress: !args.quiet,
+        stop_after_epoch: args.stop_after_epoch,
+        bad_rows: args.data.bad_rows(),
+        cache_dir: args.data.cache_dir.clone(),
+    };
+    let report = match experiment.run(device) {
+        Ok(report) => report,
+        Err(TrainError::Interrupted { epoch }) => {
+            println!(
+                "stopped after epoch {epoch} as asked; progress is in {}/resume, run the same command to continue",
+                experiment.run_dir.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let (Some(mape), Some(acc10), Some(acc5)) = (
+        report.metrics.mape,
+        report.metrics.acc10,
+        report.metrics.acc5,
+    ) {
+        println!(
+            "{} {} seed {} ({}): test MAPE {mape:.2}%, Acc(10%) {:.1}%, Acc(5%) {:.1}% on {} networks (validation MAPE {:.2}%, best epoch {}), {:.0} s training",
+            report.model,
+            report.benchmark,
+            report.seed,
+            report.profile,
+            100.0 * acc10,
+            100.0 * acc5,
+            report.n_test,
+            report.metrics.validation_mape.unwrap_or(f64::NAN),
+            report.metrics.best_epoch,
+            report.train_seconds
+        );
+    } else {
+        println!(
+            "{} {} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
+            report.model,
+            report.benchmark,
+            report.train_size,
+            report.seed,
+            report.profile,
+            report.metrics.kendall_tau,
+            report.n_test,
+            report.metrics.validation_kendall_tau,
+            report.metrics.best_epoch,
+            report.train_seconds
+        );
+    }
+    println!("run directory: {}", report.run_dir.display());
+    if let Some(path) = args.report {
+        sysio::write_json(&path, &report)?;
+        println!("report: {}", path.display());
+    }
+    Ok(())
+}
