@@ -19,7 +19,7 @@ pub const MAX_LINES: usize = 600;
 
 /// Source files still over [`MAX_LINES`], each to be split; the list only
 /// shrinks (a file that is under the limit and still listed is an error).
-const OVERSIZE: [&str; 1] = ["crates/onnx-io/src/shape.rs"];
+const OVERSIZE: [&str; 0] = [];
 
 /// Tighter limits where the architecture promises thin code (first match wins;
 /// a path ending in `/` covers its directory).

@@ -2,9 +2,10 @@
 //!
 //! [`Graph`] is acyclic by construction ([`GraphBuilder::build`] returns
 //! [`GraphError::Cycle`] instead of a graph), keeps operand order on its edges,
-//! and is built either by hand, by the cell builders in [`cells`], or (later) by
-//! the ONNX reader.
+//! and is built either by hand, by the cell builders in [`cells`], or by the
+//! ONNX reader. [`catalogue`] lists every ONNX op type the workspace reads.
 
+pub mod catalogue;
 pub mod cells;
 pub mod cost;
 mod error;

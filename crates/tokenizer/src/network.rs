@@ -351,3 +351,21 @@ impl CompactTokens {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graph_ir::catalogue;
+
+    #[test]
+    fn every_vocabulary_op_is_catalogued() {
+        for vocab in [NetworkVocab::Nnlqp, NetworkVocab::Extended] {
+            for name in vocab.op_names() {
+                assert!(
+                    catalogue::lookup(name).is_some() || catalogue::NOT_ONNX.contains(&name),
+                    "{vocab}: {name} is neither in graph_ir::catalogue nor a graph-level op"
+                );
+            }
+        }
+    }
+}

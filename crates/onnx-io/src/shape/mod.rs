@@ -1,0 +1,165 @@
+//! Static shape inference (and value folding for shape arithmetic) for every op
+//! of the catalogue (`graph_ir::catalogue`), one module per shape family; the
+//! dispatch goes through the catalogue, so an op has a rule exactly when it is
+//! catalogued. Errors are plain reasons; the importer adds the file, node and op.
+
+mod broadcast;
+mod fold;
+mod generator;
+mod layout;
+mod linear;
+mod reduce;
+mod resample;
+mod window;
+
+pub(crate) use fold::fold_values;
+use graph_ir::catalogue::{self, Family};
+
+use crate::attrs::Attrs;
+
+/// What the inference of one node sees of one input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Operand<'a> {
+    pub shape: &'a [usize],
+    /// Known values (constants only).
+    pub values: Option<&'a [f64]>,
+}
+
+pub(super) type Shapes = Result<Vec<Vec<usize>>, String>;
+
+pub(super) struct Ctx<'a, 'b> {
+    pub(super) attrs: &'b Attrs<'a>,
+    pub(super) inputs: &'b [Option<Operand<'b>>],
+}
+
+impl<'b> Ctx<'_, 'b> {
+    pub(super) fn input(&self, i: usize) -> Result<Operand<'b>, String> {
+        self.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| format!("required input {i} is missing"))
+    }
+
+    pub(super) fn shape(&self, i: usize) -> Result<&'b [usize], String> {
+        Ok(self.input(i)?.shape)
+    }
+
+    pub(super) fn has(&self, i: usize) -> bool {
+        matches!(self.inputs.get(i), Some(Some(_)))
+    }
+
+    /// Integer values of a constant input (`None` when the input is absent).
+    pub(super) fn const_ints(&self, i: usize) -> Result<Option<Vec<i64>>, String> {
+        if !self.has(i) {
+            return Ok(None);
+        }
+        let values = self.input(i)?.values.ok_or_else(|| {
+            format!("input {i} must be a constant whose values are in the file (it is computed at run time or stripped)")
+        })?;
+        Ok(Some(values.iter().map(|&v| v as i64).collect()))
+    }
+
+    pub(super) fn const_floats(&self, i: usize) -> Result<Option<Vec<f64>>, String> {
+        if !self.has(i) {
+            return Ok(None);
+        }
+        let values = self
+            .input(i)?
+            .values
+            .ok_or_else(|| format!("input {i} must be a constant whose values are in the file"))?;
+        Ok(Some(values.to_vec()))
+    }
+
+    /// Axes from the attribute (older opsets) or from constant input `i`.
+    pub(super) fn axes(&self, i: usize) -> Result<Option<Vec<i64>>, String> {
+        if let Some(a) = self.attrs.ints("axes") {
+            return Ok(Some(a.to_vec()));
+        }
+        self.const_ints(i)
+    }
+}
+
+pub(super) fn axis(a: i64, rank: usize) -> Result<usize, String> {
+    let r = rank as i64;
+    let norm = if a < 0 { a + r } else { a };
+    if (0..r.max(1)).contains(&norm) {
+        Ok(norm as usize)
+    } else {
+        Err(format!("axis {a} is out of range for rank {rank}"))
+    }
+}
+
+pub(super) fn dim(v: i64, what: &str) -> Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("{what} {v} is negative"))
+}
+
+/// Largest tensor (in elements) a shape may describe: beyond it a file is
+/// corrupt or hostile, and products of its dims could overflow.
+pub(crate) const MAX_ELEMENTS: u128 = 1 << 40;
+
+/// Rejects shapes of more than [`MAX_ELEMENTS`] elements.
+pub(crate) fn check_size(shape: &[usize]) -> Result<(), String> {
+    let numel = shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128));
+    match numel {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => Err(format!("shape {shape:?} is implausibly large")),
+    }
+}
+
+/// The output shapes of an ONNX op, one per output, each checked by [`check_size`].
+pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs: usize) -> Shapes {
+    let shapes = infer_unchecked(op, attrs, inputs, outputs)?;
+    for s in &shapes {
+        check_size(s)?;
+    }
+    Ok(shapes)
+}
+
+fn no_rule(op: &str) -> String {
+    format!("no shape inference for op '{op}'")
+}
+
+fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs: usize) -> Shapes {
+    let ctx = Ctx { attrs, inputs };
+    match catalogue::family(op) {
+        Some(Family::Unary) => Ok(vec![ctx.shape(0)?.to_vec(); outputs.max(1)]),
+        Some(Family::Broadcast) => broadcast::infer(op, &ctx, outputs),
+        Some(Family::Window) => window::infer(op, &ctx, outputs),
+        Some(Family::GlobalPool) => window::infer_global(op, &ctx, outputs),
+        Some(Family::Linear) => linear::infer(op, &ctx, outputs),
+        Some(Family::Layout) => layout::infer(op, &ctx, outputs),
+        Some(Family::Reduce) => reduce::infer(op, &ctx, outputs),
+        Some(Family::Resample) => resample::infer(op, &ctx, outputs),
+        Some(Family::Generator) => generator::infer(op, &ctx, outputs),
+        None => Err(no_rule(op)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogued_op_has_a_shape_rule_and_no_other_op_does() {
+        use crate::proto::NodeProto;
+        let node = NodeProto::default();
+        let attrs = Attrs::of(&node);
+        let x = [1usize, 4, 8, 8];
+        let values = [1.0f64; 4];
+        let operand = Operand {
+            shape: &x,
+            values: Some(&values),
+        };
+        for entry in catalogue::CATALOGUE {
+            // Missing attributes may still fail; what must not happen is an op with no rule.
+            if let Err(e) = infer(entry.name, &attrs, &[Some(operand), Some(operand)], 1) {
+                assert!(!e.contains("no shape inference"), "{}: {e}", entry.name);
+            }
+        }
+        let e = infer("NoSuchOp", &attrs, &[Some(operand)], 1).unwrap_err();
+        assert!(e.contains("no shape inference"), "{e}");
+    }
+}
