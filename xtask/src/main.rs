@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod conformance;
 mod parity;
 mod tidy;
 mod train;
@@ -37,6 +38,9 @@ enum Task {
     /// Everything CI checks: fmt, clippy, tests, a fresh-machine run, the
     /// optional backends' build and parity tests, and tidy; prints a timing table.
     Ci(ci::CiArgs),
+    /// ONNX's backend node tests (the pinned onnx wheel, fetched once) as a
+    /// shape-inference conformance suite: pass/fail per op.
+    OnnxConformance(conformance::ConformanceArgs),
     /// The tree's structural rules: module headers, file length, the crate
     /// dependency direction of docs/ARCHITECTURE.md, no circular file imports.
     Tidy,
@@ -50,6 +54,7 @@ fn main() -> Result<()> {
         Task::Bench(args) => bench::run(args),
         Task::Parity(args) => parity::run(&args),
         Task::Ci(args) => ci::run(args),
+        Task::OnnxConformance(args) => conformance::run(args),
         Task::Tidy => tidy::run(&workspace_root()),
     }
 }

@@ -28,6 +28,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     let options = onnx_io::ImportOptions {
         batch_size: args.batch_size,
         input_shape: args.input_shape.clone(),
+        ..Default::default()
     };
     let imported = onnx_io::read_file(&args.model, &options)?;
     let graph = &imported.graph;

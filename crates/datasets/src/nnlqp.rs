@@ -301,7 +301,7 @@ impl TokenCache {
         }
         let options = ImportOptions {
             batch_size,
-            input_shape: None,
+            ..Default::default()
         };
         let imported = onnx_io::import_bytes(&bytes, onnx, &options)?;
         let tokens = NetworkTokenizer::new(vocab).compact(&imported.graph, batch_size);

@@ -28,6 +28,8 @@ pub enum Family {
     Resample,
     /// Outputs computed from the inputs' shapes or values.
     Generator,
+    /// Recurrent layers over a sequence (`[seq, batch, input]`, or batch first).
+    Recurrent,
 }
 
 /// One catalogued ONNX op.
@@ -52,19 +54,38 @@ catalogue! {
         Relu, Sigmoid, Tanh, Sqrt, Clip, Softmax, LogSoftmax, BatchNormalization,
         LayerNormalization, InstanceNormalization, Gelu, Erf, HardSwish, HardSigmoid, Identity,
         Dropout, Exp, Log, Neg, Abs, Reciprocal, LeakyRelu, Elu, Softplus, Cast, Floor, Ceil,
-        Mish, Not, Sin, Cos,
+        Mish, Not, Sin, Cos, Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh, Tan, Sign, Round,
+        IsNaN, IsInf, Selu, Celu, ThresholdedRelu, Shrink, Softsign, Hardmax, BitwiseNot,
+        Bernoulli, EyeLike, RandomNormalLike, RandomUniformLike, LRN, LpNormalization,
+        MeanVarianceNormalization, GroupNormalization, CumSum, Trilu, ReverseSequence,
+        QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, CastLike, Scatter,
+        ScatterElements, ScatterND,
     ];
-    Broadcast: [Add, Sub, Mul, Div, Mod, Pow, Max, Min, Where, Equal, Less, Greater, PRelu];
-    Window: [Conv, ConvTranspose, MaxPool, AveragePool];
-    GlobalPool: [GlobalAveragePool, GlobalMaxPool];
-    Linear: [Gemm, MatMul];
+    Broadcast: [
+        Add, Sub, Mul, Div, Mod, Pow, Max, Min, Where, Equal, Less, Greater, PRelu, Sum, Mean,
+        And, Or, Xor, GreaterOrEqual, LessOrEqual, BitShift, BitwiseAnd, BitwiseOr, BitwiseXor,
+    ];
+    Window: [
+        Conv, ConvTranspose, MaxPool, AveragePool, LpPool, MaxUnpool, ConvInteger, QLinearConv,
+        DeformConv,
+    ];
+    GlobalPool: [GlobalAveragePool, GlobalMaxPool, GlobalLpPool];
+    Linear: [Gemm, MatMul, MatMulInteger, QLinearMatMul, Einsum];
     Layout: [
         Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze, Gather, Pad,
-        Expand, Tile,
+        Expand, Tile, GatherElements, GatherND, DepthToSpace, SpaceToDepth, TopK, Compress,
     ];
-    Reduce: [ReduceMean, ReduceMax, ReduceSum];
-    Resample: [Resize, Upsample];
-    Generator: [Shape, ConstantOfShape, Range];
+    Reduce: [
+        ReduceMean, ReduceMax, ReduceSum, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1,
+        ReduceL2, ReduceLogSum, ReduceLogSumExp, ArgMax, ArgMin, Det, NegativeLogLikelihoodLoss,
+        SoftmaxCrossEntropyLoss,
+    ];
+    Resample: [Resize, Upsample, GridSample, AffineGrid, Col2Im];
+    Generator: [
+        Shape, Size, ConstantOfShape, Range, OneHot, HannWindow, HammingWindow, BlackmanWindow,
+        MelWeightMatrix, NonZero,
+    ];
+    Recurrent: [RNN, GRU, LSTM];
 }
 
 /// Catalogued ops that graph-ir has no typed [`Op`](crate::Op) for: the
@@ -89,7 +110,7 @@ pub fn family(onnx_name: &str) -> Option<Family> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs};
+    use crate::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs, RecurrentAttrs, RecurrentCell};
 
     /// One value of every `Op` variant that an ONNX file can name.
     fn onnx_variants() -> Vec<Op> {
@@ -111,6 +132,16 @@ mod tests {
             Op::Transpose(Perm::new(&[1, 0]).unwrap_or_else(|| unreachable!())),
         ];
         ops.extend(PlainOp::ALL.iter().map(|&p| Op::Plain(p)));
+        ops.extend(
+            [RecurrentCell::Rnn, RecurrentCell::Gru, RecurrentCell::Lstm].map(|cell| {
+                Op::Recurrent(RecurrentAttrs {
+                    cell,
+                    hidden: 8,
+                    bidirectional: false,
+                    batch_first: false,
+                })
+            }),
+        );
         ops
     }
 

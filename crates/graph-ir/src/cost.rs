@@ -8,11 +8,15 @@
 //! - Gemm: `rows * Co * (2*Ci - 1 + bias)`; MatMul: `outputs * (2K - 1)`;
 //! - BatchNormalization 4x input elements; Layer/InstanceNormalization 5x;
 //!   Softmax/LogSoftmax 3x;
-//! - MaxPool/AveragePool: output elements x k^s; global pools and reductions:
-//!   input elements;
+//! - MaxPool/AveragePool: output elements x k^s; global pools, reductions,
+//!   ArgMax/ArgMin and TopK: input elements;
+//! - RNN/GRU/LSTM: per time step, batch row and direction, `gates * hidden *
+//!   2*(input + hidden)` for the two matrix products plus `gates * hidden` for
+//!   the bias and gate arithmetic (gates: RNN 1, GRU 3, LSTM 4);
 //! - elementwise maths (activations, arithmetic, comparisons, Resize): output elements;
-//! - pure data movement (Reshape, Transpose, Concat, Slice, Gather, Pad, Cast,
-//!   Identity, Dropout, ...), inputs and outputs: 0; unknown ops: 0.
+//! - pure data movement (Reshape, Transpose, Concat, Slice, Gather and its
+//!   variants, Pad, Cast, CastLike, Identity, Dropout, Shape, Size, ...), inputs
+//!   and outputs: 0; unknown ops: 0.
 //!
 //! Memory access per node = output elements + params (reference `predictor/feature/`).
 
@@ -83,6 +87,7 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
         Op::AveragePool(p) | Op::MaxPool(p) => {
             out.saturating_mul((p.kernel as u64).saturating_pow(spatial))
         }
+        Op::Recurrent(r) => recurrent_flops(r, in_shape.as_deref()),
         Op::BatchNormalization => in_elems.saturating_mul(4),
         Op::Relu | Op::Add => out,
         Op::Input | Op::Output | Op::Identity | Op::Zero | Op::Transpose(_) | Op::Unknown(_) => 0,
@@ -103,7 +108,17 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
             | PlainOp::GlobalMaxPool
             | PlainOp::ReduceMean
             | PlainOp::ReduceMax
-            | PlainOp::ReduceSum => in_elems,
+            | PlainOp::ReduceSum
+            | PlainOp::ReduceMin
+            | PlainOp::ReduceProd
+            | PlainOp::ReduceSumSquare
+            | PlainOp::ReduceL1
+            | PlainOp::ReduceL2
+            | PlainOp::ReduceLogSum
+            | PlainOp::ReduceLogSumExp
+            | PlainOp::ArgMax
+            | PlainOp::ArgMin
+            | PlainOp::TopK => in_elems,
             PlainOp::Reshape
             | PlainOp::Split
             | PlainOp::Concat
@@ -117,7 +132,15 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
             | PlainOp::Expand
             | PlainOp::Tile
             | PlainOp::Dropout
-            | PlainOp::Shape => 0,
+            | PlainOp::Shape
+            | PlainOp::Size
+            | PlainOp::CastLike
+            | PlainOp::GatherElements
+            | PlainOp::GatherND
+            | PlainOp::DepthToSpace
+            | PlainOp::SpaceToDepth
+            | PlainOp::Compress
+            | PlainOp::NonZero => 0,
             _ => out,
         },
     }
@@ -147,4 +170,19 @@ pub fn graph_cost(graph: &Graph) -> Cost {
                 .saturating_add(node.params),
         }
     })
+}
+
+/// FLOPs of a recurrent op on input `x` (`[seq, batch, input]`, or batch first).
+fn recurrent_flops(r: &crate::RecurrentAttrs, x: Option<&[usize]>) -> u64 {
+    let Some(&[a, b, input]) = x else { return 0 };
+    let (seq, batch) = if r.batch_first { (b, a) } else { (a, b) };
+    let directions = if r.bidirectional { 2 } else { 1 };
+    let (g, h) = (r.cell.gates() as u64, r.hidden as u64);
+    let per_step = g
+        .saturating_mul(h)
+        .saturating_mul(2 * (input as u64 + h) + 1);
+    per_step
+        .saturating_mul(seq as u64)
+        .saturating_mul(batch as u64)
+        .saturating_mul(directions)
 }

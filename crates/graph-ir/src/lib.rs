@@ -16,4 +16,4 @@ mod op;
 pub use cost::{Cost, graph_cost, node_flops};
 pub use error::GraphError;
 pub use graph::{Graph, GraphBuilder, Node, NodeId, NodeSignature};
-pub use op::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs};
+pub use op::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs, RecurrentAttrs, RecurrentCell};

@@ -47,6 +47,45 @@ impl PoolAttrs {
     }
 }
 
+/// The cell of a recurrent op (ONNX `RNN`, `GRU`, `LSTM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecurrentCell {
+    Rnn,
+    Gru,
+    Lstm,
+}
+
+impl RecurrentCell {
+    /// The ONNX op type.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecurrentCell::Rnn => "RNN",
+            RecurrentCell::Gru => "GRU",
+            RecurrentCell::Lstm => "LSTM",
+        }
+    }
+
+    /// Gate blocks of the weight matrices (RNN 1, GRU 3, LSTM 4).
+    pub fn gates(self) -> usize {
+        match self {
+            RecurrentCell::Rnn => 1,
+            RecurrentCell::Gru => 3,
+            RecurrentCell::Lstm => 4,
+        }
+    }
+}
+
+/// Attributes of a recurrent op that shape its cost: the hidden size, one or
+/// two directions, and the layout (`batch_first`: `[batch, seq, ...]`, ONNX
+/// `layout = 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecurrentAttrs {
+    pub cell: RecurrentCell,
+    pub hidden: usize,
+    pub bidirectional: bool,
+    pub batch_first: bool,
+}
+
 /// A typed operation. One variant per op, attributes in their own struct;
 /// string-keyed attributes never leave the readers that produce this type.
 ///
@@ -82,6 +121,8 @@ pub enum Op {
         bias: bool,
     },
     Transpose(Perm),
+    /// ONNX `RNN`, `GRU` or `LSTM`.
+    Recurrent(RecurrentAttrs),
     /// An op whose token carries no attributes (elementwise maths, data movement, ...).
     Plain(PlainOp),
     /// An op outside every vocabulary, kept under its ONNX name so it can be reported.
@@ -152,6 +193,32 @@ plain_ops! {
     Unsqueeze, Expand, Where, ReduceMax, ReduceSum, Max, Min, Dropout, Exp, Log, Neg, Abs,
     Reciprocal, LeakyRelu, PRelu, Elu, Softplus, GlobalMaxPool, InstanceNormalization, Tile,
     Equal, Less, Greater, Not, Shape, Floor, Ceil, Mish, LogSoftmax, Sin, Cos,
+    // Element-wise maths and activations of the wider ai.onnx opset.
+    Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh, Tan, Sign, Round, IsNaN, IsInf, Selu,
+    Celu, ThresholdedRelu, Shrink, Softsign, Hardmax, BitwiseNot, Bernoulli, EyeLike,
+    RandomNormalLike, RandomUniformLike,
+    // Normalisations and scans that keep their input's shape.
+    LRN, LpNormalization, MeanVarianceNormalization, GroupNormalization, CumSum, Trilu,
+    ReverseSequence,
+    // Quantisation that keeps the tensor's shape.
+    QuantizeLinear, DequantizeLinear,
+    // Scatters, which keep the data's shape.
+    CastLike, Scatter, ScatterElements, ScatterND,
+    // Data movement and selection.
+    GatherElements, GatherND, DepthToSpace, SpaceToDepth, TopK, Compress,
+    // Reductions and losses.
+    ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,
+    ArgMax, ArgMin, Det, NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss,
+    // Generators.
+    Size, OneHot, HannWindow, HammingWindow, BlackmanWindow, NonZero,
+    // Quantised and other convolution-like, matmul-like and sampling ops
+    // (typed plainly for now: their cost is counted as element-wise).
+    DynamicQuantizeLinear, LpPool, GlobalLpPool, MaxUnpool, ConvInteger, QLinearConv,
+    DeformConv, MatMulInteger, QLinearMatMul, Einsum, GridSample, AffineGrid, Col2Im,
+    MelWeightMatrix,
+    // Variadic and logical broadcasts.
+    Sum, Mean, And, Or, Xor, GreaterOrEqual, LessOrEqual, BitShift, BitwiseAnd, BitwiseOr,
+    BitwiseXor,
 }
 
 impl Op {
@@ -173,6 +240,7 @@ impl Op {
             Op::ConvTranspose { .. } => "ConvTranspose",
             Op::Gemm { .. } => "Gemm",
             Op::Transpose(_) => "Transpose",
+            Op::Recurrent(r) => r.cell.name(),
             Op::Plain(p) => p.name(),
             Op::Unknown(name) => name,
         }
@@ -227,6 +295,18 @@ impl fmt::Display for Op {
                 let axes: Vec<String> = p.axes().map(|a| a.to_string()).collect();
                 write!(f, "Transpose({})", axes.join(","))
             }
+            Op::Recurrent(r) => write!(
+                f,
+                "{}(h{}{}{})",
+                r.cell.name(),
+                r.hidden,
+                if r.bidirectional {
+                    " bidirectional"
+                } else {
+                    ""
+                },
+                if r.batch_first { " batch-first" } else { "" }
+            ),
             Op::Unknown(name) => write!(f, "{name}(unknown)"),
             _ => f.write_str(self.name()),
         }

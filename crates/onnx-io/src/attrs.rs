@@ -42,4 +42,8 @@ impl<'a> Attrs<'a> {
     pub fn tensor(&self, name: &str) -> Option<&'a crate::proto::TensorProto> {
         self.get(name).and_then(|a| a.t.as_ref())
     }
+
+    pub fn graph(&self, name: &str) -> Option<&'a crate::proto::GraphProto> {
+        self.get(name).and_then(|a| a.g.as_ref())
+    }
 }

@@ -61,6 +61,9 @@ impl Const {
 
 /// The tensor's values, if the file holds all `numel` of them.
 fn decode(t: &TensorProto, data_type: DataType, numel: usize) -> Option<Vec<f64>> {
+    if numel == 0 {
+        return Some(Vec::new());
+    }
     let values: Vec<f64> = if let Some(raw) = t.raw_data.as_deref().filter(|r| !r.is_empty()) {
         let width = match data_type {
             DataType::Int64 | DataType::Double | DataType::Uint64 => 8,

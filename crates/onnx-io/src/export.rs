@@ -134,6 +134,28 @@ pub fn export_model(graph: &Graph, weights: Weights) -> Result<ModelProto, Expor
                 vec![ints("perm", perm.axes().map(|a| a as i64).collect())],
                 vec![],
             ),
+            Op::Recurrent(r) => {
+                let input = in_shape(0).last().copied().unwrap_or(0);
+                let dirs = if r.bidirectional { 2 } else { 1 };
+                let gh = r.cell.gates() * r.hidden;
+                let mut dims = vec![vec![dirs, gh, input], vec![dirs, gh, r.hidden]];
+                if node.params > (dirs * gh * (input + r.hidden)) as u64 {
+                    dims.push(vec![dirs, 2 * gh]);
+                }
+                let mut attrs = vec![int("hidden_size", r.hidden as i64)];
+                if r.bidirectional {
+                    attrs.push(AttributeProto {
+                        name: Some("direction".into()),
+                        r#type: Some(AttributeType::String as i32),
+                        s: Some(b"bidirectional".to_vec()),
+                        ..Default::default()
+                    });
+                }
+                if r.batch_first {
+                    attrs.push(int("layout", 1));
+                }
+                (attrs, dims)
+            }
             Op::Plain(PlainOp::LayerNormalization) => {
                 let c = shape.last().copied().unwrap_or(0);
                 (vec![int("axis", -1)], vec![vec![c], vec![c]])

@@ -7,19 +7,65 @@ use crate::attrs::Attrs;
 use crate::constant::Const;
 use crate::proto::{GraphProto, ModelProto, NodeProto, tensor_shape_proto::dimension, type_proto};
 use crate::shape::{self, Operand};
-use graph_ir::{ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, Perm, PoolAttrs};
+use graph_ir::{
+    ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, Perm, PoolAttrs, RecurrentAttrs,
+    RecurrentCell,
+};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// How to fix the dims an ONNX file leaves open.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImportOptions {
-    /// Written into the first dim of every graph input.
+    /// Written into the first dim of every graph input without a named shape.
     pub batch_size: usize,
     /// Replaces the declared shape of the (first) graph input, for files with
     /// symbolic dims; the batch dim is still set from `batch_size`.
     pub input_shape: Option<Vec<usize>>,
+    /// Shapes of graph inputs by name, used as given (no batch rewrite).
+    pub named_shapes: BTreeMap<String, Vec<usize>>,
+    /// Graph inputs whose values are known at import: they become constants,
+    /// as initializers are (the conformance runner feeds the node tests' small
+    /// inputs, shapes and axes, this way).
+    pub known_inputs: BTreeMap<String, KnownTensor>,
+}
+
+/// A tensor known before the model runs: a `.pb` file's `TensorProto`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownTensor {
+    pub dims: Vec<usize>,
+    /// Row-major values, for tensors small enough to matter to shapes.
+    pub values: Option<Vec<f64>>,
+    pub is_float: bool,
+}
+
+/// Reads a serialised `TensorProto` (the node tests' `input_0.pb`, ...): its
+/// name and the tensor.
+pub fn read_tensor(path: &Path) -> Result<(String, KnownTensor), OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let t = crate::proto::TensorProto::decode(bytes.as_slice()).map_err(|source| {
+        OnnxError::Decode {
+            file: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let c = Const::from_proto(&t).map_err(|reason| OnnxError::Input {
+        file: path.to_path_buf(),
+        input: t.name().to_string(),
+        reason,
+    })?;
+    Ok((
+        t.name().to_string(),
+        KnownTensor {
+            dims: c.dims,
+            values: c.values,
+            is_float: c.is_float,
+        },
+    ))
 }
 
 impl Default for ImportOptions {
@@ -27,6 +73,8 @@ impl Default for ImportOptions {
         Self {
             batch_size: 1,
             input_shape: None,
+            named_shapes: BTreeMap::new(),
+            known_inputs: BTreeMap::new(),
         }
     }
 }
@@ -41,6 +89,9 @@ pub struct Imported {
     /// Version of the default-domain opset the file imports.
     pub opset: i64,
     pub batch_size: usize,
+    /// Each graph output's name and inferred shape, in the file's order
+    /// (`None` for an output no node, input or initializer produces).
+    pub outputs: Vec<(String, Option<Vec<usize>>)>,
 }
 
 /// Reads and imports an ONNX file.
@@ -89,6 +140,17 @@ pub fn import_bytes(
     for node in topological(graph, &importer.values, file)? {
         importer.add_node(node)?;
     }
+    let outputs = graph
+        .output
+        .iter()
+        .map(|o| {
+            let shape = importer.values.get(o.name()).map(|v| match v {
+                Value::Data { shape, .. } => shape.clone(),
+                Value::Const(c) => c.dims.clone(),
+            });
+            (o.name().to_string(), shape)
+        })
+        .collect();
     let built = importer
         .builder
         .build()
@@ -101,6 +163,7 @@ pub fn import_bytes(
         unknown_ops: importer.unknown_ops,
         opset,
         batch_size: options.batch_size,
+        outputs,
     })
 }
 
@@ -121,10 +184,12 @@ impl Value {
             Value::Data { shape, .. } => Operand {
                 shape,
                 values: None,
+                is_float: true,
             },
             Value::Const(c) => Operand {
                 shape: &c.dims,
                 values: c.values.as_deref(),
+                is_float: c.is_float,
             },
         }
     }
@@ -185,6 +250,19 @@ fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<usize>> {
         .collect()
 }
 
+/// Every tensor name the subgraphs of `node` (If branches, Loop and Scan
+/// bodies, nested) read.
+fn subgraph_reads(node: &NodeProto) -> Vec<&String> {
+    let mut out = Vec::new();
+    for graph in node.attribute.iter().filter_map(|a| a.g.as_ref()) {
+        for inner in &graph.node {
+            out.extend(inner.input.iter().filter(|n| !n.is_empty()));
+            out.extend(subgraph_reads(inner));
+        }
+    }
+    out
+}
+
 /// The graph's nodes in dependency order (ONNX requires files to be sorted;
 /// this does not trust them to be). Missing inputs and cycles are errors.
 fn topological<'g>(
@@ -201,7 +279,16 @@ fn topological<'g>(
     let mut waiting = vec![0usize; graph.node.len()];
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
     for (i, node) in graph.node.iter().enumerate() {
-        for input in node.input.iter().filter(|n| !n.is_empty()) {
+        // A control-flow node also waits for the outer values its branches read.
+        let mut reads: Vec<&String> = node.input.iter().filter(|n| !n.is_empty()).collect();
+        reads.extend(
+            subgraph_reads(node)
+                .into_iter()
+                .filter(|n| producer.contains_key(n.as_str()) && !node.input.contains(n)),
+        );
+        reads.sort();
+        reads.dedup();
+        for input in reads {
             if let Some(&p) = producer.get(input.as_str()) {
                 waiting[i] += 1;
                 users[p].push(i);
@@ -249,6 +336,60 @@ impl Importer {
         }
     }
 
+    /// `If` with a constant condition, as an inference engine folds it: the
+    /// branch taken is imported in place (its nodes may read the outer
+    /// graph's values) and the node's outputs are the branch's outputs.
+    fn add_if(&mut self, node: &NodeProto, attrs: &Attrs) -> Result<(), OnnxError> {
+        let condition = node.input.first().and_then(|n| self.values.get(n));
+        let taken = match condition {
+            Some(Value::Const(Const {
+                values: Some(v), ..
+            })) if v.len() == 1 => v[0] != 0.0,
+            _ => {
+                return Err(self.node_error(
+                    node,
+                    "control flow: the condition is computed at run time; only an If with a \
+                     constant condition is folded (the graph depends on the branch taken)",
+                ));
+            }
+        };
+        let name = if taken { "then_branch" } else { "else_branch" };
+        let branch = attrs
+            .graph(name)
+            .ok_or_else(|| self.node_error(node, format!("{name} is missing")))?;
+        self.add_initializers(branch)?;
+        self.read.extend(
+            branch
+                .node
+                .iter()
+                .flat_map(|n| n.input.iter().cloned())
+                .chain(branch.output.iter().map(|o| o.name().to_string())),
+        );
+        for inner in topological(branch, &self.values, &self.file)? {
+            self.add_node(inner)?;
+        }
+        if node.output.len() > branch.output.len() {
+            return Err(self.node_error(
+                node,
+                format!(
+                    "{name} has {} outputs for {}",
+                    branch.output.len(),
+                    node.output.len()
+                ),
+            ));
+        }
+        for (out, inner) in node.output.iter().zip(&branch.output) {
+            let value = self.values.get(inner.name()).cloned().ok_or_else(|| {
+                self.node_error(
+                    node,
+                    format!("{name} output '{}' is not produced", inner.name()),
+                )
+            })?;
+            self.values.insert(out.clone(), value);
+        }
+        Ok(())
+    }
+
     fn add_initializers(&mut self, graph: &GraphProto) -> Result<(), OnnxError> {
         for t in &graph.initializer {
             let c = Const::from_proto(t).map_err(|reason| OnnxError::Input {
@@ -273,6 +414,32 @@ impl Importer {
                 input: info.name().to_string(),
                 reason,
             };
+            if let Some(known) = options.known_inputs.get(info.name()) {
+                let c = Const {
+                    dims: known.dims.clone(),
+                    values: known.values.clone(),
+                    is_float: known.is_float,
+                };
+                shape::check_size(&c.dims).map_err(error)?;
+                self.values.insert(info.name().to_string(), Value::Const(c));
+                first = false;
+                continue;
+            }
+            if let Some(named) = options.named_shapes.get(info.name()) {
+                shape::check_size(named).map_err(error)?;
+                let node = self
+                    .builder
+                    .add_node(Node::new(info.name(), Op::Input).with_shape(named.clone()));
+                self.values.insert(
+                    info.name().to_string(),
+                    Value::Data {
+                        node,
+                        shape: named.clone(),
+                    },
+                );
+                first = false;
+                continue;
+            }
             let mut shape: Vec<usize> = match (&options.input_shape, first) {
                 (Some(shape), true) => shape.clone(),
                 _ => {
@@ -307,6 +474,17 @@ impl Importer {
     fn add_node(&mut self, node: &NodeProto) -> Result<(), OnnxError> {
         let attrs = Attrs::of(node);
         let op_type = node.op_type();
+        let default_domain = matches!(node.domain(), "" | "ai.onnx");
+        if default_domain && op_type == "If" {
+            return self.add_if(node, &attrs);
+        }
+        if default_domain && matches!(op_type, "Loop" | "Scan") {
+            return Err(self.node_error(
+                node,
+                "control flow: Loop and Scan bodies are not unrolled, so the outputs' shapes \
+                 (which depend on the iterations) are unknown",
+            ));
+        }
         if op_type == "Constant" {
             let c = constant_node(&attrs).map_err(|r| self.node_error(node, r))?;
             if let Some(out) = node.output.first() {
@@ -331,18 +509,29 @@ impl Importer {
         let outputs = node.output.len();
         let is_const = |v: &Option<&Value>| matches!(v, None | Some(Value::Const(_)));
         let foldable = !inputs.is_empty() && inputs.iter().all(is_const)
-            || (op_type == "Shape" && inputs.first().copied().flatten().is_some());
+            || (matches!(op_type, "Shape" | "Size") && inputs.first().copied().flatten().is_some());
         let known_domain = matches!(node.domain(), "" | "ai.onnx");
 
         if foldable && known_domain {
             let shapes = shape::infer(op_type, &attrs, &operands, outputs)
                 .map_err(|r| self.node_error(node, r))?;
-            for (out, dims) in node.output.iter().zip(shapes) {
-                let values = shape::fold_values(op_type, &attrs, &operands, &dims);
-                let is_float = inputs
-                    .iter()
-                    .flatten()
-                    .any(|v| matches!(v, Value::Const(c) if c.is_float));
+            let split = (op_type == "Split")
+                .then(|| shape::fold_split(&attrs, &operands, &shapes))
+                .flatten();
+            for (k, (out, dims)) in node.output.iter().zip(shapes).enumerate() {
+                let values = match &split {
+                    Some(parts) => parts.get(k).cloned(),
+                    None => shape::fold_values(op_type, &attrs, &operands, &dims),
+                };
+                let is_float = match op_type {
+                    // Cast and CastLike decide the type themselves.
+                    "Cast" => attrs.int("to").is_none_or(shape::is_float_type),
+                    "Shape" | "Size" => false,
+                    _ => inputs
+                        .iter()
+                        .flatten()
+                        .any(|v| matches!(v, Value::Const(c) if c.is_float)),
+                };
                 self.values.insert(
                     out.clone(),
                     Value::Const(Const {
@@ -512,6 +701,19 @@ fn to_op(node: &NodeProto, attrs: &Attrs, inputs: &[Option<Operand>]) -> Option<
                 None => (0..rank).rev().collect(),
             };
             Op::Transpose(Perm::new(&perm)?)
+        }
+        op @ ("RNN" | "GRU" | "LSTM") => {
+            let ctx = shape::Ctx { attrs, inputs };
+            Op::Recurrent(RecurrentAttrs {
+                cell: match op {
+                    "RNN" => RecurrentCell::Rnn,
+                    "GRU" => RecurrentCell::Gru,
+                    _ => RecurrentCell::Lstm,
+                },
+                hidden: shape::recurrent::hidden_size(&ctx).ok()?,
+                bidirectional: shape::recurrent::directions(&ctx).ok()? == 2,
+                batch_first: attrs.int("layout").unwrap_or(0) != 0,
+            })
         }
         other => Op::without_attrs(other)?,
     })

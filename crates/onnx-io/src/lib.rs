@@ -9,6 +9,7 @@
 //! - Files with stripped weights (dims but no data, the NNLQP format) load.
 
 mod attrs;
+pub mod conformance;
 mod constant;
 mod error;
 mod export;
@@ -23,4 +24,4 @@ pub mod proto {
 
 pub use error::OnnxError;
 pub use export::{EXPORT_OPSET, ExportError, Weights, export_bytes, export_model, write_file};
-pub use import::{ImportOptions, Imported, import_bytes, read_file};
+pub use import::{ImportOptions, Imported, KnownTensor, import_bytes, read_file, read_tensor};

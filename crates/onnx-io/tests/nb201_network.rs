@@ -84,7 +84,7 @@ fn assert_round_trip(g: &Graph, batch: usize, weights: Weights) {
     let bytes = export_bytes(g, weights).unwrap_or_else(|e| panic!("export: {e}"));
     let options = ImportOptions {
         batch_size: batch,
-        input_shape: None,
+        ..Default::default()
     };
     let back = import_bytes(&bytes, Path::new("exported.onnx"), &options)
         .unwrap_or_else(|e| panic!("import: {e}"));

@@ -235,6 +235,12 @@ fn attr_scalars(op: &Op) -> Vec<f32> {
             v.resize(8, 0.0);
             v
         }
+        Op::Recurrent(r) => vec![
+            r.hidden as f32,
+            if r.bidirectional { 2.0 } else { 1.0 },
+            r.cell.gates() as f32,
+            f32::from(u8::from(r.batch_first)),
+        ],
         _ => Vec::new(),
     }
 }

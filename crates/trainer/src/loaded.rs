@@ -112,7 +112,7 @@ impl LoadedRun {
         let vocab = network_of(&self.config)?.vocab;
         let options = onnx_io::ImportOptions {
             batch_size,
-            input_shape: None,
+            ..Default::default()
         };
         let imported = onnx_io::read_file(path, &options)?;
         let compact = NetworkTokenizer::new(vocab).compact(&imported.graph, batch_size);

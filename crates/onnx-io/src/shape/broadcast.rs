@@ -1,6 +1,6 @@
 //! The broadcast family: NumPy (multidirectional) broadcasting of every input.
 
-use super::{Ctx, Shapes, no_rule};
+use super::{Ctx, Shapes};
 
 /// Multidirectional (numpy) broadcasting.
 pub(crate) fn broadcast<'s>(
@@ -26,21 +26,15 @@ pub(crate) fn broadcast<'s>(
     Ok(out)
 }
 
-/// Arithmetic, comparisons, `Where` and `PRelu`: the broadcast of every present input.
-pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
-    let inputs = ctx.inputs;
-    let one = |s: Vec<usize>| -> Shapes { Ok(vec![s; outputs.max(1)]) };
-    match op {
-        "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Pow" | "Max" | "Min" | "Where" | "Equal"
-        | "Less" | "Greater" | "PRelu" => {
-            let shapes: Vec<&[usize]> = inputs.iter().flatten().map(|o| o.shape).collect();
-            if shapes.is_empty() {
-                return Err("has no inputs".into());
-            }
-            one(broadcast(shapes)?)
-        }
-        _ => Err(no_rule(op)),
+/// Arithmetic, comparisons, logic, `Where`, `PRelu` and the variadic `Sum`,
+/// `Mean`, `Max`, `Min`: the broadcast of every present input (one rule for
+/// the whole family, so every op the catalogue puts here has it).
+pub(super) fn infer(ctx: &Ctx, outputs: usize) -> Shapes {
+    let shapes: Vec<&[usize]> = ctx.inputs.iter().flatten().map(|o| o.shape).collect();
+    if shapes.is_empty() {
+        return Err("has no inputs".into());
     }
+    Ok(vec![broadcast(shapes)?; outputs.max(1)])
 }
 
 #[cfg(test)]

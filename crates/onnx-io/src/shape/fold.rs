@@ -28,14 +28,31 @@ pub(crate) fn fold_values(
             let (s, e) = shape_range(attrs, x.len()).ok()?;
             x[s..e].iter().map(|&d| d as f64).collect()
         }
-        "Identity" | "Cast" | "Reshape" | "Squeeze" | "Unsqueeze" | "Flatten" => vals(0)?.to_vec(),
+        "Size" => vec![
+            inputs
+                .first()
+                .copied()
+                .flatten()?
+                .shape
+                .iter()
+                .product::<usize>() as f64,
+        ],
+        "Cast" if !attrs.int("to").is_none_or(super::is_float_type) => {
+            vals(0)?.iter().map(|v| v.trunc()).collect()
+        }
+        "Identity" | "Cast" | "CastLike" | "Reshape" | "Squeeze" | "Unsqueeze" | "Flatten" => {
+            vals(0)?.to_vec()
+        }
         "Floor" => vals(0)?.iter().map(|v| v.floor()).collect(),
         "Ceil" => vals(0)?.iter().map(|v| v.ceil()).collect(),
         "Neg" => vals(0)?.iter().map(|v| -v).collect(),
         "Sqrt" => vals(0)?.iter().map(|v| v.sqrt()).collect(),
         "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Max" | "Min" | "Equal" => {
             let (a, b) = (vals(0)?, vals(1)?);
+            // Integer tensors divide as integers (ONNX truncates).
+            let integer = inputs.iter().flatten().all(|o| !o.is_float);
             let f = |x: f64, y: f64| match op {
+                "Div" if integer => (x / y).trunc(),
                 "Add" => x + y,
                 "Sub" => x - y,
                 "Mul" => x * y,
@@ -134,4 +151,29 @@ pub(crate) fn fold_values(
         _ => return None,
     };
     (values.len() == numel).then_some(values)
+}
+
+/// The values of each output of a `Split` of a constant: the input's values
+/// cut along `axis` into the inferred `shapes`.
+pub(crate) fn fold_split(
+    attrs: &Attrs,
+    inputs: &[Option<Operand>],
+    shapes: &[Vec<usize>],
+) -> Option<Vec<Vec<f64>>> {
+    let x = inputs.first().copied().flatten()?;
+    let values = x.values?;
+    let a = super::axis(attrs.int("axis").unwrap_or(0), x.shape.len()).ok()?;
+    // Row-major: `outer` blocks, each `x.shape[a] * inner` values long.
+    let outer: usize = x.shape[..a].iter().product();
+    let inner: usize = x.shape[a + 1..].iter().product();
+    let mut parts = vec![Vec::new(); shapes.len()];
+    for o in 0..outer {
+        let mut at = o * x.shape[a] * inner;
+        for (part, shape) in parts.iter_mut().zip(shapes) {
+            let len = shape.get(a)? * inner;
+            part.extend_from_slice(values.get(at..at + len)?);
+            at += len;
+        }
+    }
+    Some(parts)
 }

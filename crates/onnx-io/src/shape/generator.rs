@@ -1,10 +1,11 @@
 //! The generator family: outputs computed from the inputs' shapes or values
-//! (`Shape`, `ConstantOfShape`, `Range`).
+//! (`Shape`, `Size`, `ConstantOfShape`, `Range`, `OneHot`, the window
+//! functions, and `NonZero` of a known tensor).
 
 use super::{Ctx, Shapes, dim, no_rule};
 use crate::attrs::Attrs;
 
-/// `Shape` (with `start`/`end`), `ConstantOfShape`, `Range`.
+/// Output shapes of the generators.
 pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
     let one = |s: Vec<usize>| -> Shapes { Ok(vec![s; outputs.max(1)]) };
     let attrs = ctx.attrs;
@@ -13,6 +14,44 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
             let x = ctx.shape(0)?;
             let (start, end) = shape_range(attrs, x.len())?;
             one(vec![end - start])
+        }
+        "Size" => one(Vec::new()),
+        "HannWindow" | "HammingWindow" | "BlackmanWindow" => {
+            let size = ctx.const_ints(0)?.ok_or("size is missing")?;
+            one(vec![dim(*size.first().ok_or("size is empty")?, "size")?])
+        }
+        "OneHot" => {
+            // indices shape with `depth` inserted at `axis` (default -1, the end).
+            let indices = ctx.shape(0)?;
+            let depth = ctx
+                .const_floats(1)?
+                .and_then(|d| d.first().copied())
+                .ok_or("depth is missing")?;
+            let rank = indices.len() + 1;
+            let a = super::axis(attrs.int("axis").unwrap_or(-1), rank)?;
+            let mut out = indices.to_vec();
+            out.insert(a, dim(depth as i64, "depth")?);
+            one(out)
+        }
+        "MelWeightMatrix" => {
+            // [dft_length / 2 + 1, num_mel_bins]
+            let scalar = |i: usize, what: &str| -> Result<usize, String> {
+                let v = ctx
+                    .const_ints(i)?
+                    .ok_or_else(|| format!("{what} is missing"))?;
+                dim(*v.first().ok_or_else(|| format!("{what} is empty"))?, what)
+            };
+            one(vec![
+                scalar(1, "dft_length")? / 2 + 1,
+                scalar(0, "num_mel_bins")?,
+            ])
+        }
+        "NonZero" => {
+            let x = ctx.shape(0)?;
+            let values = ctx
+                .const_floats(0)?
+                .ok_or("the count of non-zeros is known only for a constant input")?;
+            one(vec![x.len(), values.iter().filter(|&&v| v != 0.0).count()])
         }
         "ConstantOfShape" => {
             let dims = ctx.const_ints(0)?.ok_or("shape is missing")?;

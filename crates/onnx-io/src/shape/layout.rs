@@ -13,7 +13,14 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
     match op {
         "Flatten" => {
             let x = ctx.shape(0)?;
-            let a = axis(attrs.int("axis").unwrap_or(1), x.len() + 1)?;
+            // The axis may equal the rank (everything in the first dim);
+            // negative axes count from the rank.
+            let raw = attrs.int("axis").unwrap_or(1);
+            let a = if raw < 0 { raw + x.len() as i64 } else { raw };
+            if !(0..=x.len() as i64).contains(&a) {
+                return Err(format!("axis {raw} is out of range for rank {}", x.len()));
+            }
+            let a = a as usize;
             one(vec![x[..a].iter().product(), x[a..].iter().product()])
         }
         "Reshape" => {
@@ -154,6 +161,74 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
                 out.insert(a, 1);
             }
             one(out)
+        }
+        "GatherElements" => one(ctx.shape(1)?.to_vec()),
+        "GatherND" => {
+            // data rank r, indices rank q, batch_dims b: indices.shape[..q-1]
+            // then data.shape[b + indices.shape[-1]..].
+            let (data, idx) = (ctx.shape(0)?, ctx.shape(1)?);
+            let b = usize::try_from(attrs.int("batch_dims").unwrap_or(0))
+                .map_err(|_| "batch_dims is negative")?;
+            let last = *idx.last().ok_or("indices is a scalar")?;
+            if b + last > data.len() {
+                return Err(format!("indices {idx:?} index past the rank of {data:?}"));
+            }
+            let mut out = idx[..idx.len() - 1].to_vec();
+            out.extend_from_slice(&data[b + last..]);
+            one(out)
+        }
+        "DepthToSpace" | "SpaceToDepth" => {
+            let x = ctx.shape(0)?;
+            let b = dim(
+                attrs.int("blocksize").ok_or("blocksize is missing")?,
+                "blocksize",
+            )?
+            .max(1);
+            if x.len() != 4 {
+                return Err(format!("expects [N, C, H, W], got {x:?}"));
+            }
+            one(if op == "DepthToSpace" {
+                if x[1] % (b * b) != 0 {
+                    return Err(format!(
+                        "{} channels do not split into blocks of {b}x{b}",
+                        x[1]
+                    ));
+                }
+                vec![x[0], x[1] / (b * b), x[2] * b, x[3] * b]
+            } else {
+                if x[2] % b != 0 || x[3] % b != 0 {
+                    return Err(format!("{x:?} does not tile into blocks of {b}"));
+                }
+                vec![x[0], x[1] * b * b, x[2] / b, x[3] / b]
+            })
+        }
+        "TopK" => {
+            // values and indices: the input with `k` along `axis` (default -1).
+            let x = ctx.shape(0)?;
+            let k = match ctx.const_ints(1)? {
+                Some(k) => *k.first().ok_or("k is empty")?,
+                None => attrs.int("k").ok_or("k is missing")?,
+            };
+            let a = axis(attrs.int("axis").unwrap_or(-1), x.len())?;
+            let mut out = x.to_vec();
+            out[a] = dim(k, "k")?.min(x[a]);
+            one(out)
+        }
+        "Compress" => {
+            let x = ctx.shape(0)?;
+            let condition = ctx
+                .const_floats(1)?
+                .ok_or("the kept count is known only for a constant condition")?;
+            let kept = condition.iter().filter(|&&c| c != 0.0).count();
+            match attrs.int("axis") {
+                Some(a) => {
+                    let a = axis(a, x.len())?;
+                    let mut out = x.to_vec();
+                    out[a] = kept.min(x[a]);
+                    one(out)
+                }
+                None => one(vec![kept.min(x.iter().product())]),
+            }
         }
         "Gather" => {
             let (x, idx) = (ctx.shape(0)?, ctx.shape(1)?);

@@ -4,7 +4,7 @@
 use super::broadcast::broadcast;
 use super::{Ctx, Shapes, no_rule};
 
-/// `Gemm` (2-D, optional transposes) and `MatMul`.
+/// `Gemm` (2-D, optional transposes), `MatMul`, the quantised matmuls and `Einsum`.
 pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
     let attrs = ctx.attrs;
     let one = |s: Vec<usize>| -> Shapes { Ok(vec![s; outputs.max(1)]) };
@@ -29,9 +29,92 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
             }
             one(vec![m, n])
         }
-        "MatMul" => one(matmul(ctx.shape(0)?, ctx.shape(1)?)?),
+        "MatMul" | "MatMulInteger" => one(matmul(ctx.shape(0)?, ctx.shape(1)?)?),
+        "QLinearMatMul" => one(matmul(ctx.shape(0)?, ctx.shape(3)?)?),
+        "Einsum" => {
+            let shapes: Vec<&[usize]> = ctx.inputs.iter().flatten().map(|o| o.shape).collect();
+            one(einsum(
+                ctx.attrs.string("equation").ok_or("equation is missing")?,
+                &shapes,
+            )?)
+        }
         _ => Err(no_rule(op)),
     }
+}
+
+/// The output shape of an `Einsum` equation (`"ij,jk->ik"`; without `->`,
+/// the labels used once, in alphabetical order; `...` broadcasts).
+fn einsum(equation: &str, shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+    let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (equation.as_str(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    if terms.len() != shapes.len() {
+        return Err(format!("{} terms for {} inputs", terms.len(), shapes.len()));
+    }
+    let mut sizes: std::collections::BTreeMap<char, usize> = Default::default();
+    let mut counts: std::collections::BTreeMap<char, usize> = Default::default();
+    let mut ellipsis: Vec<usize> = Vec::new();
+    for (term, shape) in terms.iter().zip(shapes) {
+        let labels: Vec<char> = term.replace("...", "").chars().collect();
+        let dots = shape
+            .len()
+            .checked_sub(labels.len())
+            .ok_or_else(|| format!("term {term:?} has more labels than {shape:?} has dims"))?;
+        let (mut at, broadcast) = (0, term.contains("..."));
+        if !broadcast && dots != 0 {
+            return Err(format!("term {term:?} does not match {shape:?}"));
+        }
+        for part in term.split("...").enumerate() {
+            if part.0 == 1 {
+                ellipsis =
+                    super::broadcast::broadcast([ellipsis.as_slice(), &shape[at..at + dots]])?;
+                at += dots;
+            }
+            for c in part.1.chars() {
+                let d = shape[at];
+                at += 1;
+                let e = sizes.entry(c).or_insert(d);
+                if *e == 1 {
+                    *e = d;
+                } else if d != 1 && d != *e {
+                    return Err(format!("label {c} is {e} and {d}"));
+                }
+                *counts.entry(c).or_default() += 1;
+            }
+        }
+    }
+    let out_labels: String = match rhs {
+        Some(r) => r.to_string(),
+        None => {
+            let once: String = counts
+                .iter()
+                .filter(|(_, n)| **n == 1)
+                .map(|(c, _)| *c)
+                .collect();
+            if ellipsis.is_empty() {
+                once
+            } else {
+                format!("...{once}")
+            }
+        }
+    };
+    let mut out = Vec::new();
+    for (i, part) in out_labels.split("...").enumerate() {
+        if i == 1 {
+            out.extend_from_slice(&ellipsis);
+        }
+        for c in part.chars() {
+            out.push(
+                *sizes
+                    .get(&c)
+                    .ok_or_else(|| format!("output label {c} is not an input's"))?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 fn matmul(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
@@ -78,5 +161,23 @@ mod tests {
             vec![1, 50, 768]
         );
         assert!(matmul(&[2, 3], &[4, 5]).is_err());
+    }
+
+    #[test]
+    fn einsum_equations() {
+        assert_eq!(
+            einsum("ij,jk->ik", &[&[2, 3], &[3, 4]]).unwrap(),
+            vec![2, 4]
+        );
+        // Implicit output: the labels used once, sorted (b is summed, as in NumPy).
+        assert_eq!(
+            einsum("bij,bjk", &[&[5, 2, 3], &[5, 3, 4]]).unwrap(),
+            vec![2, 4]
+        );
+        assert_eq!(einsum("...ii->...i", &[&[7, 3, 3]]).unwrap(), vec![7, 3]);
+        assert_eq!(einsum("i,i", &[&[3], &[3]]).unwrap(), Vec::<usize>::new());
+        assert!(einsum("ij,jk->ik", &[&[2, 3], &[4, 4]]).is_err());
+        assert!(einsum("ij->ik", &[&[2, 3]]).is_err());
+        assert!(einsum("ij,jk", &[&[2, 3]]).is_err());
     }
 }

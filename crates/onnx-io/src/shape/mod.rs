@@ -8,11 +8,12 @@ mod fold;
 mod generator;
 mod layout;
 mod linear;
+pub(crate) mod recurrent;
 mod reduce;
 mod resample;
 mod window;
 
-pub(crate) use fold::fold_values;
+pub(crate) use fold::{fold_split, fold_values};
 use graph_ir::catalogue::{self, Family};
 
 use crate::attrs::Attrs;
@@ -23,6 +24,8 @@ pub(crate) struct Operand<'a> {
     pub shape: &'a [usize],
     /// Known values (constants only).
     pub values: Option<&'a [f64]>,
+    /// A floating-point tensor (integer arithmetic truncates when folded).
+    pub is_float: bool,
 }
 
 pub(super) type Shapes = Result<Vec<Vec<usize>>, String>;
@@ -118,15 +121,45 @@ pub(crate) fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs
     Ok(shapes)
 }
 
+/// Whether an ONNX `TensorProto.DataType` code is a floating-point type
+/// (float, float16, double, bfloat16 and the float8 types).
+pub(crate) fn is_float_type(code: i64) -> bool {
+    matches!(code, 1 | 10 | 11 | 16 | 17..=20)
+}
+
 fn no_rule(op: &str) -> String {
     format!("no shape inference for op '{op}'")
+}
+
+/// The first input's shape for every output, but for the statistics outputs
+/// of the normalisations: `LayerNormalization`'s mean and inverse std dev
+/// (the input's dims before `axis`, then ones), `BatchNormalization`'s running
+/// mean and variance in training mode (`[C]`), `DynamicQuantizeLinear`'s
+/// scale and zero point (scalars).
+fn unary(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
+    let x = ctx.shape(0)?.to_vec();
+    let stats = match op {
+        "LayerNormalization" => {
+            let a = axis(ctx.attrs.int("axis").unwrap_or(-1), x.len())?;
+            let mut s = x[..a].to_vec();
+            s.resize(x.len(), 1);
+            s
+        }
+        "BatchNormalization" => vec![*x.get(1).ok_or("BatchNormalization of a 1-D input")?],
+        // y_scale and y_zero_point are scalars.
+        "DynamicQuantizeLinear" => Vec::new(),
+        _ => x.clone(),
+    };
+    let mut shapes = vec![x];
+    shapes.extend(std::iter::repeat_n(stats, outputs.saturating_sub(1)));
+    Ok(shapes)
 }
 
 fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs: usize) -> Shapes {
     let ctx = Ctx { attrs, inputs };
     match catalogue::family(op) {
-        Some(Family::Unary) => Ok(vec![ctx.shape(0)?.to_vec(); outputs.max(1)]),
-        Some(Family::Broadcast) => broadcast::infer(op, &ctx, outputs),
+        Some(Family::Unary) => unary(op, &ctx, outputs),
+        Some(Family::Broadcast) => broadcast::infer(&ctx, outputs),
         Some(Family::Window) => window::infer(op, &ctx, outputs),
         Some(Family::GlobalPool) => window::infer_global(op, &ctx, outputs),
         Some(Family::Linear) => linear::infer(op, &ctx, outputs),
@@ -134,6 +167,7 @@ fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs:
         Some(Family::Reduce) => reduce::infer(op, &ctx, outputs),
         Some(Family::Resample) => resample::infer(op, &ctx, outputs),
         Some(Family::Generator) => generator::infer(op, &ctx, outputs),
+        Some(Family::Recurrent) => recurrent::infer(op, &ctx, outputs),
         None => Err(no_rule(op)),
     }
 }
@@ -152,6 +186,7 @@ mod tests {
         let operand = Operand {
             shape: &x,
             values: Some(&values),
+            is_float: true,
         };
         for entry in catalogue::CATALOGUE {
             // Missing attributes may still fail; what must not happen is an op with no rule.

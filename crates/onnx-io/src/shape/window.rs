@@ -35,6 +35,8 @@ struct Window {
     dilations: Vec<usize>,
     /// begin + end padding per spatial axis.
     pads: Vec<usize>,
+    /// Begin padding per spatial axis.
+    pads_begin: Vec<usize>,
     same: bool,
 }
 
@@ -65,6 +67,11 @@ fn window(
             "kernel/strides/dilations do not match {spatial} spatial axes"
         ));
     }
+    let pads_begin = if raw_pads.len() == 2 * spatial {
+        raw_pads[..spatial].to_vec()
+    } else {
+        vec![0; spatial]
+    };
     let pads = if raw_pads.len() == 2 * spatial {
         (0..spatial)
             .map(|i| raw_pads[i] + raw_pads[i + spatial])
@@ -84,6 +91,7 @@ fn window(
         strides,
         dilations,
         pads,
+        pads_begin,
         same,
     })
 }
@@ -94,14 +102,21 @@ fn windowed(x: &[usize], channels: usize, w: &Window, ceil: bool) -> Result<Vec<
         out.push(if w.same {
             len.div_ceil(w.strides[i].max(1))
         } else {
-            window_out(
+            let n = window_out(
                 len,
                 w.kernel[i],
                 w.strides[i],
                 w.pads[i],
                 w.dilations[i],
                 ceil,
-            )?
+            )?;
+            // In ceil mode a last window that would start in the end padding
+            // is dropped (the ONNX and PyTorch rule).
+            if ceil && n > 1 && (n - 1) * w.strides[i].max(1) >= len + w.pads_begin[i] {
+                n - 1
+            } else {
+                n
+            }
         });
     }
     Ok(out)
@@ -122,23 +137,9 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
     let attrs = ctx.attrs;
     let one = |s: Vec<usize>| -> Shapes { Ok(vec![s; outputs.max(1)]) };
     match op {
-        "Conv" => {
-            let x = image(ctx.shape(0)?)?;
-            let w = ctx.shape(1)?;
-            if w.len() != x.len() {
-                return Err(format!("weight {w:?} does not match input {x:?}"));
-            }
-            let group = dim(attrs.int("group").unwrap_or(1), "group")?.max(1);
-            if Some(x[1]) != w[1].checked_mul(group) {
-                return Err(format!(
-                    "input has {} channels but weight {w:?} with group {group} expects {}",
-                    x[1],
-                    w[1].saturating_mul(group)
-                ));
-            }
-            let win = window(ctx, x.len() - 2, Some(&w[2..]))?;
-            one(windowed(x, w[0], &win, false)?)
-        }
+        // The quantised convolutions read their weight from another slot.
+        "Conv" | "ConvInteger" | "DeformConv" => one(conv(ctx, 1)?),
+        "QLinearConv" => one(conv(ctx, 3)?),
         "ConvTranspose" => {
             let x = image(ctx.shape(0)?)?;
             let w = ctx.shape(1)?;
@@ -171,7 +172,28 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
             }
             one(out)
         }
-        "MaxPool" | "AveragePool" => {
+        "MaxUnpool" => {
+            let x = image(ctx.shape(0)?)?;
+            if let Some(shape) = ctx.const_ints(2)? {
+                return one(shape
+                    .iter()
+                    .map(|&d| dim(d, "output_shape"))
+                    .collect::<Result<_, _>>()?);
+            }
+            let win = window(ctx, x.len() - 2, None)?;
+            let mut out = x[..2].to_vec();
+            for (i, &len) in x[2..].iter().enumerate() {
+                let full = (len.max(1) - 1)
+                    .saturating_mul(win.strides[i].max(1))
+                    .saturating_add(win.kernel[i]);
+                out.push(
+                    full.checked_sub(win.pads[i])
+                        .ok_or("padding is larger than the output")?,
+                );
+            }
+            one(out)
+        }
+        "MaxPool" | "AveragePool" | "LpPool" => {
             let x = image(ctx.shape(0)?)?;
             let win = window(ctx, x.len() - 2, None)?;
             let ceil = attrs.int("ceil_mode").unwrap_or(0) != 0;
@@ -181,11 +203,31 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
     }
 }
 
-/// `GlobalAveragePool`, `GlobalMaxPool`.
+/// A convolution of input slot 0 by the weight in slot `w_slot` (`DeformConv`
+/// takes its output size from its offsets, which a consistent file matches).
+fn conv(ctx: &Ctx, w_slot: usize) -> Result<Vec<usize>, String> {
+    let x = image(ctx.shape(0)?)?;
+    let w = ctx.shape(w_slot)?;
+    if w.len() != x.len() {
+        return Err(format!("weight {w:?} does not match input {x:?}"));
+    }
+    let group = dim(ctx.attrs.int("group").unwrap_or(1), "group")?.max(1);
+    if Some(x[1]) != w[1].checked_mul(group) {
+        return Err(format!(
+            "input has {} channels but weight {w:?} with group {group} expects {}",
+            x[1],
+            w[1].saturating_mul(group)
+        ));
+    }
+    let win = window(ctx, x.len() - 2, Some(&w[2..]))?;
+    windowed(x, w[0], &win, false)
+}
+
+/// `GlobalAveragePool`, `GlobalMaxPool`, `GlobalLpPool`.
 pub(super) fn infer_global(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
     let one = |s: Vec<usize>| -> Shapes { Ok(vec![s; outputs.max(1)]) };
     match op {
-        "GlobalAveragePool" | "GlobalMaxPool" => {
+        "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => {
             let x = image(ctx.shape(0)?)?;
             let mut out = x[..2].to_vec();
             out.extend(std::iter::repeat_n(1, x.len() - 2));
