@@ -2,18 +2,20 @@
 //! into their op's parameter count, shape arithmetic folded into constants,
 //! every output shape inferred.
 
+mod order;
+mod typed;
+
 use crate::OnnxError;
 use crate::attrs::Attrs;
 use crate::constant::Const;
 use crate::proto::{GraphProto, ModelProto, NodeProto, tensor_shape_proto::dimension, type_proto};
 use crate::shape::{self, Operand};
-use graph_ir::{
-    ConvAttrs, Graph, GraphBuilder, Node, NodeId, Op, Perm, PoolAttrs, RecurrentAttrs,
-    RecurrentCell,
-};
+use graph_ir::{Graph, GraphBuilder, Node, NodeId, Op};
+use order::{display_name, topological};
 use prost::Message;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use typed::{constant_node, to_op};
 
 /// How to fix the dims an ONNX file leaves open.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,18 +209,6 @@ struct Importer {
     read: HashSet<String>,
 }
 
-/// The node's name for messages: its ONNX name, or its first output.
-fn display_name(node: &NodeProto) -> String {
-    match node.name() {
-        "" => node
-            .output
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "<unnamed>".into()),
-        name => name.to_string(),
-    }
-}
-
 fn static_shape(info: &crate::proto::ValueInfoProto) -> Option<Vec<Option<i64>>> {
     let Some(type_proto::Value::TensorType(t)) = info.r#type.as_ref()?.value.as_ref() else {
         return None;
@@ -248,82 +238,6 @@ fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<usize>> {
             Some((info.name().to_string(), dims?))
         })
         .collect()
-}
-
-/// Every tensor name the subgraphs of `node` (If branches, Loop and Scan
-/// bodies, nested) read.
-fn subgraph_reads(node: &NodeProto) -> Vec<&String> {
-    let mut out = Vec::new();
-    for graph in node.attribute.iter().filter_map(|a| a.g.as_ref()) {
-        for inner in &graph.node {
-            out.extend(inner.input.iter().filter(|n| !n.is_empty()));
-            out.extend(subgraph_reads(inner));
-        }
-    }
-    out
-}
-
-/// The graph's nodes in dependency order (ONNX requires files to be sorted;
-/// this does not trust them to be). Missing inputs and cycles are errors.
-fn topological<'g>(
-    graph: &'g GraphProto,
-    known: &HashMap<String, Value>,
-    file: &Path,
-) -> Result<Vec<&'g NodeProto>, OnnxError> {
-    let mut producer: HashMap<&str, usize> = HashMap::new();
-    for (i, node) in graph.node.iter().enumerate() {
-        for out in node.output.iter().filter(|o| !o.is_empty()) {
-            producer.insert(out, i);
-        }
-    }
-    let mut waiting = vec![0usize; graph.node.len()];
-    let mut users: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
-    for (i, node) in graph.node.iter().enumerate() {
-        // A control-flow node also waits for the outer values its branches read.
-        let mut reads: Vec<&String> = node.input.iter().filter(|n| !n.is_empty()).collect();
-        reads.extend(
-            subgraph_reads(node)
-                .into_iter()
-                .filter(|n| producer.contains_key(n.as_str()) && !node.input.contains(n)),
-        );
-        reads.sort();
-        reads.dedup();
-        for input in reads {
-            if let Some(&p) = producer.get(input.as_str()) {
-                waiting[i] += 1;
-                users[p].push(i);
-            } else if !known.contains_key(input) {
-                return Err(OnnxError::Node {
-                    file: file.to_path_buf(),
-                    node: display_name(node),
-                    op: node.op_type().to_string(),
-                    reason: format!(
-                        "input '{input}' is not produced by any node, initializer or graph input"
-                    ),
-                });
-            }
-        }
-    }
-    let mut ready: VecDeque<usize> = (0..graph.node.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut order = Vec::with_capacity(graph.node.len());
-    while let Some(i) = ready.pop_front() {
-        order.push(&graph.node[i]);
-        for &u in &users[i] {
-            waiting[u] -= 1;
-            if waiting[u] == 0 {
-                ready.push_back(u);
-            }
-        }
-    }
-    if let Some(stuck) = (0..graph.node.len()).find(|&i| waiting[i] > 0) {
-        let node = &graph.node[stuck];
-        return Err(OnnxError::Cycle {
-            file: file.to_path_buf(),
-            node: display_name(node),
-            op: node.op_type().to_string(),
-        });
-    }
-    Ok(order)
 }
 
 impl Importer {
@@ -610,111 +524,4 @@ impl Importer {
     fn is_read(&self, output: &str) -> bool {
         self.read.contains(output)
     }
-}
-
-fn constant_node(attrs: &Attrs) -> Result<Const, String> {
-    if let Some(t) = attrs.tensor("value") {
-        return Const::from_proto(t);
-    }
-    if let Some(v) = attrs.int("value_int") {
-        return Ok(Const::ints(vec![v], vec![]));
-    }
-    if let Some(v) = attrs.ints("value_ints") {
-        return Ok(Const::ints(v.to_vec(), vec![v.len()]));
-    }
-    if let Some(v) = attrs.float("value_float") {
-        return Ok(Const {
-            dims: vec![],
-            values: Some(vec![v as f64]),
-            is_float: true,
-        });
-    }
-    if let Some(v) = attrs.floats("value_floats") {
-        return Ok(Const {
-            dims: vec![v.len()],
-            values: Some(v.iter().map(|&x| x as f64).collect()),
-            is_float: true,
-        });
-    }
-    Err("Constant without a value, value_int(s) or value_float(s) attribute".into())
-}
-
-fn first_or(attrs: &Attrs, name: &str, default: usize) -> usize {
-    attrs
-        .ints(name)
-        .and_then(|v| v.first())
-        .map(|&v| v.max(0) as usize)
-        .unwrap_or(default)
-}
-
-/// Normalised conv attributes (reference `predictor/feature/`): kernel from the weight when
-/// absent; first element of each list; `bias` = a third input is present.
-fn conv_attrs(attrs: &Attrs, inputs: &[Option<Operand>]) -> ConvAttrs {
-    let weight_kernel = inputs
-        .get(1)
-        .copied()
-        .flatten()
-        .and_then(|w| w.shape.get(2).copied())
-        .unwrap_or(1);
-    ConvAttrs {
-        kernel: first_or(attrs, "kernel_shape", weight_kernel),
-        stride: first_or(attrs, "strides", 1),
-        pad: first_or(attrs, "pads", 0),
-        dilation: first_or(attrs, "dilations", 1),
-        group: attrs.int("group").unwrap_or(1).max(1) as usize,
-        bias: matches!(inputs.get(2), Some(Some(_))),
-    }
-}
-
-/// The typed op of a node, or `None` when the op is outside the vocabulary.
-fn to_op(node: &NodeProto, attrs: &Attrs, inputs: &[Option<Operand>]) -> Option<Op> {
-    Some(match node.op_type() {
-        "Conv" => Op::Conv(conv_attrs(attrs, inputs)),
-        "ConvTranspose" => Op::ConvTranspose {
-            conv: conv_attrs(attrs, inputs),
-            output_padding: first_or(attrs, "output_padding", 0),
-        },
-        op @ ("MaxPool" | "AveragePool") => {
-            let p = PoolAttrs {
-                kernel: first_or(attrs, "kernel_shape", 1),
-                stride: first_or(attrs, "strides", 1),
-                pad: first_or(attrs, "pads", 0),
-            };
-            if op == "MaxPool" {
-                Op::MaxPool(p)
-            } else {
-                Op::AveragePool(p)
-            }
-        }
-        "Gemm" => Op::Gemm {
-            bias: matches!(inputs.get(2), Some(Some(_))),
-        },
-        "Transpose" => {
-            let rank = inputs
-                .first()
-                .copied()
-                .flatten()
-                .map(|o| o.shape.len())
-                .unwrap_or(0);
-            let perm: Vec<usize> = match attrs.ints("perm") {
-                Some(p) => p.iter().map(|&a| a.max(0) as usize).collect(),
-                None => (0..rank).rev().collect(),
-            };
-            Op::Transpose(Perm::new(&perm)?)
-        }
-        op @ ("RNN" | "GRU" | "LSTM") => {
-            let ctx = shape::Ctx { attrs, inputs };
-            Op::Recurrent(RecurrentAttrs {
-                cell: match op {
-                    "RNN" => RecurrentCell::Rnn,
-                    "GRU" => RecurrentCell::Gru,
-                    _ => RecurrentCell::Lstm,
-                },
-                hidden: shape::recurrent::hidden_size(&ctx).ok()?,
-                bidirectional: shape::recurrent::directions(&ctx).ok()? == 2,
-                batch_first: attrs.int("layout").unwrap_or(0) != 0,
-            })
-        }
-        other => Op::without_attrs(other)?,
-    })
 }
