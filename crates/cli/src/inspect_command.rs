@@ -1,5 +1,6 @@
 //! `narformer inspect`: an ONNX model as the tokenizer sees it.
 
+use crate::input_shapes::InputShapeArgs;
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
@@ -12,12 +13,8 @@ pub struct InspectArgs {
     /// Also print one line per node: id, name, op and attributes, output shape, FLOPs, params.
     #[arg(long)]
     nodes: bool,
-    /// Batch size written into the model's inputs.
-    #[arg(long, default_value_t = 1)]
-    batch_size: usize,
-    /// Shape of the first input, for models with symbolic dims (e.g. 1,3,224,224).
-    #[arg(long, value_delimiter = ',')]
-    input_shape: Option<Vec<usize>>,
+    #[command(flatten)]
+    shapes: InputShapeArgs,
     /// Vocabulary for the unknown-op count: extended (default) or nnlqp.
     #[arg(long, default_value = "extended")]
     vocab: tokenizer::NetworkVocab,
@@ -25,23 +22,19 @@ pub struct InspectArgs {
 
 pub fn inspect(args: InspectArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let options = onnx_io::ImportOptions {
-        batch_size: args.batch_size,
-        input_shape: args.input_shape.clone(),
-        ..Default::default()
-    };
-    let imported = onnx_io::read_file(&args.model, &options)?;
+    let imported = onnx_io::read_file(&args.model, &args.shapes.options()?)?;
     let graph = &imported.graph;
-    let compact = tokenizer::NetworkTokenizer::new(args.vocab).compact(graph, args.batch_size);
+    let batch = args.shapes.batch_size;
+    let compact = tokenizer::NetworkTokenizer::new(args.vocab).compact(graph, batch);
     let cost = compact.cost;
     writeln!(
         out,
-        "{}: {} nodes, {} edges, opset {}, batch {}",
+        "{}: {} nodes, {} edges, opset {}, {}",
         args.model.display(),
         graph.len(),
         graph.edges().len(),
         imported.opset,
-        args.batch_size
+        args.shapes.batch_note(&imported)
     )?;
     writeln!(
         out,

@@ -5,6 +5,7 @@ mod backend;
 mod data_command;
 mod data_dir;
 mod eval_command;
+mod input_shapes;
 mod inspect_command;
 mod predict_command;
 mod table_command;

@@ -1,6 +1,7 @@
 //! `narformer predict`: latency of ONNX models with a whole-network run, or a
 //! ranking of cells with a cell run.
 
+use crate::input_shapes::InputShapeArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{BufRead, BufReader, Write};
@@ -16,9 +17,9 @@ pub struct PredictArgs {
     /// file with one architecture per line (NB201: a cell string; NB101:
     /// `<adjacency 0/1 row-major> <ops |-separated>`); `-` or nothing reads stdin.
     inputs: Vec<PathBuf>,
-    /// nnlqp runs: batch size written into the models' inputs.
-    #[arg(long, default_value_t = 1)]
-    batch_size: usize,
+    /// nnlqp runs: the models' batch size and input shapes.
+    #[command(flatten)]
+    shapes: InputShapeArgs,
     /// nnlqp runs: one JSON object per model instead of text.
     #[arg(long)]
     json: bool,
@@ -108,10 +109,11 @@ fn onnx_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let files = onnx_files(&args.inputs)?;
+    let options = args.shapes.options()?;
     let mut inputs = Vec::with_capacity(files.len());
     let mut failed = 0;
     for file in &files {
-        match run.tokenize_onnx(file, args.batch_size) {
+        match run.tokenize_onnx(file, &options) {
             Ok(input) => {
                 if !input.unknown_ops.is_empty() {
                     let list: Vec<String> = input
@@ -143,7 +145,8 @@ fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
                 serde_json::json!({
                     "model": input.source.display().to_string(),
                     "latency_ms": latency,
-                    "batch_size": args.batch_size,
+                    "batch_size": args.shapes.batch_size,
+                    "batched_inputs": input.batched_inputs,
                     "nodes": input.tokens.n,
                     "unknown_ops": unknown,
                 })

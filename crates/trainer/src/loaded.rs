@@ -100,6 +100,8 @@ pub struct NetworkInput {
     pub source: PathBuf,
     pub tokens: GraphTokens,
     pub unknown_ops: BTreeMap<String, usize>,
+    /// The graph inputs the batch size was written into.
+    pub batched_inputs: Vec<String>,
 }
 
 impl LoadedRun {
@@ -107,18 +109,15 @@ impl LoadedRun {
     pub fn tokenize_onnx(
         &self,
         path: &Path,
-        batch_size: usize,
+        options: &onnx_io::ImportOptions,
     ) -> Result<NetworkInput, TrainError> {
         let vocab = network_of(&self.config)?.vocab;
-        let options = onnx_io::ImportOptions {
-            batch_size,
-            ..Default::default()
-        };
-        let imported = onnx_io::read_file(path, &options)?;
-        let compact = NetworkTokenizer::new(vocab).compact(&imported.graph, batch_size);
+        let imported = onnx_io::read_file(path, options)?;
+        let compact = NetworkTokenizer::new(vocab).compact(&imported.graph, options.batch_size);
         Ok(NetworkInput {
             source: path.to_path_buf(),
             unknown_ops: compact.unknown_ops.clone(),
+            batched_inputs: imported.batched_inputs,
             tokens: compact.encode(),
         })
     }

@@ -2,13 +2,14 @@
 //! into their op's parameter count, shape arithmetic folded into constants,
 //! every output shape inferred.
 
+mod inputs;
 mod order;
 mod typed;
 
 use crate::OnnxError;
 use crate::attrs::Attrs;
 use crate::constant::Const;
-use crate::proto::{GraphProto, ModelProto, NodeProto, tensor_shape_proto::dimension, type_proto};
+use crate::proto::{GraphProto, ModelProto, NodeProto};
 use crate::shape::{self, Operand};
 use graph_ir::{Graph, GraphBuilder, Node, NodeId, Op};
 use order::{display_name, topological};
@@ -17,13 +18,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use typed::{constant_node, to_op};
 
+pub use inputs::BatchRule;
+
 /// How to fix the dims an ONNX file leaves open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportOptions {
-    /// Written into the first dim of every graph input without a named shape.
+    /// Written into the batch dims of the graph inputs without a given shape
+    /// (which dims: `batch_rule`).
     pub batch_size: usize,
-    /// Replaces the declared shape of the (first) graph input, for files with
-    /// symbolic dims; the batch dim is still set from `batch_size`.
+    pub batch_rule: BatchRule,
+    /// Replaces the declared shape of the first graph input, for files with
+    /// symbolic dims (under [`BatchRule::EveryInput`] its dim 0 is still the
+    /// batch size).
     pub input_shape: Option<Vec<usize>>,
     /// Shapes of graph inputs by name, used as given (no batch rewrite).
     pub named_shapes: BTreeMap<String, Vec<usize>>,
@@ -74,6 +80,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         Self {
             batch_size: 1,
+            batch_rule: BatchRule::EveryInput,
             input_shape: None,
             named_shapes: BTreeMap::new(),
             known_inputs: BTreeMap::new(),
@@ -91,6 +98,8 @@ pub struct Imported {
     /// Version of the default-domain opset the file imports.
     pub opset: i64,
     pub batch_size: usize,
+    /// The graph inputs the batch size was written into.
+    pub batched_inputs: Vec<String>,
     /// Each graph output's name and inferred shape, in the file's order
     /// (`None` for an output no node, input or initializer produces).
     pub outputs: Vec<(String, Option<Vec<usize>>)>,
@@ -136,6 +145,7 @@ pub fn import_bytes(
             .flat_map(|n| n.input.iter().cloned())
             .chain(graph.output.iter().map(|o| o.name().to_string()))
             .collect(),
+        batched_inputs: Vec::new(),
     };
     importer.add_initializers(graph)?;
     importer.add_inputs(graph, options)?;
@@ -165,6 +175,7 @@ pub fn import_bytes(
         unknown_ops: importer.unknown_ops,
         opset,
         batch_size: options.batch_size,
+        batched_inputs: importer.batched_inputs,
         outputs,
     })
 }
@@ -207,23 +218,7 @@ struct Importer {
     declared: HashMap<String, Vec<usize>>,
     /// Tensor names some node or the graph output reads.
     read: HashSet<String>,
-}
-
-fn static_shape(info: &crate::proto::ValueInfoProto) -> Option<Vec<Option<i64>>> {
-    let Some(type_proto::Value::TensorType(t)) = info.r#type.as_ref()?.value.as_ref() else {
-        return None;
-    };
-    Some(
-        t.shape
-            .as_ref()?
-            .dim
-            .iter()
-            .map(|d| match d.value {
-                Some(dimension::Value::DimValue(v)) if v > 0 => Some(v),
-                _ => None,
-            })
-            .collect(),
-    )
+    batched_inputs: Vec<String>,
 }
 
 fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<usize>> {
@@ -232,9 +227,13 @@ fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<usize>> {
         .iter()
         .chain(&graph.output)
         .filter_map(|info| {
-            let dims = static_shape(info)?;
-            let dims: Option<Vec<usize>> =
-                dims.into_iter().map(|d| d.map(|v| v as usize)).collect();
+            let dims: Option<Vec<usize>> = inputs::declared_dims(info)?
+                .into_iter()
+                .map(|d| match d {
+                    inputs::Dim::Static(v) => Some(v),
+                    inputs::Dim::Symbolic(_) => None,
+                })
+                .collect();
             Some((info.name().to_string(), dims?))
         })
         .collect()
@@ -354,26 +353,29 @@ impl Importer {
                 first = false;
                 continue;
             }
-            let mut shape: Vec<usize> = match (&options.input_shape, first) {
-                (Some(shape), true) => shape.clone(),
-                _ => {
-                    let dims =
-                        static_shape(info).ok_or_else(|| error("has no tensor shape".into()))?;
-                    dims.iter()
-                        .enumerate()
-                        .map(|(i, d)| match d {
-                            Some(v) => Ok(*v as usize),
-                            None if i == 0 => Ok(options.batch_size),
-                            None => Err(error(format!(
-                                "dim {i} is symbolic; give the input shape explicitly"
-                            ))),
-                        })
-                        .collect::<Result<_, _>>()?
+            let given_first = options.input_shape.as_ref().filter(|_| first);
+            let shape = match (given_first, options.batch_rule) {
+                (Some(given), BatchRule::Symbolic) => given.clone(),
+                (Some(given), BatchRule::EveryInput) => {
+                    let mut shape = given.clone();
+                    if let Some(b) = shape.first_mut() {
+                        *b = options.batch_size;
+                        self.batched_inputs.push(info.name().to_string());
+                    }
+                    shape
+                }
+                (None, rule) => {
+                    let dims = inputs::declared_dims(info)
+                        .ok_or_else(|| error("is not a tensor with a declared shape".into()))?;
+                    let (shape, batched) =
+                        inputs::resolve(&dims, options.batch_size, rule, info.name())
+                            .map_err(error)?;
+                    if batched {
+                        self.batched_inputs.push(info.name().to_string());
+                    }
+                    shape
                 }
             };
-            if let Some(batch) = shape.first_mut() {
-                *batch = options.batch_size;
-            }
             shape::check_size(&shape).map_err(error)?;
             first = false;
             let node = self

@@ -1,0 +1,133 @@
+//! Input shapes of models with symbolic dims: the batch size goes into batch
+//! dims only (under `BatchRule::Symbolic`), other symbolic dims are named in
+//! the error with the flag that fixes them, and named shapes are used as given.
+
+use onnx_io::proto::{
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
+};
+use onnx_io::{BatchRule, ImportOptions, import_bytes};
+use prost::Message;
+use std::path::Path;
+
+/// A dim: a number, or a `dim_param` name.
+enum D {
+    N(i64),
+    P(&'static str),
+}
+
+fn value(name: &str, elem_type: i32, dims: &[D]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| tensor_shape_proto::Dimension {
+            value: Some(match d {
+                D::N(v) => tensor_shape_proto::dimension::Value::DimValue(*v),
+                D::P(p) => tensor_shape_proto::dimension::Value::DimParam(p.to_string()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem_type),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A token-embedding model: `input_ids` and `attention_mask` (int64,
+/// `[batch, sequence]`), embedded (`Gather`), masked (`Mul` by the unsqueezed
+/// mask) and projected (`MatMul`).
+fn text_model() -> Vec<u8> {
+    let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
+        name: Some(output.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    };
+    let weight = |name: &str, dims: &[i64]| TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        ..Default::default()
+    };
+    let axes = TensorProto {
+        name: Some("axes".into()),
+        dims: vec![1],
+        data_type: Some(7),
+        int64_data: vec![2],
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: Some("text".into()),
+        node: vec![
+            node("Gather", &["embedding", "input_ids"], "embedded"),
+            node("Unsqueeze", &["attention_mask", "axes"], "mask3"),
+            node("Cast", &["mask3"], "maskf"),
+            node("Mul", &["embedded", "maskf"], "masked"),
+            node("MatMul", &["masked", "projection"], "out"),
+        ],
+        initializer: vec![weight("embedding", &[1000, 16]), weight("projection", &[16, 8]), axes],
+        input: vec![
+            value("input_ids", 7, &[D::P("batch"), D::P("sequence")]),
+            value("attention_mask", 7, &[D::P("batch"), D::P("sequence")]),
+        ],
+        output: vec![value("out", 1, &[D::P("batch"), D::P("sequence"), D::N(8)])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn import(options: &ImportOptions) -> Result<onnx_io::Imported, String> {
+    import_bytes(&text_model(), Path::new("text.onnx"), options).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_symbolic_sequence_is_named_with_the_flag_that_gives_it() {
+    let options = ImportOptions {
+        batch_size: 4,
+        batch_rule: BatchRule::Symbolic,
+        ..Default::default()
+    };
+    let e = import(&options).unwrap_err();
+    assert!(e.contains("text.onnx") && e.contains("input_ids"), "{e}");
+    assert!(e.contains("dim 1 ('sequence')"), "{e}");
+    assert!(e.contains("--input-shape input_ids=4,?"), "{e}");
+}
+
+#[test]
+fn named_shapes_are_used_as_given_and_the_batch_goes_only_where_it_is_symbolic() {
+    let mut options = ImportOptions {
+        batch_size: 4,
+        batch_rule: BatchRule::Symbolic,
+        ..Default::default()
+    };
+    options.named_shapes.insert("input_ids".into(), vec![1, 128]);
+    options.named_shapes.insert("attention_mask".into(), vec![1, 128]);
+    let imported = import(&options).unwrap();
+    // The batch of the given shapes is theirs, not --batch-size's.
+    assert!(imported.batched_inputs.is_empty());
+    assert_eq!(
+        imported.outputs,
+        vec![("out".to_string(), Some(vec![1, 128, 8]))]
+    );
+    // A sequence length given by name for one input only: the other's is still open.
+    options.named_shapes.remove("attention_mask");
+    let e = import(&options).unwrap_err();
+    assert!(e.contains("attention_mask") && e.contains("'sequence'"), "{e}");
+}
