@@ -2,8 +2,10 @@
 //! per-step timing table at the end.
 //!
 //! - **main lane**: fmt, clippy, the test build and suite (release mode:
-//!   numeric tests are ~40x slower in debug), a fresh-machine run from the
-//!   data mirror with the binary the test build made, then tidy;
+//!   numeric tests are ~40x slower in debug), ONNX's node tests as a
+//!   shape-inference conformance gate (95% of the `ai.onnx` tests), a
+//!   fresh-machine run from the data mirror with the binary the test build
+//!   made, then tidy;
 //! - **backend lane** (its own target directory, output in
 //!   `target/ci-backends.log`): the Vulkan and LibTorch set-up, the parity
 //!   build (which also builds `narformer` with the optional GPU backends, so
@@ -200,6 +202,10 @@ fn main_lane(root: &Path, args: &CiArgs, timings: &Timings) -> Result<()> {
         crate::run_command(build)
     })?;
     timings.step(LANE, "tests", || crate::run_command(test()))?;
+    // ONNX's node tests, from the pinned wheel: shape inference must hold on 95%.
+    timings.step(LANE, "onnx conformance", || {
+        crate::conformance::run(crate::conformance::ConformanceArgs::gate(95.0))
+    })?;
     if !args.skip_fresh {
         timings.step(LANE, "fresh-machine run", || fresh_machine(root))?;
     }

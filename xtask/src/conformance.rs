@@ -46,10 +46,28 @@ if count == 0:
     sys.exit("no node tests in the wheel")
 "#;
 
+impl ConformanceArgs {
+    /// The pinned suite, failing under `min_pass` percent (CI's step).
+    pub fn gate(min_pass: f64) -> Self {
+        Self {
+            dir: None,
+            markdown: None,
+            all: false,
+            min_pass: Some(min_pass),
+        }
+    }
+}
+
 pub fn run(args: ConformanceArgs) -> Result<()> {
-    let dir = match args.dir {
-        Some(dir) => dir,
-        None => node_tests(&run_command)?,
+    let (dir, source) = match args.dir {
+        Some(dir) => {
+            let source = format!("`{}`", dir.display());
+            (dir, source)
+        }
+        None => (
+            node_tests(&run_command)?,
+            format!("the backend node tests of the `onnx` {ONNX_VERSION} wheel (PyPI)"),
+        ),
     };
     let bar = sysio::progress_bar(
         0,
@@ -82,7 +100,7 @@ pub fn run(args: ConformanceArgs) -> Result<()> {
         suite.tests.len() - total
     );
     if let Some(path) = &args.markdown {
-        let md = suite.render_markdown(&format!("`{}`", dir.display()));
+        let md = suite.render_markdown(&source);
         sysio::write_atomic(path, md.as_bytes())?;
         println!("wrote {}", path.display());
     }

@@ -226,6 +226,33 @@ impl Suite {
              with every test passing.\n",
             100.0 * passed as f64 / total.max(1) as f64
         );
+        let _ = writeln!(
+            md,
+            "## The op catalogue\n\nEvery op the reader infers shapes for (`graph_ir::catalogue`), \
+             by shape family, with its node tests passed / run here.\n\n| family | ops |\n|---|---|"
+        );
+        let count = |op: &str| {
+            ops.iter()
+                .find(|o| o.domain == "ai.onnx" && o.op == op)
+                .map_or("no test".to_string(), |o| {
+                    format!("{}/{}", o.passed, o.total)
+                })
+        };
+        let mut families: Vec<graph_ir::catalogue::Family> = Vec::new();
+        for e in graph_ir::catalogue::CATALOGUE {
+            if !families.contains(&e.family) {
+                families.push(e.family);
+            }
+        }
+        for family in families {
+            let list: Vec<String> = graph_ir::catalogue::CATALOGUE
+                .iter()
+                .filter(|e| e.family == family)
+                .map(|e| format!("`{}` {}", e.name, count(e.name)))
+                .collect();
+            let _ = writeln!(md, "| {family:?} | {} |", list.join(", "));
+        }
+        let _ = writeln!(md, "\n## Node tests per op\n");
         let _ = writeln!(md, "| domain | op | passed | tests |\n|---|---|---:|---:|");
         for o in &ops {
             let _ = writeln!(

@@ -73,7 +73,11 @@ fn text_model() -> Vec<u8> {
             node("Mul", &["embedded", "maskf"], "masked"),
             node("MatMul", &["masked", "projection"], "out"),
         ],
-        initializer: vec![weight("embedding", &[1000, 16]), weight("projection", &[16, 8]), axes],
+        initializer: vec![
+            weight("embedding", &[1000, 16]),
+            weight("projection", &[16, 8]),
+            axes,
+        ],
         input: vec![
             value("input_ids", 7, &[D::P("batch"), D::P("sequence")]),
             value("attention_mask", 7, &[D::P("batch"), D::P("sequence")]),
@@ -117,8 +121,12 @@ fn named_shapes_are_used_as_given_and_the_batch_goes_only_where_it_is_symbolic()
         batch_rule: BatchRule::Symbolic,
         ..Default::default()
     };
-    options.named_shapes.insert("input_ids".into(), vec![1, 128]);
-    options.named_shapes.insert("attention_mask".into(), vec![1, 128]);
+    options
+        .named_shapes
+        .insert("input_ids".into(), vec![1, 128]);
+    options
+        .named_shapes
+        .insert("attention_mask".into(), vec![1, 128]);
     let imported = import(&options).unwrap();
     // The batch of the given shapes is theirs, not --batch-size's.
     assert!(imported.batched_inputs.is_empty());
@@ -129,5 +137,8 @@ fn named_shapes_are_used_as_given_and_the_batch_goes_only_where_it_is_symbolic()
     // A sequence length given by name for one input only: the other's is still open.
     options.named_shapes.remove("attention_mask");
     let e = import(&options).unwrap_err();
-    assert!(e.contains("attention_mask") && e.contains("'sequence'"), "{e}");
+    assert!(
+        e.contains("attention_mask") && e.contains("'sequence'"),
+        "{e}"
+    );
 }
