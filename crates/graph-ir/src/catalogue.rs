@@ -93,6 +93,25 @@ catalogue! {
 /// graph is an [`Op::Unknown`](crate::Op::Unknown).
 pub const EVALUATED_ONLY: [&str; 3] = ["Mod", "ConstantOfShape", "Range"];
 
+/// Ops of other domains (ONNX Runtime's contrib ops, as exporters and graph
+/// optimisers write them) whose first output has their first input's shape.
+/// They stay unknown ops (outside every vocabulary, reported by name) but
+/// their shape is known, so a model using them still imports.
+pub const SAME_SHAPE_CONTRIB: [(&str, &str); 12] = [
+    ("com.microsoft", "Gelu"),
+    ("com.microsoft", "FastGelu"),
+    ("com.microsoft", "BiasGelu"),
+    ("com.microsoft", "QuickGelu"),
+    ("com.microsoft", "BiasAdd"),
+    ("com.microsoft", "SkipLayerNormalization"),
+    ("com.microsoft", "SkipSimplifiedLayerNormalization"),
+    ("com.microsoft", "SimplifiedLayerNormalization"),
+    ("com.microsoft", "LayerNormalization"),
+    ("com.microsoft", "BiasSoftmax"),
+    ("com.microsoft", "RotaryEmbedding"),
+    ("com.microsoft", "Inverse"),
+];
+
 /// The graph-level and cell-level ops, which no ONNX file names: they stand
 /// beside the catalogue in graphs and vocabularies.
 pub const NOT_ONNX: [&str; 5] = ["Input", "Output", "ReluConvBn", "ConvBnRelu", "Zero"];

@@ -478,14 +478,10 @@ impl Importer {
             }
         };
         let shapes = match &op {
-            Op::Unknown(_) => node
-                .output
-                .iter()
-                .map(|o| self.declared.get(o).cloned())
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| self.node_error(node, "op is outside the vocabulary and the file declares no static output shape for it"))?,
-            _ => shape::infer(op_type, &attrs, &operands, outputs)
-                .map_err(|r| self.node_error(node, format!("cannot infer the output shape: {r}")))?,
+            Op::Unknown(_) => self.unknown_op_shapes(node, &operands)?,
+            _ => shape::infer(op_type, &attrs, &operands, outputs).map_err(|r| {
+                self.node_error(node, format!("cannot infer the output shape: {r}"))
+            })?,
         };
         let params: u64 = inputs
             .iter()
@@ -521,6 +517,45 @@ impl Importer {
                 .insert(out.clone(), Value::Data { node: id, shape });
         }
         Ok(())
+    }
+
+    /// Output shapes of an op outside the catalogue: what the file declares
+    /// for them (`value_info`, graph outputs), else the first input's shape
+    /// for a known shape-preserving contrib op (only the first output).
+    fn unknown_op_shapes(
+        &self,
+        node: &NodeProto,
+        operands: &[Option<Operand>],
+    ) -> Result<Vec<Vec<usize>>, OnnxError> {
+        let declared: Option<Vec<Vec<usize>>> = node
+            .output
+            .iter()
+            .map(|o| self.declared.get(o).cloned())
+            .collect();
+        if let Some(shapes) = declared {
+            return Ok(shapes);
+        }
+        let same_shape =
+            graph_ir::catalogue::SAME_SHAPE_CONTRIB.contains(&(node.domain(), node.op_type()));
+        let first = operands.first().copied().flatten();
+        match (same_shape, first) {
+            (true, Some(x)) if node.output.len() == 1 || !self.is_read_beyond_first(node) => {
+                Ok(vec![x.shape.to_vec(); node.output.len().max(1)])
+            }
+            _ => Err(self.node_error(
+                node,
+                "op is outside the catalogue and the file declares no static output shape for \
+                 it (value_info or a graph output would give it)",
+            )),
+        }
+    }
+
+    /// Whether an output after the first is read (its shape would be a guess).
+    fn is_read_beyond_first(&self, node: &NodeProto) -> bool {
+        node.output
+            .iter()
+            .skip(1)
+            .any(|o| !o.is_empty() && self.is_read(o))
     }
 
     fn is_read(&self, output: &str) -> bool {

@@ -1,6 +1,8 @@
-//! Input shapes of models with symbolic dims: the batch size goes into batch
-//! dims only (under `BatchRule::Symbolic`), other symbolic dims are named in
-//! the error with the flag that fixes them, and named shapes are used as given.
+//! What real models need to import: input shapes of models with symbolic dims
+//! (the batch size goes into batch dims only under `BatchRule::Symbolic`,
+//! other symbolic dims are named in the error with the flag that fixes them,
+//! named shapes are used as given), and ops outside the catalogue, which
+//! degrade to unknown ops where their shape can be known.
 
 use onnx_io::proto::{
     GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
@@ -95,6 +97,65 @@ fn text_model() -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec()
+}
+
+/// `x [1, 8]` through one `domain.op` node to `y`, declared or not.
+fn one_op_model(domain: &str, op: &str, declare_output: bool) -> Vec<u8> {
+    let graph = GraphProto {
+        name: Some("one".into()),
+        node: vec![NodeProto {
+            name: Some("the_op".into()),
+            op_type: Some(op.into()),
+            domain: Some(domain.into()),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        }],
+        input: vec![value("x", 1, &[D::N(1), D::N(8)])],
+        output: vec![if declare_output {
+            value("y", 1, &[D::N(1), D::N(8)])
+        } else {
+            // A tensor of unknown shape.
+            ValueInfoProto {
+                name: Some("y".into()),
+                ..Default::default()
+            }
+        }],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn ops_outside_the_catalogue_degrade_to_unknown_ops_where_their_shape_is_known() {
+    let options = ImportOptions::default();
+    let path = Path::new("one.onnx");
+    // A shape-preserving contrib op: known shape, reported as unknown by name.
+    let bytes = one_op_model("com.microsoft", "FastGelu", false);
+    let imported = import_bytes(&bytes, path, &options).unwrap();
+    assert_eq!(imported.unknown_ops.get("com.microsoft.FastGelu"), Some(&1));
+    assert_eq!(imported.outputs[0].1, Some(vec![1, 8]));
+    // A custom op: its shape is the file's declaration, or a named error.
+    let bytes = one_op_model("my.domain", "Mystery", true);
+    let imported = import_bytes(&bytes, path, &options).unwrap();
+    assert_eq!(imported.unknown_ops.get("my.domain.Mystery"), Some(&1));
+    let bytes = one_op_model("my.domain", "Mystery", false);
+    let e = import_bytes(&bytes, path, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("one.onnx") && e.contains("the_op") && e.contains("Mystery"),
+        "{e}"
+    );
 }
 
 fn import(options: &ImportOptions) -> Result<onnx_io::Imported, String> {
