@@ -172,9 +172,136 @@ fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs:
     }
 }
 
+/// Building nodes and operands for the shape rules' unit tests.
+#[cfg(test)]
+pub(super) mod test_util {
+    use super::Operand;
+    use crate::proto::{AttributeProto, NodeProto, attribute_proto::AttributeType};
+
+    pub fn node(attrs: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            attribute: attrs,
+            ..Default::default()
+        }
+    }
+
+    pub fn int(name: &str, v: i64) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::Int as i32),
+            i: Some(v),
+            ..Default::default()
+        }
+    }
+
+    pub fn string(name: &str, v: &str) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::String as i32),
+            s: Some(v.as_bytes().to_vec()),
+            ..Default::default()
+        }
+    }
+
+    /// A data operand of `shape`.
+    pub fn op(shape: &[usize]) -> Option<Operand<'_>> {
+        Some(Operand {
+            shape,
+            values: None,
+            is_float: true,
+        })
+    }
+
+    /// A constant integer operand.
+    pub fn ints<'a>(shape: &'a [usize], values: &'a [f64]) -> Option<Operand<'a>> {
+        Some(Operand {
+            shape,
+            values: Some(values),
+            is_float: false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_util::{int, ints, node, op, string};
     use super::*;
+
+    /// Each new family's rules reject wrong input counts, bad attributes and
+    /// mismatched shapes with a reason (the importer adds file, node and op).
+    #[test]
+    fn bad_inputs_of_every_family_are_named_errors() {
+        let none = node(vec![]);
+        let a = Attrs::of(&none);
+        let expect = |op_type: &str, attrs: &Attrs, inputs: &[Option<Operand>], needle: &str| {
+            let e = infer(op_type, attrs, inputs, 1).unwrap_err();
+            assert!(e.contains(needle), "{op_type}: {e}");
+        };
+        // Missing inputs.
+        expect("Add", &a, &[], "no inputs");
+        for op_type in ["Conv", "MatMul", "Reshape", "ReduceSum", "Resize", "LSTM"] {
+            expect(op_type, &a, &[], "missing");
+        }
+        // Mismatched shapes.
+        expect("Sum", &a, &[op(&[2, 3]), op(&[4, 3])], "broadcast");
+        expect(
+            "QLinearMatMul",
+            &a,
+            &[op(&[2, 3]), None, None, op(&[4, 5])],
+            "inner dims",
+        );
+        expect(
+            "GridSample",
+            &a,
+            &[op(&[1, 3, 8, 8]), op(&[1, 4, 2])],
+            "grid",
+        );
+        let gather = node(vec![int("batch_dims", 0)]);
+        expect(
+            "GatherND",
+            &Attrs::of(&gather),
+            &[op(&[2, 3]), op(&[4, 3])],
+            "rank",
+        );
+        // Bad attributes.
+        let bad_axis = node(vec![int("axis", 5)]);
+        expect(
+            "ArgMax",
+            &Attrs::of(&bad_axis),
+            &[op(&[2, 3])],
+            "out of range",
+        );
+        let blocks = node(vec![int("blocksize", 2)]);
+        expect(
+            "DepthToSpace",
+            &Attrs::of(&blocks),
+            &[op(&[1, 3, 4, 4])],
+            "blocks",
+        );
+        let reduction = node(vec![string("reduction", "median")]);
+        expect(
+            "NegativeLogLikelihoodLoss",
+            &Attrs::of(&reduction),
+            &[op(&[2, 3]), op(&[2])],
+            "median",
+        );
+        let equation = node(vec![string("equation", "ij,jk->iz")]);
+        expect(
+            "Einsum",
+            &Attrs::of(&equation),
+            &[op(&[2, 3]), op(&[3, 4])],
+            "z",
+        );
+        // A value a rule needs, computed at run time.
+        expect("OneHot", &a, &[op(&[3]), op(&[1])], "constant");
+        expect("TopK", &a, &[op(&[3, 5]), op(&[1])], "constant");
+        // ... and given.
+        let k = [2.0];
+        assert_eq!(
+            infer("TopK", &a, &[op(&[3, 5]), ints(&[1], &k)], 2).unwrap(),
+            vec![vec![3, 2], vec![3, 2]]
+        );
+    }
 
     #[test]
     fn every_catalogued_op_has_a_shape_rule_and_no_other_op_does() {

@@ -71,42 +71,9 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Operand, infer};
+    use super::super::infer;
+    use super::super::test_util::{int, node, op, string};
     use crate::attrs::Attrs;
-    use crate::proto::{AttributeProto, NodeProto, attribute_proto::AttributeType};
-
-    fn node(attrs: Vec<AttributeProto>) -> NodeProto {
-        NodeProto {
-            attribute: attrs,
-            ..Default::default()
-        }
-    }
-
-    fn int(name: &str, v: i64) -> AttributeProto {
-        AttributeProto {
-            name: Some(name.into()),
-            r#type: Some(AttributeType::Int as i32),
-            i: Some(v),
-            ..Default::default()
-        }
-    }
-
-    fn string(name: &str, v: &str) -> AttributeProto {
-        AttributeProto {
-            name: Some(name.into()),
-            r#type: Some(AttributeType::String as i32),
-            s: Some(v.as_bytes().to_vec()),
-            ..Default::default()
-        }
-    }
-
-    fn op(shape: &[usize]) -> Option<Operand<'_>> {
-        Some(Operand {
-            shape,
-            values: None,
-            is_float: true,
-        })
-    }
 
     #[test]
     fn lstm_outputs_follow_layout_and_direction() {
