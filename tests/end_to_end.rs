@@ -474,7 +474,7 @@ fn inspect_summarises_a_model_and_lists_nodes() {
         fixtures().join("onnx/vit_small.onnx").to_str().unwrap(),
     ]));
     assert!(
-        out.contains("unknown ops (extended vocabulary): none"),
+        out.contains("unknown ops (extended-v2 vocabulary): none"),
         "{out}"
     );
     assert!(

@@ -15,8 +15,9 @@ pub struct InspectArgs {
     nodes: bool,
     #[command(flatten)]
     shapes: InputShapeArgs,
-    /// Vocabulary for the unknown-op count: extended (default) or nnlqp.
-    #[arg(long, default_value = "extended")]
+    /// Vocabulary for the unknown-op count: extended-v2 (default: every
+    /// catalogued op), extended (v1, 64 ops) or nnlqp.
+    #[arg(long, default_value = "extended-v2")]
     vocab: tokenizer::NetworkVocab,
 }
 

@@ -25,8 +25,9 @@ pub struct TrainArgs {
     /// without it, the in-domain split (the Stage column).
     #[arg(long)]
     test_family: Option<String>,
-    /// nnlqp: token vocabulary, extended (default) or nnlqp (the reference's 152-dim layout).
-    #[arg(long, default_value = "extended")]
+    /// nnlqp: token vocabulary: extended-v2 (default: every catalogued op its own
+    /// slot), extended (v1, 64 ops) or nnlqp (the reference's 152-dim layout).
+    #[arg(long, default_value = "extended-v2")]
     vocab: tokenizer::NetworkVocab,
     /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
     #[arg(long, default_value = "quick")]

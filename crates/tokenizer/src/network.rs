@@ -101,6 +101,110 @@ const EXTENDED_OPS: [&str; 36] = [
     "Mish",
 ];
 
+/// Slots 64.. of vocabulary `extended-v2`: every other op of the op catalogue
+/// as it stood when the version was made (frozen: a catalogue op missing here
+/// means a new version, never an edit), then one slot for unknown ops.
+const EXTENDED_V2_OPS: [&str; 98] = [
+    "Floor",
+    "Ceil",
+    "Not",
+    "Sin",
+    "Cos",
+    "Acos",
+    "Acosh",
+    "Asin",
+    "Asinh",
+    "Atan",
+    "Atanh",
+    "Cosh",
+    "Sinh",
+    "Tan",
+    "Sign",
+    "Round",
+    "IsNaN",
+    "IsInf",
+    "Selu",
+    "Celu",
+    "ThresholdedRelu",
+    "Shrink",
+    "Softsign",
+    "Hardmax",
+    "BitwiseNot",
+    "Bernoulli",
+    "EyeLike",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "LRN",
+    "LpNormalization",
+    "MeanVarianceNormalization",
+    "GroupNormalization",
+    "CumSum",
+    "Trilu",
+    "ReverseSequence",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "CastLike",
+    "Scatter",
+    "ScatterElements",
+    "ScatterND",
+    "Mod",
+    "Sum",
+    "Mean",
+    "And",
+    "Or",
+    "Xor",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "BitShift",
+    "BitwiseAnd",
+    "BitwiseOr",
+    "BitwiseXor",
+    "LpPool",
+    "MaxUnpool",
+    "ConvInteger",
+    "QLinearConv",
+    "DeformConv",
+    "GlobalLpPool",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "Einsum",
+    "GatherElements",
+    "GatherND",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "TopK",
+    "Compress",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSumSquare",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ArgMax",
+    "ArgMin",
+    "Det",
+    "NegativeLogLikelihoodLoss",
+    "SoftmaxCrossEntropyLoss",
+    "GridSample",
+    "AffineGrid",
+    "Col2Im",
+    "Shape",
+    "Size",
+    "ConstantOfShape",
+    "Range",
+    "OneHot",
+    "HannWindow",
+    "HammingWindow",
+    "BlackmanWindow",
+    "MelWeightMatrix",
+    "NonZero",
+    "RNN",
+    "GRU",
+    "LSTM",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkVocab {
@@ -109,6 +213,10 @@ pub enum NetworkVocab {
     /// The reference layout extended to 64 ops (184 dims per token).
     #[default]
     Extended,
+    /// Every catalogued op its own slot (162 ops) and a slot for unknown ops
+    /// (283 dims per token).
+    #[serde(rename = "extended-v2")]
+    ExtendedV2,
 }
 
 impl NetworkVocab {
@@ -117,6 +225,7 @@ impl NetworkVocab {
         match self {
             NetworkVocab::Nnlqp => "nnlqp-v1",
             NetworkVocab::Extended => "extended-v1",
+            NetworkVocab::ExtendedV2 => "extended-v2",
         }
     }
 
@@ -124,6 +233,9 @@ impl NetworkVocab {
         match self {
             NetworkVocab::Nnlqp => 32,
             NetworkVocab::Extended => 64,
+            NetworkVocab::ExtendedV2 => {
+                NNLQP_OPS.len() + EXTENDED_OPS.len() + EXTENDED_V2_OPS.len() + 1
+            }
         }
     }
 
@@ -132,26 +244,37 @@ impl NetworkVocab {
         self.onehot_width() + ATTR_DIM + SHAPE_DIM
     }
 
-    /// The op's one-hot slot; `None` outside the vocabulary.
+    /// The op's one-hot slot: its own, the unknown-op slot (`extended-v2`),
+    /// or `None` outside the vocabulary.
     pub fn index(self, op: &Op) -> Option<usize> {
-        let name = op.name();
-        if let Some(i) = NNLQP_OPS.iter().position(|&o| o == name) {
-            return Some(i);
-        }
-        match self {
-            NetworkVocab::Nnlqp => None,
-            NetworkVocab::Extended => EXTENDED_OPS
-                .iter()
-                .position(|&o| o == name)
-                .map(|i| NNLQP_OPS.len() + i),
-        }
+        self.own_slot(op).or(match self {
+            NetworkVocab::ExtendedV2 => Some(self.onehot_width() - 1),
+            _ => None,
+        })
     }
 
-    /// Every op name of the vocabulary, in slot order.
+    /// Whether the op has a slot of its own (else it is reported as unknown).
+    pub fn knows(self, op: &Op) -> bool {
+        self.own_slot(op).is_some()
+    }
+
+    fn own_slot(self, op: &Op) -> Option<usize> {
+        // (The older layouts look unknown ops up by name, as they always did.)
+        if self == NetworkVocab::ExtendedV2 && matches!(op, Op::Unknown(_)) {
+            return None;
+        }
+        let name = op.name();
+        self.op_names().iter().position(|&o| o == name)
+    }
+
+    /// Every op name of the vocabulary with a slot of its own, in slot order.
     pub fn op_names(self) -> Vec<&'static str> {
         let mut names = NNLQP_OPS.to_vec();
-        if self == NetworkVocab::Extended {
+        if matches!(self, NetworkVocab::Extended | NetworkVocab::ExtendedV2) {
             names.extend(EXTENDED_OPS);
+        }
+        if self == NetworkVocab::ExtendedV2 {
+            names.extend(EXTENDED_V2_OPS);
         }
         names
     }
@@ -163,8 +286,9 @@ impl FromStr for NetworkVocab {
         match s {
             "nnlqp" => Ok(NetworkVocab::Nnlqp),
             "extended" => Ok(NetworkVocab::Extended),
+            "extended-v2" => Ok(NetworkVocab::ExtendedV2),
             other => Err(format!(
-                "unknown vocabulary {other:?} (known: nnlqp, extended)"
+                "unknown vocabulary {other:?} (known: nnlqp, extended, extended-v2)"
             )),
         }
     }
@@ -175,6 +299,7 @@ impl fmt::Display for NetworkVocab {
         f.write_str(match self {
             NetworkVocab::Nnlqp => "nnlqp",
             NetworkVocab::Extended => "extended",
+            NetworkVocab::ExtendedV2 => "extended-v2",
         })
     }
 }
@@ -270,7 +395,7 @@ impl NetworkTokenizer {
             .map(|&id| {
                 let node = graph.node(id);
                 let op = self.vocab.index(&node.op).map(|i| i as u16);
-                if op.is_none() && node.op != Op::Input {
+                if !self.vocab.knows(&node.op) && node.op != Op::Input {
                     *unknown_ops.entry(node.op.name().to_string()).or_default() += 1;
                 }
                 let mut shape = [0.0f32; 4];
@@ -364,8 +489,38 @@ mod tests {
     use graph_ir::catalogue;
 
     #[test]
+    fn extended_v2_gives_every_catalogued_op_its_own_slot_and_unknown_ops_one() {
+        let v2 = NetworkVocab::ExtendedV2;
+        for entry in catalogue::CATALOGUE {
+            assert!(
+                v2.op_names().contains(&entry.name),
+                "{} is catalogued but has no extended-v2 slot: make a new vocabulary \
+                 version (extended-v2 is frozen; stored runs use it)",
+                entry.name
+            );
+        }
+        let names = v2.op_names();
+        assert_eq!(v2.onehot_width(), names.len() + 1);
+        let unknown = Op::Unknown("com.example.Mystery".into());
+        assert_eq!(v2.index(&unknown), Some(v2.onehot_width() - 1));
+        assert!(!v2.knows(&unknown));
+        assert_eq!(NetworkVocab::Extended.index(&unknown), None);
+        // The first 64 slots are extended-v1's, so the layouts agree where both have an op.
+        assert_eq!(&names[..64], NetworkVocab::Extended.op_names().as_slice());
+        assert_eq!("extended-v2".parse::<NetworkVocab>().unwrap(), v2);
+        assert_eq!(
+            serde_json::to_string(&v2).unwrap(),
+            "\"extended-v2\"".to_string()
+        );
+    }
+
+    #[test]
     fn every_vocabulary_op_is_catalogued() {
-        for vocab in [NetworkVocab::Nnlqp, NetworkVocab::Extended] {
+        for vocab in [
+            NetworkVocab::Nnlqp,
+            NetworkVocab::Extended,
+            NetworkVocab::ExtendedV2,
+        ] {
             for name in vocab.op_names() {
                 assert!(
                     catalogue::lookup(name).is_some() || catalogue::NOT_ONNX.contains(&name),
