@@ -374,7 +374,7 @@ fn nnlqp_fixture_trains_evaluates_and_predicts_onnx_files() {
     // Every distinct ONNX file was tokenised once into the cache, under the
     // vocabulary version (the fixture has byte-identical twins: 27 distinct files).
     let cached = || {
-        std::fs::read_dir(cache.join("extended-v1"))
+        std::fs::read_dir(cache.join("extended-v2"))
             .unwrap()
             .count()
     };

@@ -1,69 +1,20 @@
 //! Malformed models give errors naming the file and the node, never a panic.
 
-use onnx_io::proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
-};
+mod common;
+
+use common::{input, model_bytes, node, weight};
+use onnx_io::proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 use onnx_io::{ImportOptions, import_bytes, read_file};
 use prost::Message;
 use std::path::{Path, PathBuf};
 
-fn input(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| tensor_shape_proto::Dimension {
-            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        name: Some(name.into()),
-        op_type: Some(op.into()),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
-fn weight(name: &str, dims: &[i64]) -> TensorProto {
-    TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        ..Default::default()
-    }
-}
-
 fn model(nodes: Vec<NodeProto>, initializer: Vec<TensorProto>) -> Vec<u8> {
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(GraphProto {
-            node: nodes,
-            input: vec![input("x", &[1, 3, 8, 8])],
-            initializer,
-            ..Default::default()
-        }),
+    model_bytes(GraphProto {
+        node: nodes,
+        input: vec![input("x", &[1, 3, 8, 8])],
+        initializer,
         ..Default::default()
-    }
-    .encode_to_vec()
+    })
 }
 
 fn error_of(bytes: &[u8]) -> String {
@@ -176,7 +127,7 @@ fn a_shape_that_cannot_be_inferred_names_node_and_op() {
     let bytes = model(vec![node("mystery", "FancyOp", &["x"], &["y"])], vec![]);
     assert_names(
         &error_of(&bytes),
-        &["mystery", "FancyOp", "outside the vocabulary"],
+        &["mystery", "FancyOp", "outside the catalogue"],
     );
     // A pool whose window does not fit.
     let mut pool = node("big_pool", "MaxPool", &["x"], &["p"]);

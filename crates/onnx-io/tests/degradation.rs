@@ -4,61 +4,18 @@
 //! named shapes are used as given), and ops outside the catalogue, which
 //! degrade to unknown ops where their shape can be known.
 
-use onnx_io::proto::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
-};
+mod common;
+
+use common::{D, model_bytes, node, value, weight};
+use onnx_io::proto::{GraphProto, NodeProto, TensorProto, ValueInfoProto};
 use onnx_io::{BatchRule, ImportOptions, import_bytes};
-use prost::Message;
 use std::path::Path;
-
-/// A dim: a number, or a `dim_param` name.
-enum D {
-    N(i64),
-    P(&'static str),
-}
-
-fn value(name: &str, elem_type: i32, dims: &[D]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| tensor_shape_proto::Dimension {
-            value: Some(match d {
-                D::N(v) => tensor_shape_proto::dimension::Value::DimValue(*v),
-                D::P(p) => tensor_shape_proto::dimension::Value::DimParam(p.to_string()),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(elem_type),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 /// A token-embedding model: `input_ids` and `attention_mask` (int64,
 /// `[batch, sequence]`), embedded (`Gather`), masked (`Mul` by the unsqueezed
 /// mask) and projected (`MatMul`).
 fn text_model() -> Vec<u8> {
-    let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
-        name: Some(output.into()),
-        op_type: Some(op.into()),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        ..Default::default()
-    };
-    let weight = |name: &str, dims: &[i64]| TensorProto {
-        name: Some(name.into()),
-        dims: dims.to_vec(),
-        data_type: Some(1),
-        ..Default::default()
-    };
+    let node = |op: &str, inputs: &[&str], output: &str| node(output, op, inputs, &[output]);
     let axes = TensorProto {
         name: Some("axes".into()),
         dims: vec![1],
@@ -87,16 +44,7 @@ fn text_model() -> Vec<u8> {
         output: vec![value("out", 1, &[D::P("batch"), D::P("sequence"), D::N(8)])],
         ..Default::default()
     };
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    model_bytes(graph)
 }
 
 /// `x [1, 8]` through one `domain.op` node to `y`, declared or not.
@@ -123,16 +71,7 @@ fn one_op_model(domain: &str, op: &str, declare_output: bool) -> Vec<u8> {
         }],
         ..Default::default()
     };
-    ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    model_bytes(graph)
 }
 
 #[test]

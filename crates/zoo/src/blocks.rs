@@ -133,6 +133,17 @@ pub(crate) fn classifier(b: &mut NetworkBuilder, x: &Tensor) -> Tensor {
     b.linear(&flat, CLASSES)
 }
 
+/// Flatten, two hidden linear + ReLU layers, and the linear classifier: the
+/// AlexNet / VGG head.
+pub(crate) fn mlp_classifier(b: &mut NetworkBuilder, x: &Tensor, hidden: usize) -> Tensor {
+    let mut x = b.flatten(x);
+    for _ in 0..2 {
+        x = b.linear(&x, hidden);
+        x = b.relu(&x);
+    }
+    b.linear(&x, CLASSES)
+}
+
 pub(crate) const CLASSES: usize = 1000;
 
 /// A builder with one `[1, 3, side, side]` input.

@@ -1,7 +1,9 @@
 //! The classic convolutional families: AlexNet, VGG-16, ResNet-18/34/50,
 //! SqueezeNet, GoogLeNet (torchvision's layouts, without auxiliary heads or dropout).
 
-use crate::blocks::{Act, CLASSES, ConvSpec, classifier, finish, max_pool, residual, start};
+use crate::blocks::{
+    Act, CLASSES, ConvSpec, classifier, finish, max_pool, mlp_classifier, residual, start,
+};
 use crate::{Dice, list};
 use graph_ir::Graph;
 use graph_ir::networks::{NetworkBuilder, Tensor};
@@ -36,12 +38,7 @@ pub(crate) fn alexnet(dice: &mut Dice) -> (Graph, String) {
         x = ConvSpec::new(w, 3).bn(false).apply(&mut b, &x);
     }
     x = max_pool(&mut b, &x, 3, 2, 0);
-    let mut x = b.flatten(&x);
-    for _ in 0..2 {
-        x = b.linear(&x, hidden);
-        x = b.relu(&x);
-    }
-    b.linear(&x, CLASSES);
+    mlp_classifier(&mut b, &x, hidden);
     let description = format!(
         "alexnet k{first_kernel} widths {} hidden {hidden}",
         list(&widths)
@@ -75,12 +72,7 @@ pub(crate) fn vgg16(dice: &mut Dice) -> (Graph, String) {
         }
         x = max_pool(&mut b, &x, 2, 2, 0);
     }
-    let mut x = b.flatten(&x);
-    for _ in 0..2 {
-        x = b.linear(&x, hidden);
-        x = b.relu(&x);
-    }
-    b.linear(&x, CLASSES);
+    mlp_classifier(&mut b, &x, hidden);
     let description = format!(
         "vgg16{} widths {} hidden {hidden}",
         if bn { "_bn" } else { "" },
