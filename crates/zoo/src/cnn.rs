@@ -12,18 +12,21 @@ fn scale(channels: usize, s: f64) -> usize {
     ((channels as f64 * s).round() as usize).max(8)
 }
 
+/// Each base width scaled by its own draw from `choices` (drawn in order, so
+/// a seed gives the same widths as before this was shared).
+fn varied_widths(dice: &mut Dice, base: &[usize], choices: &[f64]) -> Vec<usize> {
+    let scales: Vec<f64> = base.iter().map(|_| *dice.pick(choices)).collect();
+    base.iter()
+        .zip(&scales)
+        .map(|(&c, &s)| scale(c, s))
+        .collect()
+}
+
 /// AlexNet: five convs (first kernel 7/9/11, stride 4), three max pools, two
 /// hidden fully connected layers. Each conv's width and the hidden width vary.
 pub(crate) fn alexnet(dice: &mut Dice) -> (Graph, String) {
     let base = [64, 192, 384, 256, 256];
-    let scales: Vec<f64> = (0..5)
-        .map(|_| *dice.pick(&[0.5, 0.75, 1.0, 1.25, 1.5]))
-        .collect();
-    let widths: Vec<usize> = base
-        .iter()
-        .zip(&scales)
-        .map(|(&c, &s)| scale(c, s))
-        .collect();
+    let widths = varied_widths(dice, &base, &[0.5, 0.75, 1.0, 1.25, 1.5]);
     let first_kernel = *dice.pick(&[7, 9, 11]);
     let hidden = *dice.pick(&[1024, 2048, 4096]);
     let (mut b, x) = start(224);
@@ -52,14 +55,7 @@ pub(crate) fn alexnet(dice: &mut Dice) -> (Graph, String) {
 pub(crate) fn vgg16(dice: &mut Dice) -> (Graph, String) {
     let base = [64, 128, 256, 512, 512];
     let depths = [2, 2, 3, 3, 3];
-    let scales: Vec<f64> = (0..5)
-        .map(|_| *dice.pick(&[0.25, 0.375, 0.5, 0.75, 1.0]))
-        .collect();
-    let widths: Vec<usize> = base
-        .iter()
-        .zip(&scales)
-        .map(|(&c, &s)| scale(c, s))
-        .collect();
+    let widths = varied_widths(dice, &base, &[0.25, 0.375, 0.5, 0.75, 1.0]);
     let bn = dice.chance(0.5);
     let mut hidden = *dice.pick(&[1024, 2048, 4096]);
     while widths[4] * 49 * hidden > 32 << 20 && hidden > 512 {

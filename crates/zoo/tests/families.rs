@@ -126,3 +126,23 @@ fn a_manifest_names_and_costs_its_models_and_writes_their_files() {
         assert_eq!(ModelId::parse(&e.name, 5), Some(e.id(5)));
     }
 }
+
+#[test]
+fn the_committed_zoo_regenerates_exactly() {
+    // data/zoo's labels were measured on these graphs: a generator change that
+    // alters any of them would silently detach the labels from their models.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/zoo");
+    let manifest = zoo::Manifest::read(&dir).expect("data/zoo/zoo.json loads");
+    for entry in &manifest.models {
+        let model = zoo::generate(entry.id(manifest.seed));
+        let cost = graph_ir::graph_cost(&model.graph);
+        assert_eq!(model.description, entry.description, "{}", entry.name);
+        assert_eq!(model.graph.len(), entry.nodes, "{}", entry.name);
+        assert_eq!(
+            (cost.flops, cost.params),
+            (entry.flops, entry.params),
+            "{}",
+            entry.name
+        );
+    }
+}
