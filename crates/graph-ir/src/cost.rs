@@ -5,7 +5,9 @@
 //! - Conv: `N*Cout*Ho*Wo * (2*Cin/g*k^s - 1 + bias)` (`s` spatial axes); the fused
 //!   cell ops add their BN (4x) and ReLU (1x) per output element;
 //! - ConvTranspose: `N*Cin*Hin*Win * 2*Cout/g*k^s` (+ output elements with a bias);
-//! - Gemm: `rows * Co * (2*Ci - 1 + bias)`; MatMul: `outputs * (2K - 1)`;
+//! - Gemm: `rows * Co * (2*Ci - 1 + bias)`; MatMul (and the quantised
+//!   matmuls): `outputs * (2K - 1)`; the quantised and deformable convolutions:
+//!   `outputs * 2 * params / Cout` (their weights' `Cin/g * k^s` per output);
 //! - BatchNormalization 4x input elements; Layer/InstanceNormalization 5x;
 //!   Softmax/LogSoftmax 3x;
 //! - MaxPool/AveragePool: output elements x k^s; global pools, reductions,
@@ -92,13 +94,25 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
         Op::Relu | Op::Add => out,
         Op::Input | Op::Output | Op::Identity | Op::Zero | Op::Transpose(_) | Op::Unknown(_) => 0,
         Op::Plain(p) => match p {
-            PlainOp::MatMul => {
+            PlainOp::MatMul | PlainOp::MatMulInteger | PlainOp::QLinearMatMul => {
                 let k = in_shape
                     .as_ref()
                     .and_then(|s| s.last())
                     .copied()
                     .unwrap_or(0) as u64;
                 out.saturating_mul((2 * k).saturating_sub(1))
+            }
+            // Convolutions typed without attributes: `2 * Cin/g * k^s` per output
+            // element, from the weights the op owns (`Cout * Cin/g * k^s`).
+            PlainOp::ConvInteger | PlainOp::QLinearConv | PlainOp::DeformConv => {
+                let cout = node
+                    .shape
+                    .as_ref()
+                    .and_then(|s| s.get(1))
+                    .copied()
+                    .unwrap_or(0) as u64;
+                let per_out = node.params.checked_div(cout).unwrap_or(0);
+                out.saturating_mul(2 * per_out)
             }
             PlainOp::LayerNormalization | PlainOp::InstanceNormalization => {
                 in_elems.saturating_mul(5)

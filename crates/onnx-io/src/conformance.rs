@@ -7,7 +7,7 @@
 //! (`onnx/backend/test/data/node/`).
 
 use crate::import::{ImportOptions, KnownTensor, import_bytes, read_tensor};
-use crate::proto::ModelProto;
+use crate::proto::{ModelProto, type_proto};
 use prost::Message;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -100,6 +100,22 @@ fn check(dir: &Path, path: &Path, bytes: &[u8], model: &ModelProto) -> Result<()
         .map(|i| i.name())
         .filter(|n| !initializers.contains(n))
         .collect();
+    // Sequence, optional and map values are not tensors: the graph type has
+    // none of them, so such a test is reported as what it is.
+    for info in graph.input.iter().chain(&graph.output) {
+        let value = info.r#type.as_ref().and_then(|t| t.value.as_ref());
+        let kind = match value {
+            Some(type_proto::Value::TensorType(_)) | None => continue,
+            Some(type_proto::Value::SequenceType(_)) => "a sequence",
+            Some(type_proto::Value::OptionalType(_)) => "an optional",
+            Some(type_proto::Value::MapType(_)) => "a map",
+            Some(_) => "not a dense tensor",
+        };
+        return Err(format!(
+            "'{}' is {kind}, which the graph type does not model (tensors only)",
+            info.name()
+        ));
+    }
     let data = dir.join("test_data_set_0");
     let mut options = ImportOptions::default();
     for (k, input) in inputs.iter().enumerate() {
@@ -114,7 +130,10 @@ fn check(dir: &Path, path: &Path, bytes: &[u8], model: &ModelProto) -> Result<()
             options.named_shapes.insert(input.to_string(), tensor.dims);
         }
     }
-    let imported = import_bytes(bytes, path, &options).map_err(|e| e.to_string())?;
+    // The report names the test; the file's path would be this machine's.
+    let prefix = format!("{}: ", path.display());
+    let imported =
+        import_bytes(bytes, path, &options).map_err(|e| e.to_string().replacen(&prefix, "", 1))?;
     for (k, (name, inferred)) in imported.outputs.iter().enumerate() {
         let file = data.join(format!("output_{k}.pb"));
         if !file.is_file() {

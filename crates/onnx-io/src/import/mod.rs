@@ -483,10 +483,15 @@ impl Importer {
                 self.node_error(node, format!("cannot infer the output shape: {r}"))
             })?,
         };
+        // Weights are the float constants; a quantised op's are its integer
+        // matrices (rank 2 and up), not its scales and zero points.
+        let quantised = op_type.starts_with("QLinear") || op_type.ends_with("Integer");
         let params: u64 = inputs
             .iter()
             .flatten()
             .map(|v| match v {
+                Value::Const(c) if quantised && c.dims.len() >= 2 => c.numel() as u64,
+                Value::Const(_) if quantised => 0,
                 Value::Const(c) if c.is_float => c.numel() as u64,
                 _ => 0,
             })
