@@ -30,6 +30,8 @@ pub enum Family {
     Generator,
     /// Recurrent layers over a sequence (`[seq, batch, input]`, or batch first).
     Recurrent,
+    /// Box selection (`[selected, 3]`: exact for known boxes, else the most kept).
+    Detection,
 }
 
 /// One catalogued ONNX op.
@@ -86,6 +88,7 @@ catalogue! {
         MelWeightMatrix, NonZero,
     ];
     Recurrent: [RNN, GRU, LSTM];
+    Detection: [NonMaxSuppression];
 }
 
 /// Catalogued ops that graph-ir has no typed [`Op`](crate::Op) for: the

@@ -216,6 +216,7 @@ plain_ops! {
     DynamicQuantizeLinear, LpPool, GlobalLpPool, MaxUnpool, ConvInteger, QLinearConv,
     DeformConv, MatMulInteger, QLinearMatMul, Einsum, GridSample, AffineGrid, Col2Im,
     MelWeightMatrix,
+    NonMaxSuppression,
     // Variadic and logical broadcasts.
     Sum, Mean, And, Or, Xor, GreaterOrEqual, LessOrEqual, BitShift, BitwiseAnd, BitwiseOr,
     BitwiseXor,

@@ -104,7 +104,7 @@ const EXTENDED_OPS: [&str; 36] = [
 /// Slots 64.. of vocabulary `extended-v2`: every other op of the op catalogue
 /// as it stood when the version was made (frozen: a catalogue op missing here
 /// means a new version, never an edit), then one slot for unknown ops.
-const EXTENDED_V2_OPS: [&str; 98] = [
+const EXTENDED_V2_OPS: [&str; 99] = [
     "Floor",
     "Ceil",
     "Not",
@@ -203,6 +203,7 @@ const EXTENDED_V2_OPS: [&str; 98] = [
     "RNN",
     "GRU",
     "LSTM",
+    "NonMaxSuppression",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -213,8 +214,8 @@ pub enum NetworkVocab {
     /// The reference layout extended to 64 ops (184 dims per token).
     #[default]
     Extended,
-    /// Every catalogued op its own slot (162 ops) and a slot for unknown ops
-    /// (283 dims per token).
+    /// Every catalogued op its own slot (163 ops) and a slot for unknown ops
+    /// (284 dims per token).
     #[serde(rename = "extended-v2")]
     ExtendedV2,
 }

@@ -4,6 +4,7 @@
 //! catalogued. Errors are plain reasons; the importer adds the file, node and op.
 
 mod broadcast;
+mod detection;
 mod fold;
 mod generator;
 mod layout;
@@ -168,6 +169,7 @@ fn infer_unchecked(op: &str, attrs: &Attrs, inputs: &[Option<Operand>], outputs:
         Some(Family::Resample) => resample::infer(op, &ctx, outputs),
         Some(Family::Generator) => generator::infer(op, &ctx, outputs),
         Some(Family::Recurrent) => recurrent::infer(op, &ctx, outputs),
+        Some(Family::Detection) => detection::infer(&ctx, outputs),
         None => Err(no_rule(op)),
     }
 }
@@ -208,6 +210,15 @@ pub(super) mod test_util {
         Some(Operand {
             shape,
             values: None,
+            is_float: true,
+        })
+    }
+
+    /// A constant float operand.
+    pub fn floats<'a>(shape: &'a [usize], values: &'a [f64]) -> Option<Operand<'a>> {
+        Some(Operand {
+            shape,
+            values: Some(values),
             is_float: true,
         })
     }
