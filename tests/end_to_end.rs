@@ -416,6 +416,44 @@ fn nnlqp_fixture_trains_evaluates_and_predicts_onnx_files() {
     );
     assert_eq!(lines[0]["nodes"], 50);
 
+    // Symbolic dims: a detector declared [batch, 3, height, width] needs its
+    // shape; a text encoder's [batch, sequence] ids bind the mask's dims too.
+    let predict_json = |model: &str, shape: &str| {
+        let out = success_stdout(&narformer(&[
+            "predict",
+            "--run",
+            &s(&run),
+            "--json",
+            &s(&fixtures().join("onnx").join(model)),
+            "--input-shape",
+            shape,
+        ]));
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let detector = predict_json("detector_dynamic.onnx", "1,3,640,640");
+    assert!(detector["latency_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        detector["input_shapes"]["input"],
+        serde_json::json!([1, 3, 640, 640])
+    );
+    let text = predict_json("transformer_encoder.onnx", "input_ids=1,128");
+    assert!(text["latency_ms"].as_f64().unwrap() > 0.0);
+    for input in ["input_ids", "attention_mask"] {
+        assert_eq!(text["input_shapes"][input], serde_json::json!([1, 128]));
+    }
+    assert_eq!(text["batched_inputs"], serde_json::json!([]));
+    assert_eq!(text["unknown_ops"], serde_json::json!({}));
+    let unresolved = narformer(&[
+        "predict",
+        "--run",
+        &s(&run),
+        &s(&fixtures().join("onnx/detector_dynamic.onnx")),
+    ]);
+    assert_clean_failure(
+        &unresolved,
+        &["dim 2 ('height')", "--input-shape input=1,3,?,?"],
+    );
+
     // Held-out family: trained on two, tested on all 12 of the third.
     let out = success_stdout(&narformer(&[
         "train",

@@ -4,6 +4,7 @@
 mod bench;
 mod ci;
 mod conformance;
+mod onnx_models;
 mod parity;
 mod tidy;
 mod train;
@@ -41,6 +42,9 @@ enum Task {
     /// ONNX's backend node tests (the pinned onnx wheel, fetched once) as a
     /// shape-inference conformance suite: pass/fail per op.
     OnnxConformance(conformance::ConformanceArgs),
+    /// Every torchvision classification architecture exported at opsets 11 and 17
+    /// (with a Python that has torch): imports with every op known, FLOPs within 2%.
+    OnnxModels(onnx_models::ModelsArgs),
     /// The tree's structural rules: module headers, file length, the crate
     /// dependency direction of docs/ARCHITECTURE.md, no circular file imports.
     Tidy,
@@ -55,6 +59,7 @@ fn main() -> Result<()> {
         Task::Parity(args) => parity::run(&args),
         Task::Ci(args) => ci::run(args),
         Task::OnnxConformance(args) => conformance::run(args),
+        Task::OnnxModels(args) => onnx_models::run(args),
         Task::Tidy => tidy::run(&workspace_root()),
     }
 }

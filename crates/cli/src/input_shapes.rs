@@ -1,5 +1,5 @@
 //! The input-shape flags of the commands that read ONNX models (`inspect`,
-//! `predict`): `--batch-size` and a repeatable `--input-shape`.
+//! `predict`, `measure`): `--batch-size` and a repeatable `--input-shape`.
 
 use anyhow::Result;
 use clap::Args;

@@ -37,6 +37,20 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         imported.opset,
         args.shapes.batch_note(&imported)
     )?;
+    let inputs: Vec<String> = imported
+        .inputs
+        .iter()
+        .map(|i| {
+            let dims: Vec<String> = i.shape.iter().map(usize::to_string).collect();
+            format!(
+                "{}={}{}",
+                i.name,
+                dims.join(","),
+                if i.is_float { "" } else { " (integer)" }
+            )
+        })
+        .collect();
+    writeln!(out, "inputs: {}", inputs.join(" "))?;
     writeln!(
         out,
         "FLOPs {:.4} G, params {:.4} M, memory access {:.4} M elements",

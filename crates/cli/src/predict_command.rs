@@ -139,6 +139,11 @@ fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
     for (input, latency) in inputs.iter().zip(&latencies) {
         if args.json {
             let unknown: serde_json::Value = serde_json::to_value(&input.unknown_ops)?;
+            let shapes: serde_json::Map<String, serde_json::Value> = input
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), serde_json::json!(i.shape)))
+                .collect();
             writeln!(
                 out,
                 "{}",
@@ -147,6 +152,7 @@ fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
                     "latency_ms": latency,
                     "batch_size": args.shapes.batch_size,
                     "batched_inputs": input.batched_inputs,
+                    "input_shapes": shapes,
                     "nodes": input.tokens.n,
                     "unknown_ops": unknown,
                 })

@@ -67,6 +67,9 @@ pub struct MeasureArgs {
     /// label is the median of the fastest pass.
     #[arg(long, default_value_t = 3)]
     passes: usize,
+    /// Shapes of the files' inputs (zoo models have theirs).
+    #[command(flatten)]
+    shapes: crate::input_shapes::InputShapeArgs,
 }
 
 pub fn zoo(command: ZooCommand) -> Result<()> {
@@ -141,7 +144,8 @@ pub fn measure(args: MeasureArgs) -> Result<()> {
         passes: args.passes,
     };
     let mut bar: Option<ProgressBar> = None;
-    let meta = measure::measure_dir(&args.dir, &protocol, |record, done, total| {
+    let options = args.shapes.options()?;
+    let meta = measure::measure_dir(&args.dir, &protocol, &options, |record, done, total| {
         let bar = bar.get_or_insert_with(|| bar_new(total as u64));
         let what = match &record.outcome {
             measure::Outcome::Ok(t) => format!("{} {:.2} ms", record.name, t.median_ms),

@@ -151,6 +151,7 @@ mod tests {
                 output_padding: 0,
             },
             Op::Gemm { bias: true },
+            Op::Einsum { contracted: 4 },
             Op::Transpose(Perm::new(&[1, 0]).unwrap_or_else(|| unreachable!())),
         ];
         ops.extend(PlainOp::ALL.iter().map(|&p| Op::Plain(p)));

@@ -2,11 +2,14 @@
 //! memory access, computed from ops and inferred output shapes.
 //!
 //! FLOPs per node, batch included:
-//! - Conv: `N*Cout*Ho*Wo * (2*Cin/g*k^s - 1 + bias)` (`s` spatial axes); the fused
-//!   cell ops add their BN (4x) and ReLU (1x) per output element;
+//! - Conv: `N*Cout*Ho*Wo * (2*Cin/g*k^s - 1 + bias)` (`s` spatial axes; `Cin/g*k^s`
+//!   is taken from the weights when the op owns them, which counts non-square
+//!   kernels right); the fused cell ops add their BN (4x) and ReLU (1x) per
+//!   output element;
 //! - ConvTranspose: `N*Cin*Hin*Win * 2*Cout/g*k^s` (+ output elements with a bias);
 //! - Gemm: `rows * Co * (2*Ci - 1 + bias)`; MatMul (and the quantised
-//!   matmuls): `outputs * (2K - 1)`; the quantised and deformable convolutions:
+//!   matmuls): `outputs * (2K - 1)`; Einsum: `outputs * (2K - 1)`, `K` the
+//!   product of the labels summed out; the quantised and deformable convolutions:
 //!   `outputs * 2 * params / Cout` (their weights' `Cin/g * k^s` per output);
 //! - BatchNormalization 4x input elements; Layer/InstanceNormalization 5x;
 //!   Softmax/LogSoftmax 3x;
@@ -56,28 +59,39 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
         .as_ref()
         .map(|s| s.len().saturating_sub(2))
         .unwrap_or(2) as u32;
-    let conv = |c: &crate::ConvAttrs| {
-        let cin = in_shape
-            .as_ref()
-            .and_then(|s| s.get(1))
-            .copied()
-            .unwrap_or(0) as u64;
-        let per_out = (2 * (cin / c.group.max(1) as u64))
-            .saturating_mul((c.kernel as u64).saturating_pow(spatial));
-        out.saturating_mul(per_out.saturating_add(u64::from(c.bias)).saturating_sub(1))
+    let channels =
+        |shape: Option<&Vec<usize>>| shape.and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+    let (cin, cout) = (channels(in_shape.as_ref()), channels(node.shape.as_ref()));
+    // The weight elements per output (Conv) or input (ConvTranspose) channel:
+    // from the weights the op owns when it has them, so that a 1x7 kernel costs
+    // 7 and not the 49 of its first dim squared; else `C/g * k^s`.
+    let per_channel = |c: &crate::ConvAttrs, channels: u64, other: u64| {
+        let bias = if c.bias { cout } else { 0 };
+        match node.params.checked_sub(bias).filter(|&w| w > 0) {
+            Some(weights) if channels > 0 => weights / channels,
+            _ => (other / c.group.max(1) as u64)
+                .saturating_mul((c.kernel as u64).saturating_pow(spatial)),
+        }
+    };
+    let conv = |c: &crate::ConvAttrs, per_out: u64| {
+        out.saturating_mul(
+            (2 * per_out)
+                .saturating_add(u64::from(c.bias))
+                .saturating_sub(1),
+        )
+    };
+    let square = |c: &crate::ConvAttrs| {
+        (cin / c.group.max(1) as u64).saturating_mul((c.kernel as u64).saturating_pow(spatial))
     };
     match &node.op {
-        Op::Conv(c) => conv(c),
-        Op::ReluConvBn(c) | Op::ConvBnRelu(c) => conv(c).saturating_add(out.saturating_mul(5)),
+        Op::Conv(c) => conv(c, per_channel(c, cout, cin)),
+        // The fused cell ops' params include their BN's: square kernels only.
+        Op::ReluConvBn(c) | Op::ConvBnRelu(c) => {
+            conv(c, square(c)).saturating_add(out.saturating_mul(5))
+        }
         Op::ConvTranspose { conv: c, .. } => {
-            let cout = node
-                .shape
-                .as_ref()
-                .and_then(|s| s.get(1))
-                .copied()
-                .unwrap_or(0) as u64;
-            let per_in = (2 * cout / c.group.max(1) as u64)
-                .saturating_mul((c.kernel as u64).saturating_pow(spatial));
+            // Weights `[Cin, Cout/g, k...]`: per input element, 2 x Cout/g x k^s.
+            let per_in = 2 * per_channel(c, cin, cout);
             in_elems
                 .saturating_mul(per_in)
                 .saturating_add(if c.bias { out } else { 0 })
@@ -90,6 +104,7 @@ pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
             out.saturating_mul((p.kernel as u64).saturating_pow(spatial))
         }
         Op::Recurrent(r) => recurrent_flops(r, in_shape.as_deref()),
+        Op::Einsum { contracted } => out.saturating_mul((2 * *contracted as u64).saturating_sub(1)),
         Op::BatchNormalization => in_elems.saturating_mul(4),
         Op::Relu | Op::Add => out,
         Op::Input | Op::Output | Op::Identity | Op::Zero | Op::Transpose(_) | Op::Unknown(_) => 0,
@@ -184,6 +199,47 @@ pub fn graph_cost(graph: &Graph) -> Cost {
                 .saturating_add(node.params),
         }
     })
+}
+
+/// Whether `op` is a contraction: a convolution, a matrix product or a
+/// recurrent cell, the ops whose FLOPs are multiply-accumulates.
+pub fn is_contraction(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(_)
+            | Op::ReluConvBn(_)
+            | Op::ConvBnRelu(_)
+            | Op::ConvTranspose { .. }
+            | Op::Gemm { .. }
+            | Op::Recurrent(_)
+            | Op::Einsum { .. }
+            | Op::Plain(
+                PlainOp::MatMul
+                    | PlainOp::MatMulInteger
+                    | PlainOp::QLinearMatMul
+                    | PlainOp::ConvInteger
+                    | PlainOp::QLinearConv
+                    | PlainOp::DeformConv
+            )
+    )
+}
+
+/// FLOPs of the contractions only ([`is_contraction`]): the figure that
+/// multiply-add counts (torchvision's published GFLOPS, PyTorch's
+/// FlopCounterMode, 2 per multiply-accumulate) are compared with. The fused
+/// cell ops' BN and ReLU are left out.
+pub fn contraction_flops(graph: &Graph) -> u64 {
+    graph
+        .node_ids()
+        .filter(|&id| is_contraction(&graph.node(id).op))
+        .map(|id| match &graph.node(id).op {
+            Op::ReluConvBn(_) | Op::ConvBnRelu(_) => {
+                let out = elements(graph.node(id).shape.as_ref());
+                node_flops(graph, id).saturating_sub(out.saturating_mul(5))
+            }
+            _ => node_flops(graph, id),
+        })
+        .fold(0, u64::saturating_add)
 }
 
 /// FLOPs of a recurrent op on input `x` (`[seq, batch, input]`, or batch first).

@@ -13,7 +13,7 @@ mod graph;
 pub mod networks;
 mod op;
 
-pub use cost::{Cost, graph_cost, node_flops};
+pub use cost::{Cost, contraction_flops, graph_cost, is_contraction, node_flops};
 pub use error::GraphError;
 pub use graph::{Graph, GraphBuilder, Node, NodeId, NodeSignature};
 pub use op::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs, RecurrentAttrs, RecurrentCell};

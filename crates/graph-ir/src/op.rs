@@ -123,6 +123,11 @@ pub enum Op {
     Transpose(Perm),
     /// ONNX `RNN`, `GRU` or `LSTM`.
     Recurrent(RecurrentAttrs),
+    /// ONNX `Einsum`; `contracted` is the product of the sizes of the labels it
+    /// sums out (its multiply-accumulates per output element; 1 for none).
+    Einsum {
+        contracted: usize,
+    },
     /// An op whose token carries no attributes (elementwise maths, data movement, ...).
     Plain(PlainOp),
     /// An op outside every vocabulary, kept under its ONNX name so it can be reported.
@@ -214,7 +219,7 @@ plain_ops! {
     // Quantised and other convolution-like, matmul-like and sampling ops
     // (typed plainly for now: their cost is counted as element-wise).
     DynamicQuantizeLinear, LpPool, GlobalLpPool, MaxUnpool, ConvInteger, QLinearConv,
-    DeformConv, MatMulInteger, QLinearMatMul, Einsum, GridSample, AffineGrid, Col2Im,
+    DeformConv, MatMulInteger, QLinearMatMul, GridSample, AffineGrid, Col2Im,
     MelWeightMatrix,
     NonMaxSuppression,
     // Variadic and logical broadcasts.
@@ -242,6 +247,7 @@ impl Op {
             Op::Gemm { .. } => "Gemm",
             Op::Transpose(_) => "Transpose",
             Op::Recurrent(r) => r.cell.name(),
+            Op::Einsum { .. } => "Einsum",
             Op::Plain(p) => p.name(),
             Op::Unknown(name) => name,
         }
@@ -308,6 +314,7 @@ impl fmt::Display for Op {
                 },
                 if r.batch_first { " batch-first" } else { "" }
             ),
+            Op::Einsum { contracted } => write!(f, "Einsum(contracted {contracted})"),
             Op::Unknown(name) => write!(f, "{name}(unknown)"),
             _ => f.write_str(self.name()),
         }

@@ -1,5 +1,6 @@
 //! The inference engine that runs the models: tract, in process.
 
+use onnx_io::GraphInput;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 use tract_onnx::prelude::*;
@@ -49,22 +50,29 @@ impl Tract {
         self.threads
     }
 
-    /// Loads `onnx` with its input fixed to `input_shape` and runs it
-    /// `runs.warmup` times untimed, then `runs.min` times timed, then more, up
-    /// to `runs.max`, while the timed runs stay within `runs.budget_ms`. Any
-    /// failure, a panic inside the engine included, is the engine's message.
-    pub fn time(&self, onnx: &[u8], input_shape: &[usize], runs: RunPlan) -> Result<Runs, String> {
+    /// Loads `onnx` with its inputs fixed to `inputs` (shapes and element
+    /// types) and runs it `runs.warmup` times untimed, then `runs.min` times
+    /// timed, then more, up to `runs.max`, while the timed runs stay within
+    /// `runs.budget_ms`. Any failure, a panic inside the engine included, is
+    /// the engine's message.
+    pub fn time(&self, onnx: &[u8], inputs: &[GraphInput], runs: RunPlan) -> Result<Runs, String> {
         let run = || -> TractResult<Runs> {
             let start = Instant::now();
-            let model = tract_onnx::onnx()
-                .model_for_read(&mut std::io::Cursor::new(onnx))?
-                .with_input_fact(0, f32::fact(input_shape).into())?
-                .into_optimized()?
-                .into_runnable()?;
+            let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(onnx))?;
+            for (i, input) in inputs.iter().enumerate() {
+                let fact = if input.is_float {
+                    f32::fact(&input.shape)
+                } else {
+                    i64::fact(&input.shape)
+                };
+                model = model.with_input_fact(i, fact.into())?;
+            }
+            let model = model.into_optimized()?.into_runnable()?;
             let load_ms = start.elapsed().as_secs_f64() * 1e3;
-            let input: Tensor = input_tensor(input_shape);
+            let tensors: Vec<Tensor> = inputs.iter().map(input_tensor).collect();
+            let feed = || -> TVec<TValue> { tensors.iter().map(|t| t.clone().into()).collect() };
             for _ in 0..runs.warmup {
-                model.run(tvec!(input.clone().into()))?;
+                model.run(feed())?;
             }
             let mut run_ms: Vec<f64> = Vec::with_capacity(runs.max);
             while run_ms.len() < runs.max.max(1) {
@@ -73,9 +81,9 @@ impl Tract {
                 if run_ms.len() >= runs.min && spent + per_run > runs.budget_ms {
                     break;
                 }
-                let input = input.clone().into();
+                let input = feed();
                 let start = Instant::now();
-                let out = model.run(tvec!(input))?;
+                let out = model.run(input)?;
                 run_ms.push(start.elapsed().as_secs_f64() * 1e3);
                 drop(out);
             }
@@ -96,9 +104,15 @@ impl Tract {
     }
 }
 
-/// A fixed input in `[-1, 1)`: the same for every run of every model.
-fn input_tensor(shape: &[usize]) -> Tensor {
+/// A fixed input: floats in `[-1, 1)`, the same for every run of every
+/// model; integer inputs (token ids, masks, lengths) all ones, valid for any
+/// embedding table with two rows or more and a mask that keeps every token.
+fn input_tensor(input: &GraphInput) -> Tensor {
+    let shape = &input.shape;
     let n: usize = shape.iter().product();
+    if !input.is_float {
+        return tract_ndarray::ArrayD::from_elem(shape.to_vec(), 1i64).into();
+    }
     let values: Vec<f32> = (0..n)
         .map(|i| ((i.wrapping_mul(2_654_435_761) % 2000) as f32 / 1000.0) - 1.0)
         .collect();

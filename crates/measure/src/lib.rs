@@ -14,7 +14,7 @@ mod journal;
 pub use engine::{ENGINE, ENGINE_VERSION, RunPlan, Runs, Tract};
 pub use journal::{JOURNAL, Journal, JournalError, Outcome, Record, Timing};
 
-use onnx_io::{Weights, export_bytes};
+use onnx_io::{GraphInput, ImportOptions, Weights, export_bytes};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -102,7 +102,9 @@ pub struct Job {
     pub name: String,
     pub family: String,
     pub source: Source,
-    pub input_shape: Vec<usize>,
+    /// The graph inputs the engine is given, or why they are not known (an
+    /// input with unresolved symbolic dims, a file that does not import).
+    pub inputs: Result<Vec<GraphInput>, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,8 +161,9 @@ pub enum MeasureError {
 }
 
 /// The models of `dir`: those of its `zoo.json`, then every other `.onnx`
-/// file in it or in its `onnx/` folder (measured with the weights it holds).
-pub fn jobs_in(dir: &Path) -> Result<Vec<Job>, MeasureError> {
+/// file in it or in its `onnx/` folder (measured with the weights it holds,
+/// its inputs shaped by `options`).
+pub fn jobs_in(dir: &Path, options: &ImportOptions) -> Result<Vec<Job>, MeasureError> {
     let mut jobs = Vec::new();
     let mut known = std::collections::HashSet::new();
     if dir.join(zoo::MANIFEST).exists() {
@@ -171,7 +174,11 @@ pub fn jobs_in(dir: &Path) -> Result<Vec<Job>, MeasureError> {
                 name: e.name.clone(),
                 family: e.family.to_string(),
                 source: Source::Zoo(e.id(manifest.seed)),
-                input_shape: e.family.input_shape().to_vec(),
+                inputs: Ok(vec![GraphInput {
+                    name: "input".into(),
+                    shape: e.family.input_shape().to_vec(),
+                    is_float: true,
+                }]),
             });
         }
     }
@@ -189,20 +196,14 @@ pub fn jobs_in(dir: &Path) -> Result<Vec<Job>, MeasureError> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let input_shape = onnx_io::read_file(&path, &onnx_io::ImportOptions::default())
-                .ok()
-                .and_then(|m| {
-                    let g = &m.graph;
-                    g.node_ids()
-                        .find(|&id| g.node(id).op == graph_ir::Op::Input)
-                        .and_then(|id| g.node(id).shape.clone())
-                })
-                .unwrap_or_default();
+            let inputs = onnx_io::read_file(&path, options)
+                .map(|m| m.inputs)
+                .map_err(|e| e.to_string());
             jobs.push(Job {
                 name,
                 family: "custom".into(),
                 source: Source::File(path),
-                input_shape,
+                inputs,
             });
         }
     }
@@ -218,14 +219,22 @@ pub fn measure(engine: &Tract, job: &Job, protocol: &Protocol) -> Outcome {
         Ok(b) => b,
         Err(error) => return Outcome::Failed { error },
     };
-    if job.input_shape.is_empty() {
-        return Outcome::Failed {
-            error: "the file's input shape could not be read".into(),
-        };
-    }
+    let inputs = match &job.inputs {
+        Ok(inputs) if !inputs.is_empty() => inputs,
+        Ok(_) => {
+            return Outcome::Failed {
+                error: "the model has no graph input".into(),
+            };
+        }
+        Err(error) => {
+            return Outcome::Failed {
+                error: error.clone(),
+            };
+        }
+    };
     let mut best: Option<Timing> = None;
     for attempt in 1..=protocol.attempts.max(1) {
-        let runs = match engine.time(&onnx, &job.input_shape, protocol.run_plan()) {
+        let runs = match engine.time(&onnx, inputs, protocol.run_plan()) {
             Ok(r) => r,
             Err(error) => return Outcome::Failed { error },
         };
@@ -269,7 +278,7 @@ pub struct Metadata {
     pub logical_cpus: usize,
     pub kernel: String,
     pub protocol: Protocol,
-    /// Input shape per family (batch 1).
+    /// The first input's shape per family (batch 1).
     pub input_shapes: std::collections::BTreeMap<String, Vec<usize>>,
     /// Models with at least one successful pass.
     pub measured: usize,
@@ -287,9 +296,11 @@ impl Metadata {
             .unwrap_or_else(|_| std::env::consts::OS.into());
         let mut input_shapes = std::collections::BTreeMap::new();
         for j in dir_jobs {
-            input_shapes
-                .entry(j.family.clone())
-                .or_insert_with(|| j.input_shape.clone());
+            if let Ok(Some(first)) = j.inputs.as_ref().map(|i| i.first()) {
+                input_shapes
+                    .entry(j.family.clone())
+                    .or_insert_with(|| first.shape.clone());
+            }
         }
         let ok: Vec<&Timing> = journal
             .records()
@@ -330,9 +341,10 @@ pub fn platform_id(threads: usize) -> String {
 pub fn measure_dir(
     dir: &Path,
     protocol: &Protocol,
+    options: &ImportOptions,
     mut progress: impl FnMut(&Record, usize, usize),
 ) -> Result<Metadata, MeasureError> {
-    let jobs = jobs_in(dir)?;
+    let jobs = jobs_in(dir, options)?;
     let mut journal = Journal::open(dir)?;
     let engine = Tract::new(protocol.threads);
     let passes = protocol.passes.max(1);

@@ -2,6 +2,7 @@
 //! engine cannot run is recorded as failed, and a killed run resumes.
 
 use measure::{JOURNAL, Outcome, Protocol, compare_labels, measure_dir};
+use onnx_io::ImportOptions;
 use onnx_io::Weights;
 use std::path::Path;
 use zoo::{Family, Manifest};
@@ -45,7 +46,13 @@ fn a_zoo_is_measured_and_a_broken_model_is_recorded_as_failed() {
     std::fs::write(dir.path().join("garbage.onnx"), b"not a model").expect("write");
 
     let mut seen = 0;
-    let meta = measure_dir(dir.path(), &quick(), |_, _, _| seen += 1).expect("measure");
+    let meta = measure_dir(
+        dir.path(),
+        &quick(),
+        &ImportOptions::default(),
+        |_, _, _| seen += 1,
+    )
+    .expect("measure");
     assert_eq!(seen, 6);
     assert_eq!(meta.measured, 4);
     assert_eq!(meta.failed, 2);
@@ -83,7 +90,13 @@ fn a_killed_run_resumes_without_losing_or_repeating_a_model() {
     Manifest::new(&[Family::Nb201], 4, 1)
         .write(dir.path(), None, |_| {})
         .expect("manifest");
-    measure_dir(dir.path(), &quick(), |_, _, _| {}).expect("first run");
+    measure_dir(
+        dir.path(),
+        &quick(),
+        &ImportOptions::default(),
+        |_, _, _| {},
+    )
+    .expect("first run");
     let journal = dir.path().join(JOURNAL);
     let full = lines(&journal);
     assert_eq!(full.len(), 4);
@@ -94,9 +107,12 @@ fn a_killed_run_resumes_without_losing_or_repeating_a_model() {
     std::fs::write(&journal, text).expect("truncate");
 
     let mut measured_again = Vec::new();
-    measure_dir(dir.path(), &quick(), |r, _, _| {
-        measured_again.push(r.name.clone())
-    })
+    measure_dir(
+        dir.path(),
+        &quick(),
+        &ImportOptions::default(),
+        |r, _, _| measured_again.push(r.name.clone()),
+    )
     .expect("resume");
     assert_eq!(measured_again.len(), 2, "{measured_again:?}");
     let after = lines(&journal);
@@ -129,7 +145,13 @@ fn several_passes_label_each_model_by_its_fastest_pass() {
         passes: 3,
         ..quick()
     };
-    let meta = measure_dir(dir.path(), &protocol, |_, _, _| {}).expect("measure");
+    let meta = measure_dir(
+        dir.path(),
+        &protocol,
+        &ImportOptions::default(),
+        |_, _, _| {},
+    )
+    .expect("measure");
     assert_eq!(meta.measured, 2);
     let journal = measure::Journal::open(dir.path()).expect("journal");
     assert_eq!(journal.records().count(), 6);
@@ -154,4 +176,35 @@ fn several_passes_label_each_model_by_its_fastest_pass() {
             .expect("latency");
         assert!((label - medians[0]).abs() < 1e-5, "{line} vs {medians:?}");
     }
+}
+
+/// A model with [batch, sequence] int64 inputs: measured once its shape is
+/// given by name (the mask takes the ids' dims), a named failure before.
+#[test]
+fn token_inputs_are_measured_with_their_given_shapes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx/token_model.onnx");
+    std::fs::copy(&fixture, dir.path().join("tokens.onnx")).expect("copy");
+    let symbolic = ImportOptions {
+        batch_rule: onnx_io::BatchRule::Symbolic,
+        ..ImportOptions::default()
+    };
+    measure_dir(dir.path(), &quick(), &symbolic, |_, _, _| {}).expect("measure");
+    let journal = measure::Journal::open(dir.path()).expect("journal");
+    let Some(Outcome::Failed { error }) = journal.records().next().map(|r| &r.outcome) else {
+        panic!("unresolved dims must fail the model");
+    };
+    assert!(
+        error.contains("'sequence'") && error.contains("--input-shape"),
+        "{error}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(&fixture, dir.path().join("tokens.onnx")).expect("copy");
+    let mut given = symbolic.clone();
+    given.named_shapes.insert("input_ids".into(), vec![2, 16]);
+    let meta = measure_dir(dir.path(), &quick(), &given, |_, _, _| {}).expect("measure");
+    assert_eq!(meta.measured, 1, "{meta:?}");
+    assert_eq!(meta.input_shapes["custom"], vec![2, 16]);
 }

@@ -172,7 +172,12 @@ pub fn export_model(graph: &Graph, weights: Weights) -> Result<ModelProto, Expor
                 let m = shape.last().copied().unwrap_or(0);
                 (vec![], vec![vec![k, m]])
             }
-            Op::Relu | Op::Add | Op::Identity | Op::Plain(_) | Op::Unknown(_) => {
+            Op::Relu
+            | Op::Add
+            | Op::Identity
+            | Op::Plain(_)
+            | Op::Einsum { .. }
+            | Op::Unknown(_) => {
                 let dims = if node.params > 0 {
                     vec![constant_dims(node.params as usize, shape)]
                 } else {

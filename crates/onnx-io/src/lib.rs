@@ -25,5 +25,6 @@ pub mod proto {
 pub use error::OnnxError;
 pub use export::{EXPORT_OPSET, ExportError, Weights, export_bytes, export_model, write_file};
 pub use import::{
-    BatchRule, ImportOptions, Imported, KnownTensor, import_bytes, read_file, read_tensor,
+    BatchRule, GraphInput, ImportOptions, Imported, KnownTensor, import_bytes, read_file,
+    read_tensor,
 };

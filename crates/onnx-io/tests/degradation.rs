@@ -134,11 +134,22 @@ fn named_shapes_are_used_as_given_and_the_batch_goes_only_where_it_is_symbolic()
         imported.outputs,
         vec![("out".to_string(), Some(vec![1, 128, 8]))]
     );
-    // A sequence length given by name for one input only: the other's is still open.
+    // Given for the ids only: the mask, declared with the same dim names,
+    // takes the ids' dims (not --batch-size's 4).
     options.named_shapes.remove("attention_mask");
-    let e = import(&options).unwrap_err();
-    assert!(
-        e.contains("attention_mask") && e.contains("'sequence'"),
-        "{e}"
+    let imported = import(&options).unwrap();
+    assert!(imported.batched_inputs.is_empty());
+    let shapes: Vec<(&str, &[usize])> = imported
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.shape.as_slice()))
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            ("input_ids", &[1, 128][..]),
+            ("attention_mask", &[1, 128][..])
+        ]
     );
+    assert!(imported.inputs.iter().all(|i| !i.is_float));
 }

@@ -45,3 +45,52 @@ fn every_family_imports_with_no_unknown_ops() {
         );
     }
 }
+
+/// The hand-counted fixtures of `hand_counts.json`: the recurrent, transformer and
+/// detector models exported from PyTorch and one model per legacy op built with
+/// `onnx.helper`. Each imports with no op outside the catalogue or the extended-v2
+/// vocabulary, and its contraction FLOPs are within 2% of the hand count.
+#[test]
+fn hand_counted_models_import_with_their_flops() {
+    let counts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("hand_counts.json")).expect("hand_counts.json"),
+    )
+    .expect("valid JSON");
+    let counts = counts.as_object().expect("an object");
+    assert!(counts.len() >= 7, "{counts:?}");
+    for (name, count) in counts {
+        let mut options = ImportOptions {
+            batch_rule: onnx_io::BatchRule::Symbolic,
+            ..ImportOptions::default()
+        };
+        match &count["input"] {
+            serde_json::Value::Object(named) => {
+                for (input, dims) in named {
+                    let dims = serde_json::from_value(dims.clone()).expect("dims");
+                    options.named_shapes.insert(input.clone(), dims);
+                }
+            }
+            dims => options.input_shape = Some(serde_json::from_value(dims.clone()).unwrap()),
+        }
+        let imported = read_file(&fixture(&format!("{name}.onnx")), &options)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            imported.unknown_ops.is_empty(),
+            "{name}: {:?}",
+            imported.unknown_ops
+        );
+        let vocab = tokenizer::NetworkVocab::ExtendedV2;
+        for id in imported.graph.node_ids() {
+            let op = &imported.graph.node(id).op;
+            assert!(vocab.knows(op), "{name}: {} has no slot", op.name());
+        }
+        let ours = graph_ir::contraction_flops(&imported.graph) as f64;
+        let hand = count["multiply_add_flops"].as_f64().expect("a count");
+        let error = ours / hand - 1.0;
+        println!(
+            "{name}: ours {ours:.0}, by hand {hand:.0} ({:+.3}%)",
+            100.0 * error
+        );
+        assert!(error.abs() <= 0.02, "{name}: {ours} vs {hand}");
+    }
+}

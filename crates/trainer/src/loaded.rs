@@ -102,6 +102,8 @@ pub struct NetworkInput {
     pub unknown_ops: BTreeMap<String, usize>,
     /// The graph inputs the batch size was written into.
     pub batched_inputs: Vec<String>,
+    /// Each graph input with the shape it was imported with.
+    pub inputs: Vec<onnx_io::GraphInput>,
 }
 
 impl LoadedRun {
@@ -118,6 +120,7 @@ impl LoadedRun {
             source: path.to_path_buf(),
             unknown_ops: compact.unknown_ops.clone(),
             batched_inputs: imported.batched_inputs,
+            inputs: imported.inputs,
             tokens: compact.encode(),
         })
     }

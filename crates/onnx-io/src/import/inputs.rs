@@ -2,7 +2,9 @@
 //! NAME=1,3,640,640`), given for the first input (the unnamed form), or the
 //! file's declared dims with the batch size written into the batch dims.
 
-use crate::proto::{ValueInfoProto, tensor_shape_proto::dimension, type_proto};
+use super::ImportOptions;
+use crate::proto::{GraphProto, ValueInfoProto, tensor_shape_proto::dimension, type_proto};
+use std::collections::BTreeMap;
 
 /// Which dims `batch_size` is written into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,6 +17,16 @@ pub enum BatchRule {
     /// Only symbolic dims that are dim 0 or named like a batch (`batch`,
     /// `batch_size`, `N`, ...); a static dim is the file's, kept as written.
     Symbolic,
+}
+
+/// A graph input as imported: its name, the shape it was given or resolved
+/// to, and whether its element type is a float (else an integer or bool
+/// tensor: token ids, masks, lengths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphInput {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub is_float: bool,
 }
 
 /// One declared dim of an input.
@@ -45,6 +57,17 @@ pub(super) fn declared_dims(info: &ValueInfoProto) -> Option<Vec<Dim>> {
     )
 }
 
+/// Whether a value's element type is a float (an undeclared type counts as one).
+pub(super) fn is_float(info: &ValueInfoProto) -> bool {
+    match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(t)) => match t.elem_type {
+            Some(code) if code != 0 => crate::shape::is_float_type(i64::from(code)),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
 /// A `dim_param` that names a batch.
 pub(super) fn batch_like(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -63,19 +86,75 @@ fn sequence_like(name: &str) -> bool {
         .any(|w| n.contains(w))
 }
 
+/// The values that given shapes bind to named symbolic dims: an input given as
+/// `input_ids=1,128` whose file declares `[batch, sequence]` binds `batch = 1`
+/// and `sequence = 128`, so that `attention_mask`, declared with the same
+/// names, gets the same dims. Inputs whose rank differs from the given
+/// shape's bind nothing; a name bound twice keeps its first value.
+pub(super) fn bindings<'a>(
+    given: impl IntoIterator<Item = (&'a [Dim], &'a [usize])>,
+) -> BTreeMap<String, usize> {
+    let mut bound = BTreeMap::new();
+    for (dims, shape) in given {
+        if dims.len() != shape.len() {
+            continue;
+        }
+        for (d, &v) in dims.iter().zip(shape) {
+            if let Dim::Symbolic(name) = d
+                && !name.is_empty()
+            {
+                bound.entry(name.clone()).or_insert(v);
+            }
+        }
+    }
+    bound
+}
+
+/// The dim names that the shapes given in `options` bind (see [`bindings`]),
+/// over the graph inputs that are not already values (initializers).
+pub(super) fn bound_dims(
+    graph: &GraphProto,
+    options: &ImportOptions,
+    is_value: impl Fn(&str) -> bool,
+) -> BTreeMap<String, usize> {
+    let declared: Vec<(Vec<Dim>, &Vec<usize>)> = graph
+        .input
+        .iter()
+        .filter(|info| !is_value(info.name()))
+        .enumerate()
+        .filter_map(|(i, info)| {
+            let given = options.named_shapes.get(info.name()).or(if i == 0 {
+                options.input_shape.as_ref()
+            } else {
+                None
+            })?;
+            Some((declared_dims(info)?, given))
+        })
+        .collect();
+    bindings(declared.iter().map(|(d, s)| (d.as_slice(), s.as_slice())))
+}
+
 /// An input's shape from its declared dims under `rule`: the shape, and
-/// whether the batch size was written into it. Symbolic dims that are not the
-/// batch are an error naming them.
+/// whether the batch size was written into it. A symbolic dim named in `bound`
+/// takes the bound value; other symbolic dims that are not the batch are an
+/// error naming them.
 pub(super) fn resolve(
     dims: &[Dim],
     batch: usize,
     rule: BatchRule,
     input: &str,
+    bound: &BTreeMap<String, usize>,
 ) -> Result<(Vec<usize>, bool), String> {
     let mut batched = false;
     let mut open = Vec::new();
     let mut shape = Vec::with_capacity(dims.len());
     for (i, d) in dims.iter().enumerate() {
+        if let Dim::Symbolic(name) = d
+            && let Some(&v) = bound.get(name)
+        {
+            shape.push(v);
+            continue;
+        }
         shape.push(match (d, rule) {
             (Dim::Static(_), BatchRule::EveryInput) if i == 0 => {
                 batched = true;
@@ -123,6 +202,7 @@ mod tests {
 
     #[test]
     fn the_batch_goes_into_batch_dims_only_under_the_symbolic_rule() {
+        let none = BTreeMap::new();
         let image = [
             sym("batch"),
             Dim::Static(3),
@@ -130,28 +210,45 @@ mod tests {
             Dim::Static(224),
         ];
         assert_eq!(
-            resolve(&image, 8, BatchRule::Symbolic, "x").unwrap(),
+            resolve(&image, 8, BatchRule::Symbolic, "x", &none).unwrap(),
             (vec![8, 3, 224, 224], true)
         );
         // A static batch dim is the file's under the symbolic rule, the batch under the other.
         let fixed = [Dim::Static(1), Dim::Static(3)];
         assert_eq!(
-            resolve(&fixed, 8, BatchRule::Symbolic, "x").unwrap(),
+            resolve(&fixed, 8, BatchRule::Symbolic, "x", &none).unwrap(),
             (vec![1, 3], false)
         );
         assert_eq!(
-            resolve(&fixed, 8, BatchRule::EveryInput, "x").unwrap(),
+            resolve(&fixed, 8, BatchRule::EveryInput, "x", &none).unwrap(),
             (vec![8, 3], true)
         );
         // [batch, sequence] token ids: the sequence is named, not guessed.
         let ids = [sym("batch"), sym("sequence")];
-        let e = resolve(&ids, 1, BatchRule::Symbolic, "input_ids").unwrap_err();
+        let e = resolve(&ids, 1, BatchRule::Symbolic, "input_ids", &none).unwrap_err();
         assert!(e.contains("dim 1 ('sequence')"), "{e}");
         assert!(e.contains("--input-shape input_ids=1,?"), "{e}");
         // A sequence-first input is not batched at dim 0; a batch named at dim 1 is.
         let seq_first = [sym("seq_len"), sym("batch")];
-        let e = resolve(&seq_first, 2, BatchRule::Symbolic, "x").unwrap_err();
+        let e = resolve(&seq_first, 2, BatchRule::Symbolic, "x", &none).unwrap_err();
         assert!(e.contains("dim 0 ('seq_len')"), "{e}");
         assert!(batch_like("batch_size") && batch_like("N") && !batch_like("height"));
+    }
+
+    #[test]
+    fn a_given_shape_binds_its_dim_names_for_the_other_inputs() {
+        let ids = [sym("batch"), sym("sequence")];
+        let given = [4, 128];
+        let bound = bindings([(&ids[..], &given[..])]);
+        assert_eq!(bound.get("sequence"), Some(&128));
+        // The mask shares the names: its dims are the ids', the batch size is not used.
+        let mask = [sym("batch"), sym("sequence")];
+        assert_eq!(
+            resolve(&mask, 1, BatchRule::Symbolic, "attention_mask", &bound).unwrap(),
+            (vec![4, 128], false)
+        );
+        // A rank mismatch binds nothing; unnamed dims never bind.
+        let image = [sym(""), Dim::Static(3), sym("h"), sym("w")];
+        assert!(bindings([(&image[..], &given[..])]).is_empty());
     }
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use typed::{constant_node, to_op};
 
-pub use inputs::BatchRule;
+pub use inputs::{BatchRule, GraphInput};
 
 /// How to fix the dims an ONNX file leaves open.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,9 @@ pub struct Imported {
     pub batch_size: usize,
     /// The graph inputs the batch size was written into.
     pub batched_inputs: Vec<String>,
+    /// Each graph input with the shape it was imported with, in the file's
+    /// order (initializers and known inputs left out).
+    pub inputs: Vec<GraphInput>,
     /// Each graph output's name and inferred shape, in the file's order
     /// (`None` for an output no node, input or initializer produces).
     pub outputs: Vec<(String, Option<Vec<usize>>)>,
@@ -146,6 +149,7 @@ pub fn import_bytes(
             .chain(graph.output.iter().map(|o| o.name().to_string()))
             .collect(),
         batched_inputs: Vec::new(),
+        inputs: Vec::new(),
     };
     importer.add_initializers(graph)?;
     importer.add_inputs(graph, options)?;
@@ -176,6 +180,7 @@ pub fn import_bytes(
         opset,
         batch_size: options.batch_size,
         batched_inputs: importer.batched_inputs,
+        inputs: importer.inputs,
         outputs,
     })
 }
@@ -219,6 +224,7 @@ struct Importer {
     /// Tensor names some node or the graph output reads.
     read: HashSet<String>,
     batched_inputs: Vec<String>,
+    inputs: Vec<GraphInput>,
 }
 
 fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<usize>> {
@@ -316,6 +322,7 @@ impl Importer {
     }
 
     fn add_inputs(&mut self, graph: &GraphProto, options: &ImportOptions) -> Result<(), OnnxError> {
+        let bound = inputs::bound_dims(graph, options, |name| self.values.contains_key(name));
         let mut first = true;
         for info in &graph.input {
             // Older exporters list initializers as inputs too.
@@ -343,6 +350,11 @@ impl Importer {
                 let node = self
                     .builder
                     .add_node(Node::new(info.name(), Op::Input).with_shape(named.clone()));
+                self.inputs.push(GraphInput {
+                    name: info.name().to_string(),
+                    shape: named.clone(),
+                    is_float: inputs::is_float(info),
+                });
                 self.values.insert(
                     info.name().to_string(),
                     Value::Data {
@@ -368,7 +380,7 @@ impl Importer {
                     let dims = inputs::declared_dims(info)
                         .ok_or_else(|| error("is not a tensor with a declared shape".into()))?;
                     let (shape, batched) =
-                        inputs::resolve(&dims, options.batch_size, rule, info.name())
+                        inputs::resolve(&dims, options.batch_size, rule, info.name(), &bound)
                             .map_err(error)?;
                     if batched {
                         self.batched_inputs.push(info.name().to_string());
@@ -381,6 +393,11 @@ impl Importer {
             let node = self
                 .builder
                 .add_node(Node::new(info.name(), Op::Input).with_shape(shape.clone()));
+            self.inputs.push(GraphInput {
+                name: info.name().to_string(),
+                shape: shape.clone(),
+                is_float: inputs::is_float(info),
+            });
             self.values
                 .insert(info.name().to_string(), Value::Data { node, shape });
         }

@@ -81,6 +81,14 @@ pub(super) fn to_op(node: &NodeProto, attrs: &Attrs, inputs: &[Option<Operand>])
                 Op::AveragePool(p)
             }
         }
+        "Einsum" => {
+            let shapes: Vec<&[usize]> = inputs.iter().flatten().map(|o| o.shape).collect();
+            // A bad equation is shape inference's error to report.
+            let equation = attrs.string("equation").unwrap_or_default();
+            Op::Einsum {
+                contracted: shape::linear::einsum_contracted(equation, &shapes).unwrap_or(1),
+            }
+        }
         "Gemm" => Op::Gemm {
             bias: matches!(inputs.get(2), Some(Some(_))),
         },

@@ -105,27 +105,25 @@ pub(crate) fn fold_values(
             }
             out
         }
-        "Slice" => {
-            let data = vals(0)?;
-            let x = inputs.first().copied().flatten()?.shape;
-            if x.len() != 1 {
-                return None;
-            }
-            let get = |i: usize| vals(i).and_then(|v| v.first().copied()).map(|v| v as i64);
-            let (start, end, step) = match attrs.ints("starts") {
-                Some(s) => (s[0], attrs.ints("ends")?[0], 1),
-                None => (get(1)?, get(2)?, get(4).unwrap_or(1)),
+        "Slice" => slice_values(attrs, inputs, out_shape)?,
+        "Transpose" => {
+            let x = inputs.first().copied().flatten()?;
+            let perm: Vec<usize> = match attrs.ints("perm") {
+                Some(p) => p
+                    .iter()
+                    .map(|&a| usize::try_from(a).ok())
+                    .collect::<Option<_>>()?,
+                None => (0..x.shape.len()).rev().collect(),
             };
-            let n = data.len() as i64;
-            let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
-            if step <= 0 {
+            if perm.len() != x.shape.len() {
                 return None;
             }
-            let (s, e) = (norm(start).clamp(0, n), norm(end).clamp(0, n));
-            (s..e)
-                .step_by(step as usize)
-                .map(|i| data[i as usize])
-                .collect()
+            let strides = row_major_strides(x.shape);
+            let axes: Vec<(usize, i64, i64)> = perm
+                .iter()
+                .map(|&a| Some((*x.shape.get(a)?, 0, strides[a])))
+                .collect::<Option<_>>()?;
+            strided(x.values?, &axes)?
         }
         "ConstantOfShape" => {
             let fill = attrs
@@ -153,6 +151,107 @@ pub(crate) fn fold_values(
     (values.len() == numel).then_some(values)
 }
 
+/// Row-major element strides of `shape`.
+fn row_major_strides(shape: &[usize]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for a in (0..shape.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1].saturating_mul(shape[a + 1] as i64);
+    }
+    strides
+}
+
+/// The elements of `data` at `offset_a + i_a * stride_a` (summed over axes)
+/// for every output index, axes given as `(count, offset, stride)` in output
+/// order; `None` when an index falls outside `data`.
+fn strided(data: &[f64], axes: &[(usize, i64, i64)]) -> Option<Vec<f64>> {
+    let total = axes.iter().map(|a| a.0).product::<usize>();
+    let base: i64 = axes.iter().map(|a| a.1).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut index = vec![0usize; axes.len()];
+    for _ in 0..total {
+        let at = base
+            + index
+                .iter()
+                .zip(axes)
+                .map(|(&i, a)| i as i64 * a.2)
+                .sum::<i64>();
+        out.push(*data.get(usize::try_from(at).ok()?)?);
+        for a in (0..axes.len()).rev() {
+            index[a] += 1;
+            if index[a] < axes[a].0 {
+                break;
+            }
+            index[a] = 0;
+        }
+    }
+    Some(out)
+}
+
+/// A `Slice` of a constant, any rank and step (negative steps read backwards:
+/// exporters reverse pad lists that way), starts/ends/axes/steps as inputs
+/// (opset 10+) or attributes (before).
+fn slice_values(
+    attrs: &Attrs,
+    inputs: &[Option<Operand>],
+    out_shape: &[usize],
+) -> Option<Vec<f64>> {
+    let x = inputs.first().copied().flatten()?;
+    let ints = |i: usize, attr: &str| -> Option<Vec<i64>> {
+        match attrs.ints(attr) {
+            Some(v) => Some(v.to_vec()),
+            None => inputs
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|o| o.values)
+                .map(|v| v.iter().map(|&f| f as i64).collect()),
+        }
+    };
+    let (starts, ends) = (ints(1, "starts")?, ints(2, "ends")?);
+    let rank = x.shape.len() as i64;
+    let axes = ints(3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = ints(4, "steps").unwrap_or_else(|| vec![1; starts.len()]);
+    if [ends.len(), axes.len(), steps.len()]
+        .iter()
+        .any(|&l| l != starts.len())
+    {
+        return None;
+    }
+    let strides = row_major_strides(x.shape);
+    // (count, first index, step) per axis; untouched axes are whole.
+    let mut per_axis: Vec<(usize, i64, i64)> = x.shape.iter().map(|&d| (d, 0, 1)).collect();
+    for k in 0..starts.len() {
+        let a = if axes[k] < 0 { axes[k] + rank } else { axes[k] };
+        let dim = *x.shape.get(usize::try_from(a).ok()?)? as i64;
+        let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+        let step = steps[k];
+        let (first, count) = match step {
+            0 => return None,
+            s if s > 0 => {
+                let (b, e) = (norm(starts[k]).clamp(0, dim), norm(ends[k]).clamp(0, dim));
+                (b, ((e - b).max(0) as u64).div_ceil(s as u64) as i64)
+            }
+            s => {
+                let (b, e) = (
+                    norm(starts[k]).clamp(-1, dim - 1),
+                    norm(ends[k]).clamp(-1, dim - 1),
+                );
+                (b, ((b - e).max(0) as u64).div_ceil(s.unsigned_abs()) as i64)
+            }
+        };
+        per_axis[a as usize] = (count as usize, first, step);
+    }
+    if per_axis.iter().map(|a| a.0).ne(out_shape.iter().copied()) {
+        return None;
+    }
+    let axes: Vec<(usize, i64, i64)> = per_axis
+        .iter()
+        .zip(&strides)
+        .map(|(&(count, first, step), &stride)| (count, first * stride, step * stride))
+        .collect();
+    strided(x.values?, &axes)
+}
+
 /// The values of each output of a `Split` of a constant: the input's values
 /// cut along `axis` into the inferred `shapes`.
 pub(crate) fn fold_split(
@@ -176,4 +275,56 @@ pub(crate) fn fold_split(
         }
     }
     Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::NodeProto;
+
+    fn int(shape: &'static [usize], values: &'static [f64]) -> Option<Operand<'static>> {
+        Some(Operand {
+            shape,
+            values: Some(values),
+            is_float: false,
+        })
+    }
+
+    #[test]
+    fn transpose_and_reversing_slices_fold() {
+        let node = NodeProto::default();
+        let attrs = Attrs::of(&node);
+        let x = int(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            fold_values("Transpose", &attrs, &[x], &[3, 2]),
+            Some(vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0])
+        );
+        // The exporters' pad reversal: [[a, b], [c, d]] read backwards on axis 0.
+        let pads = int(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let inputs = [
+            pads,
+            int(&[1], &[-1.0]),
+            int(&[1], &[-9.223_372_036_854_776e18]),
+            int(&[1], &[0.0]),
+            int(&[1], &[-1.0]),
+        ];
+        assert_eq!(
+            fold_values("Slice", &attrs, &inputs, &[2, 2]),
+            Some(vec![3.0, 4.0, 1.0, 2.0])
+        );
+        // A forward slice with a step on the last axis.
+        let inputs = [
+            x,
+            int(&[1], &[0.0]),
+            int(&[1], &[3.0]),
+            int(&[1], &[1.0]),
+            int(&[1], &[2.0]),
+        ];
+        assert_eq!(
+            fold_values("Slice", &attrs, &inputs, &[2, 2]),
+            Some(vec![1.0, 3.0, 4.0, 6.0])
+        );
+        // An inferred shape that disagrees folds nothing.
+        assert_eq!(fold_values("Slice", &attrs, &inputs, &[2, 3]), None);
+    }
 }

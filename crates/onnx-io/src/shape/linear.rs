@@ -36,15 +36,25 @@ pub(super) fn infer(op: &str, ctx: &Ctx, outputs: usize) -> Shapes {
             one(einsum(
                 ctx.attrs.string("equation").ok_or("equation is missing")?,
                 &shapes,
-            )?)
+            )?
+            .0)
         }
         _ => Err(no_rule(op)),
     }
 }
 
+/// The multiply-accumulates per output element of an `Einsum`: the product
+/// of the sizes of the labels summed out (`"bhid,bhjd->bhij"`: `d`).
+pub(crate) fn einsum_contracted(equation: &str, shapes: &[&[usize]]) -> Option<usize> {
+    einsum(equation, shapes)
+        .ok()
+        .map(|(_, contracted)| contracted)
+}
+
 /// The output shape of an `Einsum` equation (`"ij,jk->ik"`; without `->`,
-/// the labels used once, in alphabetical order; `...` broadcasts).
-fn einsum(equation: &str, shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+/// the labels used once, in alphabetical order; `...` broadcasts), and the
+/// product of the sizes of the labels it sums out.
+fn einsum(equation: &str, shapes: &[&[usize]]) -> Result<(Vec<usize>, usize), String> {
     let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
     let (lhs, rhs) = match equation.split_once("->") {
         Some((l, r)) => (l, Some(r)),
@@ -114,7 +124,12 @@ fn einsum(equation: &str, shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
             );
         }
     }
-    Ok(out)
+    let contracted = sizes
+        .iter()
+        .filter(|(c, _)| !out_labels.contains(**c))
+        .map(|(_, &d)| d)
+        .product();
+    Ok((out, contracted))
 }
 
 fn matmul(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
@@ -167,15 +182,23 @@ mod tests {
     fn einsum_equations() {
         assert_eq!(
             einsum("ij,jk->ik", &[&[2, 3], &[3, 4]]).unwrap(),
-            vec![2, 4]
+            (vec![2, 4], 3)
         );
         // Implicit output: the labels used once, sorted (b is summed, as in NumPy).
         assert_eq!(
             einsum("bij,bjk", &[&[5, 2, 3], &[5, 3, 4]]).unwrap(),
-            vec![2, 4]
+            (vec![2, 4], 15)
         );
-        assert_eq!(einsum("...ii->...i", &[&[7, 3, 3]]).unwrap(), vec![7, 3]);
-        assert_eq!(einsum("i,i", &[&[3], &[3]]).unwrap(), Vec::<usize>::new());
+        assert_eq!(
+            einsum("...ii->...i", &[&[7, 3, 3]]).unwrap(),
+            (vec![7, 3], 1)
+        );
+        assert_eq!(einsum("i,i", &[&[3], &[3]]).unwrap(), (vec![], 3));
+        // Attention scores (MaxViT): the head dim is summed out.
+        assert_eq!(
+            einsum_contracted("bhid,bhjd->bhij", &[&[1, 2, 49, 32], &[1, 2, 49, 32]]),
+            Some(32)
+        );
         assert!(einsum("ij,jk->ik", &[&[2, 3], &[4, 4]]).is_err());
         assert!(einsum("ij->ik", &[&[2, 3]]).is_err());
         assert!(einsum("ij,jk", &[&[2, 3]]).is_err());

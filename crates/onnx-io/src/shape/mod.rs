@@ -8,7 +8,7 @@ mod detection;
 mod fold;
 mod generator;
 mod layout;
-mod linear;
+pub(crate) mod linear;
 pub(crate) mod recurrent;
 mod reduce;
 mod resample;
