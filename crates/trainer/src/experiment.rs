@@ -49,6 +49,7 @@ impl Experiment {
             store.clear()?;
         }
         sysio::write_json(&config_path, config)?;
+        crate::run_dir::write_format(&self.run_dir)?;
         let model_path = self.run_dir.join(MODEL_FILE);
         let target_path = self.run_dir.join(TARGET_FILE);
         // The scaling is a function of the training labels: written once, before the loop.

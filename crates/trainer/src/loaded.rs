@@ -43,6 +43,7 @@ impl LoadedRun {
 
 impl LoadedRun {
     pub fn open(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
+        crate::run_dir::check_format(run_dir)?;
         let config = TrainingConfig::load(&run_dir.join(CONFIG_FILE))?;
         config.validate().map_err(TrainError::InvalidConfig)?;
         let scaling: TargetScaling = sysio::read_json(&run_dir.join(TARGET_FILE))?;
