@@ -191,9 +191,14 @@ fn main_lane(root: &Path, args: &CiArgs, timings: &Timings) -> Result<()> {
         ]);
         crate::run_command(clippy)
     })?;
+    // `measure`'s tests run ONNX Runtime too: its library, from the pinned wheel.
+    let ort_library = timings.step(LANE, "set-up (ONNX Runtime)", || {
+        crate::ort::library(&crate::run_command)
+    })?;
     let test = || {
         let mut test = cargo();
-        test.args(["test", "--release", "--workspace"]);
+        test.args(["test", "--release", "--workspace"])
+            .env(sysio::onnxruntime::ENV_VAR, &ort_library);
         test
     };
     timings.step(LANE, "build (release, tests)", || {

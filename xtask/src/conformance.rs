@@ -3,10 +3,10 @@
 //! op. Without DIR, the node tests of the pinned `onnx` wheel are fetched with
 //! pip once into `target/onnx-node-tests-<version>`.
 
-use crate::{run_command, workspace_root};
+use crate::{run_command, wheel};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// The `onnx` release whose node tests are the suite.
@@ -112,42 +112,12 @@ pub fn run(args: ConformanceArgs) -> Result<()> {
     Ok(())
 }
 
-/// The pinned wheel's node tests under target/, fetched once (built beside
-/// their place and renamed, so an interrupted fetch is redone).
+/// The pinned wheel's node tests, unpacked once under target/.
 pub fn node_tests(run: &dyn Fn(Command) -> Result<()>) -> Result<PathBuf> {
-    let target = workspace_root().join("target");
-    let dir = target.join(format!("onnx-node-tests-{ONNX_VERSION}"));
-    if dir.is_dir() {
-        return Ok(dir);
-    }
-    let wheels = target.join("onnx-wheel");
-    let partial = target.join(format!("onnx-node-tests-{ONNX_VERSION}.partial"));
-    for stale in [&wheels, &partial] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale)
-                .with_context(|| format!("cannot clear {}", stale.display()))?;
-        }
-    }
-    let mut download = Command::new("python3");
-    download
-        .args(["-m", "pip", "download", "--quiet", "--no-deps"])
-        .args(["--only-binary", ":all:", "--dest"])
-        .arg(&wheels)
-        .arg(format!("onnx=={ONNX_VERSION}"));
-    run(download)?;
-    extract(&wheels, &partial, run)?;
-    std::fs::remove_dir_all(&wheels)
-        .with_context(|| format!("cannot remove {}", wheels.display()))?;
-    std::fs::rename(&partial, &dir)
-        .with_context(|| format!("cannot move {} into place", partial.display()))?;
-    Ok(dir)
-}
-
-fn extract(wheels: &Path, out: &Path, run: &dyn Fn(Command) -> Result<()>) -> Result<()> {
-    let script = wheels.join("extract_node_tests.py");
-    std::fs::write(&script, EXTRACT_NODE_TESTS)
-        .with_context(|| format!("cannot write {}", script.display()))?;
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script).arg(wheels).arg(out);
-    run(cmd)
+    let unpack = wheel::Unpack {
+        dir_name: format!("onnx-node-tests-{ONNX_VERSION}"),
+        requirements: vec![format!("onnx=={ONNX_VERSION}")],
+        script: EXTRACT_NODE_TESTS,
+    };
+    wheel::unpack_once(&unpack, run, |_| Ok(()))
 }

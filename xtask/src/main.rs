@@ -5,9 +5,11 @@ mod bench;
 mod ci;
 mod conformance;
 mod onnx_models;
+mod ort;
 mod parity;
 mod tidy;
 mod train;
+mod wheel;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -45,6 +47,9 @@ enum Task {
     /// Every torchvision classification architecture exported at opsets 11 and 17
     /// (with a Python that has torch): imports with every op known, FLOPs within 2%.
     OnnxModels(onnx_models::ModelsArgs),
+    /// The ONNX Runtime library for `narformer measure --engine ort`, unpacked
+    /// once from the pinned PyPI wheel into target/ (prints its path).
+    Ort,
     /// The tree's structural rules: module headers, file length, the crate
     /// dependency direction of docs/ARCHITECTURE.md, no circular file imports.
     Tidy,
@@ -60,6 +65,7 @@ fn main() -> Result<()> {
         Task::Ci(args) => ci::run(args),
         Task::OnnxConformance(args) => conformance::run(args),
         Task::OnnxModels(args) => onnx_models::run(args),
+        Task::Ort => ort::run(),
         Task::Tidy => tidy::run(&workspace_root()),
     }
 }

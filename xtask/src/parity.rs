@@ -4,7 +4,7 @@
 //! machine without a GPU) and a CPU LibTorch 2.9.0, taken from the PyPI torch
 //! wheel, for `tch`.
 
-use crate::{cargo, run_command, workspace_root};
+use crate::{cargo, run_command, wheel, workspace_root};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -162,8 +162,7 @@ const CUDA_RUNTIME_WHEELS: [&str; 2] = [
 ];
 
 /// Copies LibTorch's headers and CPU libraries out of the wheels (argv: wheel
-/// directory, output directory). Python's zipfile, because the wheels are
-/// deflated and pip brings Python anyway.
+/// directory, output directory).
 const EXTRACT_LIBTORCH: &str = r#"
 import pathlib, shutil, sys, zipfile
 wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
@@ -191,59 +190,22 @@ if missing:
 
 /// A CPU-only LibTorch 2.9.0 under target/, made once from the PyPI wheels:
 /// about 0.5 GB on disk, where `pip install torch` takes 6.7 GB with its CUDA
-/// packages (more than CI's disk had left). The wheels are downloaded with pip
-/// (no cache), the headers and CPU libraries copied out, and the wheels
-/// deleted. `libtorch.so` is a link to `libtorch_cpu.so`: in the CUDA wheel it
-/// only joins the CPU and CUDA halves, and torch-sys links CUDA only when
-/// `libtorch_cuda.so` is present. Built beside its final place and renamed,
-/// so an interrupted set-up is redone rather than half used.
+/// packages (more than CI's disk had left). `libtorch.so` is a link to
+/// `libtorch_cpu.so`: in the CUDA wheel it only joins the CPU and CUDA halves,
+/// and torch-sys links CUDA only when `libtorch_cuda.so` is present.
 fn libtorch_cpu(run: &dyn Fn(Command) -> Result<()>) -> Result<PathBuf> {
-    let target = workspace_root().join("target");
-    let dir = target.join(format!("libtorch-{TORCH_VERSION}-cpu"));
-    if dir.join("build-version").is_file() {
-        return Ok(dir);
-    }
-    let partial = target.join(format!("libtorch-{TORCH_VERSION}-cpu.partial"));
-    let wheels = target.join("libtorch-wheels");
-    for stale in [&partial, &wheels] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale)
-                .with_context(|| format!("cannot clear {}", stale.display()))?;
-        }
-    }
-    eprintln!(
-        "xtask: setting up a CPU LibTorch {TORCH_VERSION} in {}",
-        dir.display()
-    );
-    let mut download = Command::new("python3");
-    download
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--no-cache-dir",
-        ])
-        .args(["--only-binary", ":all:", "--dest"])
-        .arg(&wheels)
-        .arg(format!("torch=={TORCH_VERSION}"))
-        .args(CUDA_RUNTIME_WHEELS);
-    run(download)?;
-    let script = wheels.join("extract_libtorch.py");
-    std::fs::write(&script, EXTRACT_LIBTORCH)
-        .with_context(|| format!("cannot write {}", script.display()))?;
-    let mut extract = Command::new("python3");
-    extract.arg(&script).arg(&wheels).arg(&partial);
-    run(extract)?;
-    std::fs::remove_dir_all(&wheels)
-        .with_context(|| format!("cannot remove {}", wheels.display()))?;
-    std::os::unix::fs::symlink("libtorch_cpu.so", partial.join("lib/libtorch.so"))
-        .context("cannot link libtorch.so")?;
-    // torch-sys checks this file against the version it expects.
-    std::fs::write(partial.join("build-version"), TORCH_VERSION)
-        .context("cannot write build-version")?;
-    std::fs::rename(&partial, &dir)
-        .with_context(|| format!("cannot move {} into place", partial.display()))?;
-    Ok(dir)
+    let mut requirements = vec![format!("torch=={TORCH_VERSION}")];
+    requirements.extend(CUDA_RUNTIME_WHEELS.iter().map(|w| w.to_string()));
+    let unpack = wheel::Unpack {
+        dir_name: format!("libtorch-{TORCH_VERSION}-cpu"),
+        requirements,
+        script: EXTRACT_LIBTORCH,
+    };
+    wheel::unpack_once(&unpack, run, |dir| {
+        std::os::unix::fs::symlink("libtorch_cpu.so", dir.join("lib/libtorch.so"))
+            .context("cannot link libtorch.so")?;
+        // torch-sys checks this file against the version it expects.
+        std::fs::write(dir.join("build-version"), TORCH_VERSION)
+            .context("cannot write build-version")
+    })
 }

@@ -46,8 +46,9 @@ enum Command {
     /// Generate a model zoo (seeded network families) for a latency dataset.
     #[command(subcommand)]
     Zoo(zoo_commands::ZooCommand),
-    /// Measure the latency of a directory of models on this machine's CPU
-    /// (resumable; writes gt.txt, metadata.json and measurements.jsonl there).
+    /// Measure the latency of a directory of models on this machine's CPU with
+    /// tract or ONNX Runtime (resumable; writes gt.txt, and per engine setting
+    /// metadata-<platform>.json and measurements-<platform>.jsonl, there).
     Measure(zoo_commands::MeasureArgs),
     /// Get the benchmark datasets: download the pinned public files (or copy them
     /// from --from mirrors), verify their SHA-256, convert them into the data directory.

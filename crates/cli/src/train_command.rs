@@ -25,6 +25,11 @@ pub struct TrainArgs {
     /// without it, the in-domain split (the Stage column).
     #[arg(long)]
     test_family: Option<String>,
+    /// nnlqp: the labels' platform (PlatformId) to train on, when the label
+    /// file holds several (a zoo measured with tract and ONNX Runtime:
+    /// cpu-tract-1t, cpu-ort-1t).
+    #[arg(long)]
+    platform: Option<String>,
     /// nnlqp: token vocabulary: extended-v2 (default: every catalogued op its own
     /// slot), extended (v1, 64 ops) or nnlqp (the reference's 152-dim layout).
     #[arg(long, default_value = "extended-v2")]
@@ -83,6 +88,9 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
             Some(family) => datasets::nnlqp::LatencySplit::LeaveOut(family.clone()),
             None => datasets::nnlqp::LatencySplit::InDomain,
         };
+        if args.platform.is_some() {
+            network.platform = args.platform.clone();
+        }
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
@@ -90,8 +98,13 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     let run_dir = args.run_dir.unwrap_or_else(|| {
         if latency {
             let split = args.test_family.as_deref().unwrap_or("in-domain");
+            let platform = args
+                .platform
+                .as_deref()
+                .map(|p| format!("{p}-"))
+                .unwrap_or_default();
             return PathBuf::from(format!(
-                "runs/nnlqp-{split}-{}-{}-s{}",
+                "runs/nnlqp-{platform}{split}-{}-{}-s{}",
                 config.model.architecture, config.profile, config.seed
             ));
         }

@@ -15,9 +15,36 @@ pub enum ZooCommand {
     Generate(GenerateArgs),
     /// List the families.
     Families,
-    /// Repeatability: the median relative difference between two measurements
-    /// (two measured directories' gt.txt) of the same models.
-    Compare { first: PathBuf, second: PathBuf },
+    /// Repeatability: how far a second measurement of the same models (a
+    /// measured directory's gt.txt) is from the first, per engine setting.
+    Compare(CompareArgs),
+    /// Copy a seeded subset of a zoo's manifest into a new directory, to
+    /// measure the same models again.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    first: PathBuf,
+    second: PathBuf,
+    /// The engine setting (PlatformId, e.g. cpu-ort-1t); default: every one measured in both.
+    #[arg(long)]
+    platform: Option<String>,
+    /// Record the result in FIRST's metadata (the labels it checks).
+    #[arg(long)]
+    record: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// A directory with a zoo.json.
+    from: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    models: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -40,9 +67,14 @@ pub struct GenerateArgs {
 pub struct MeasureArgs {
     /// A directory from `zoo generate`, or any directory of .onnx files.
     dir: PathBuf,
-    /// Inference engine (tract is built in).
+    /// Inference engine: tract (built in) or ort (ONNX Runtime, its library
+    /// opened at run time; `cargo xtask ort` sets it up).
     #[arg(long, default_value = "tract")]
-    engine: String,
+    engine: measure::EngineKind,
+    /// The ONNX Runtime library file (default: $ORT_DYLIB_PATH, then
+    /// target/onnxruntime-<version>/ beside this binary).
+    #[arg(long)]
+    ort_library: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     threads: usize,
     #[arg(long, default_value_t = 2)]
@@ -67,6 +99,13 @@ pub struct MeasureArgs {
     /// label is the median of the fastest pass.
     #[arg(long, default_value_t = 3)]
     passes: usize,
+    /// A timing during which other processes used more than this many cores
+    /// (or the hypervisor stole over 5% of the time) is taken again.
+    #[arg(long, default_value_t = 0.25)]
+    max_other_cores: f64,
+    /// How many times a busy timing is taken again before it is kept, marked busy.
+    #[arg(long, default_value_t = 3)]
+    busy_retries: usize,
     /// Shapes of the files' inputs (zoo models have theirs).
     #[command(flatten)]
     shapes: crate::input_shapes::InputShapeArgs,
@@ -82,22 +121,64 @@ pub fn zoo(command: ZooCommand) -> Result<()> {
             Ok(())
         }
         ZooCommand::Generate(args) => generate(args),
-        ZooCommand::Compare { first, second } => {
-            let (median, n) = measure::compare_labels(&first, &second)?;
-            if n == 0 {
-                bail!(
-                    "{} and {} have no measured model in common",
-                    first.display(),
-                    second.display()
-                );
-            }
+        ZooCommand::Compare(args) => compare(args),
+        ZooCommand::Sample(args) => {
+            let manifest = Manifest::read(&args.from)?.sample(args.models, args.seed);
+            manifest.write(&args.out, None, |_| {})?;
             println!(
-                "{n} models in both; median relative difference {:.2}%",
-                100.0 * median
+                "{} models of {} -> {}",
+                manifest.models.len(),
+                args.from.display(),
+                args.out.join(zoo::MANIFEST).display()
             );
             Ok(())
         }
     }
+}
+
+fn compare(args: CompareArgs) -> Result<()> {
+    let platforms = match args.platform {
+        Some(p) => vec![p],
+        None => {
+            let second = measure::platforms_in(&args.second);
+            measure::platforms_in(&args.first)
+                .into_iter()
+                .filter(|p| second.contains(p))
+                .collect()
+        }
+    };
+    if platforms.is_empty() {
+        bail!(
+            "{} and {} have no engine setting measured in both (no metadata-<platform>.json in common)",
+            args.first.display(),
+            args.second.display()
+        );
+    }
+    for platform in platforms {
+        let r = measure::compare_labels(&args.first, &args.second, &platform)?;
+        if r.models == 0 {
+            bail!(
+                "{} and {} have no model measured in both on {platform}",
+                args.first.display(),
+                args.second.display()
+            );
+        }
+        println!(
+            "{platform}: {} models in both; median relative difference {:.2}%, {:.0}% within 2%, {:.0}% within 5%",
+            r.models,
+            100.0 * r.median_relative_difference,
+            100.0 * r.within_2_percent,
+            100.0 * r.within_5_percent
+        );
+        if args.record {
+            let file = args.first.join(measure::metadata_file(&platform));
+            let mut meta = measure::read_metadata(&args.first, &platform)?;
+            meta.repeatability = Some(r);
+            sysio::write_json(&file, &meta)?;
+            println!("recorded in {}", file.display());
+        }
+    }
+    Ok(())
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
@@ -125,13 +206,6 @@ fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 pub fn measure(args: MeasureArgs) -> Result<()> {
-    if args.engine != measure::ENGINE {
-        bail!(
-            "engine '{}' is not built in; this build has '{}'",
-            args.engine,
-            measure::ENGINE
-        );
-    }
     let protocol = measure::Protocol {
         threads: args.threads,
         warmup: args.warmup,
@@ -142,33 +216,46 @@ pub fn measure(args: MeasureArgs) -> Result<()> {
         attempts: args.attempts,
         order_seed: args.order_seed,
         passes: args.passes,
+        max_other_cores: args.max_other_cores,
+        busy_retries: args.busy_retries,
     };
+    let engine = measure::open_engine(args.engine, args.threads, args.ort_library.as_deref())?;
     let mut bar: Option<ProgressBar> = None;
     let options = args.shapes.options()?;
-    let meta = measure::measure_dir(&args.dir, &protocol, &options, |record, done, total| {
-        let bar = bar.get_or_insert_with(|| bar_new(total as u64));
-        let what = match &record.outcome {
-            measure::Outcome::Ok(t) => format!("{} {:.2} ms", record.name, t.median_ms),
-            measure::Outcome::Failed { error } => {
-                bar.println(format!("failed: {}: {error}", record.name));
-                format!("{} failed", record.name)
-            }
-        };
-        bar.set_message(what);
-        bar.set_position(done as u64);
-    })
+    let meta = measure::measure_dir(
+        &args.dir,
+        engine.as_ref(),
+        &protocol,
+        &options,
+        |record, done, total| {
+            let bar = bar.get_or_insert_with(|| bar_new(total as u64));
+            let what = match &record.outcome {
+                measure::Outcome::Ok(t) => format!("{} {:.2} ms", record.name, t.median_ms),
+                measure::Outcome::Failed { error } => {
+                    bar.println(format!("failed: {}: {error}", record.name));
+                    format!("{} failed", record.name)
+                }
+            };
+            bar.set_message(what);
+            bar.set_position(done as u64);
+        },
+    )
     .with_context(|| format!("measuring {}", args.dir.display()))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     println!(
-        "{} measured, {} failed, {} unstable (spread > {}) on {} ({} threads) -> {}",
+        "{} {} on {} ({} threads): {} measured, {} failed, {} unstable (spread > {}), {} retried and {} still busy -> {}",
+        meta.engine,
+        meta.engine_version,
+        meta.cpu_model,
+        meta.protocol.threads,
         meta.measured,
         meta.failed,
         meta.unstable,
         protocol.max_spread,
-        meta.cpu_model,
-        meta.protocol.threads,
+        meta.busy_retried,
+        meta.busy,
         args.dir.join("gt.txt").display()
     );
     Ok(())

@@ -52,6 +52,44 @@ pub struct LabelFile {
 }
 
 impl LabelFile {
+    /// Platforms (`PlatformId`s) in order of first appearance.
+    pub fn platforms(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for r in &self.rows {
+            if !seen.contains(&r.platform) {
+                seen.push(r.platform.clone());
+            }
+        }
+        seen
+    }
+
+    /// The rows of one platform. A file of one platform is kept whole when
+    /// none is named; one of several needs the name (an error lists them),
+    /// as does a name the file lacks.
+    pub fn for_platform(mut self, platform: Option<&str>) -> Result<LabelFile, DatasetError> {
+        let platforms = self.platforms();
+        let invalid = |problem: String| DatasetError::Invalid {
+            path: self.path.clone(),
+            problem,
+        };
+        match platform {
+            None if platforms.len() <= 1 => Ok(self),
+            None => Err(invalid(format!(
+                "the labels hold {} platforms ({}): name one (--platform)",
+                platforms.len(),
+                platforms.join(", ")
+            ))),
+            Some(p) if !platforms.iter().any(|q| q == p) => Err(invalid(format!(
+                "no rows of platform {p:?} (platforms: {})",
+                platforms.join(", ")
+            ))),
+            Some(p) => {
+                self.rows.retain(|r| r.platform == p);
+                Ok(self)
+            }
+        }
+    }
+
     /// Families in order of first appearance.
     pub fn families(&self) -> Vec<String> {
         let mut seen = Vec::new();
@@ -318,6 +356,33 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_of_several_platforms_need_one_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gt.txt");
+        std::fs::write(
+            &path,
+            "0 a.onnx 1 2.0 f cpu-ort-1t\n0 a.onnx 1 5.0 f cpu-tract-1t\n1 b.onnx 1 3.0 f cpu-ort-1t\n",
+        )
+        .expect("write");
+        let read = || read_labels(&path, BadRows::Fail).expect("labels");
+        let err = read()
+            .for_platform(None)
+            .expect_err("two platforms")
+            .to_string();
+        assert!(
+            err.contains("cpu-ort-1t, cpu-tract-1t") && err.contains("--platform"),
+            "{err}"
+        );
+        let ort = read().for_platform(Some("cpu-ort-1t")).expect("ort rows");
+        assert_eq!(ort.rows.len(), 2);
+        let err = read()
+            .for_platform(Some("gpu"))
+            .expect_err("absent")
+            .to_string();
+        assert!(err.contains("\"gpu\""), "{err}");
+    }
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -36,7 +36,7 @@ pub struct Cost {
     pub memory_access: u64,
 }
 
-fn elements(shape: Option<&Vec<usize>>) -> u64 {
+pub(crate) fn elements(shape: Option<&Vec<usize>>) -> u64 {
     shape
         .map(|s| s.iter().map(|&d| d as u64).product())
         .unwrap_or(0)

@@ -10,6 +10,7 @@ pub mod cells;
 pub mod cost;
 mod error;
 mod graph;
+pub mod kernels;
 pub mod networks;
 mod op;
 

@@ -7,8 +7,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The journal's file name in a measured directory.
-pub const JOURNAL: &str = "measurements.jsonl";
+/// The journal's file name for one engine setting (`PlatformId`) in a measured directory.
+pub fn journal_file(platform: &str) -> String {
+    format!("measurements-{platform}.jsonl")
+}
 
 /// One model's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,24 @@ pub struct Timing {
     /// Still above the spread limit after every attempt.
     pub unstable: bool,
     pub run_ms: Vec<f64>,
+    /// Other processes' CPU use during the timing, in cores, and the
+    /// hypervisor's share of the time (absent where `/proc` is not readable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_cores: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal: Option<f64>,
+    /// The 1-minute load average before and after the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_before: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_after: Option<f64>,
+    /// How many timings were thrown away because the machine was busy.
+    #[serde(default)]
+    pub busy_retries: usize,
+    /// Still busy after every retry: this timing is not trusted for a label
+    /// when a quiet pass exists.
+    #[serde(default)]
+    pub busy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +81,10 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir`. A torn last line, from a run
-    /// killed mid-write, is cut off; its model is measured again.
-    pub fn open(dir: &Path) -> Result<Journal, JournalError> {
-        let path = dir.join(JOURNAL);
+    /// Opens (or creates) the journal of `platform` in `dir`. A torn last
+    /// line, from a run killed mid-write, is cut off; its model is measured again.
+    pub fn open(dir: &Path, platform: &str) -> Result<Journal, JournalError> {
+        let path = dir.join(journal_file(platform));
         let err = |source| JournalError {
             file: path.clone(),
             source,

@@ -1,18 +1,32 @@
 //! Measures the latency of ONNX models on the local CPU through a real
-//! inference engine ([tract](https://github.com/sonos/tract), pure Rust), the
-//! way a latency dataset needs it: a fixed thread count, warm-up, repeated
-//! runs with median and spread, models in a shuffled order so that machine
-//! drift does not line up with a family, unstable models measured again,
-//! failures recorded with the engine's message and skipped, and a journal
-//! that makes an interrupted run resume where it stopped.
+//! inference engine ([tract](https://github.com/sonos/tract), pure Rust, or
+//! [ONNX Runtime](https://onnxruntime.ai), its library opened at run time),
+//! the way a latency dataset needs it: a fixed thread count, warm-up,
+//! repeated runs with median and spread, several passes over the models, each
+//! in a shuffled order so that machine drift does not line up with a family,
+//! unstable models measured again, models timed while other processes were
+//! busy timed again, failures recorded with the engine's message and skipped,
+//! and a journal per engine setting that makes an interrupted run resume
+//! where it stopped.
 //!
-//! Output, beside the journal: NNLQP's `gt.txt` and `metadata.json`.
+//! Output, beside the journals: NNLQP's `gt.txt` (every engine setting's
+//! rows, told apart by their `PlatformId`) and one `metadata-<platform>.json`
+//! per setting.
 
 mod engine;
 mod journal;
+mod labels;
 
-pub use engine::{ENGINE, ENGINE_VERSION, RunPlan, Runs, Tract};
-pub use journal::{JOURNAL, Journal, JournalError, Outcome, Record, Timing};
+pub use engine::{
+    Engine, EngineInfo, EngineKind, OnnxRuntime, OrtError, RunPlan, Runs, TRACT_VERSION, Tract,
+    open_engine, time_runs,
+};
+pub use journal::{Journal, JournalError, Outcome, Record, Timing, journal_file};
+pub use labels::{Repeatability, compare_labels, labels};
+
+use labels::{GtRow, read_gt};
+
+use sysio::machine::{CpuTimes, load_average};
 
 use onnx_io::{GraphInput, ImportOptions, Weights, export_bytes};
 use rand::SeedableRng;
@@ -47,11 +61,33 @@ pub struct Protocol {
     /// its label.
     #[serde(default = "one")]
     pub passes: usize,
+    /// A timing during which other processes used more than this many cores
+    /// on average (or the hypervisor stole more than 5% of the time) was
+    /// taken on a busy machine: it is timed again, up to `busy_retries`
+    /// times, after a pause.
+    #[serde(default = "default_max_other_cores")]
+    pub max_other_cores: f64,
+    #[serde(default = "default_busy_retries")]
+    pub busy_retries: usize,
 }
 
 fn one() -> usize {
     1
 }
+
+fn default_max_other_cores() -> f64 {
+    0.25
+}
+
+fn default_busy_retries() -> usize {
+    3
+}
+
+/// The hypervisor's share of the time above which a timing counts as busy.
+const MAX_STEAL: f64 = 0.05;
+
+/// The pause before a busy timing is retried.
+const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Default for Protocol {
     fn default() -> Self {
@@ -65,6 +101,8 @@ impl Default for Protocol {
             attempts: 3,
             order_seed: 0,
             passes: 3,
+            max_other_cores: default_max_other_cores(),
+            busy_retries: default_busy_retries(),
         }
     }
 }
@@ -158,6 +196,8 @@ pub enum MeasureError {
     Empty(PathBuf),
     #[error(transparent)]
     Write(#[from] sysio::FileError),
+    #[error(transparent)]
+    Engine(#[from] OrtError),
 }
 
 /// The models of `dir`: those of its `zoo.json`, then every other `.onnx`
@@ -213,8 +253,9 @@ pub fn jobs_in(dir: &Path, options: &ImportOptions) -> Result<Vec<Job>, MeasureE
     Ok(jobs)
 }
 
-/// Measures one model: attempts until the spread is within the limit.
-pub fn measure(engine: &Tract, job: &Job, protocol: &Protocol) -> Outcome {
+/// Measures one model: attempts until the spread is within the limit, each
+/// attempt timed again while the machine was busy (see [`Protocol::max_other_cores`]).
+pub fn measure(engine: &dyn Engine, job: &Job, protocol: &Protocol) -> Outcome {
     let onnx = match job.onnx() {
         Ok(b) => b,
         Err(error) => return Outcome::Failed { error },
@@ -234,31 +275,22 @@ pub fn measure(engine: &Tract, job: &Job, protocol: &Protocol) -> Outcome {
     };
     let mut best: Option<Timing> = None;
     for attempt in 1..=protocol.attempts.max(1) {
-        let runs = match engine.time(&onnx, inputs, protocol.run_plan()) {
-            Ok(r) => r,
+        let timing = match timed_when_quiet(engine, &onnx, inputs, protocol) {
+            Ok(t) => Timing {
+                attempts: attempt,
+                ..t
+            },
             Err(error) => return Outcome::Failed { error },
         };
-        let (median_ms, spread, min_ms, max_ms) = statistics(&runs.run_ms);
-        let timing = Timing {
-            median_ms,
-            spread,
-            min_ms,
-            max_ms,
-            load_ms: runs.load_ms,
-            attempts: attempt,
-            unstable: spread > protocol.max_spread,
-            run_ms: runs.run_ms,
-        };
-        let keep = match &best {
-            Some(b) => timing.spread < b.spread,
-            None => true,
-        };
-        if keep {
-            best = Some(timing);
+        // A quiet timing beats a busy one; among equals, the smaller spread.
+        let better = |new: &Timing, old: &Timing| (new.busy, new.spread) < (old.busy, old.spread);
+        match &best {
+            Some(b) if !better(&timing, b) => {}
+            _ => best = Some(timing),
         }
         if let Some(b) = best.as_mut() {
             b.attempts = attempt;
-            if !b.unstable {
+            if !b.unstable && !b.busy {
                 break;
             }
         }
@@ -268,11 +300,61 @@ pub fn measure(engine: &Tract, job: &Job, protocol: &Protocol) -> Outcome {
     })
 }
 
-/// Facts about the machine and protocol a dataset was measured with.
+/// One timing of `onnx`, with the machine's activity around it; timed again,
+/// after a pause, while other processes kept the machine busy.
+fn timed_when_quiet(
+    engine: &dyn Engine,
+    onnx: &[u8],
+    inputs: &[GraphInput],
+    protocol: &Protocol,
+) -> Result<Timing, String> {
+    let mut retries = 0;
+    loop {
+        let load_before = load_average();
+        let cpu_before = CpuTimes::now();
+        let runs = engine.time(onnx, inputs, protocol.run_plan())?;
+        let activity = cpu_before
+            .zip(CpuTimes::now())
+            .and_then(|(a, b)| a.until(&b));
+        let busy = activity
+            .is_some_and(|a| a.other_cores > protocol.max_other_cores || a.steal > MAX_STEAL);
+        if busy && retries < protocol.busy_retries {
+            retries += 1;
+            std::thread::sleep(BUSY_PAUSE);
+            continue;
+        }
+        let (median_ms, spread, min_ms, max_ms) = statistics(&runs.run_ms);
+        return Ok(Timing {
+            median_ms,
+            spread,
+            min_ms,
+            max_ms,
+            load_ms: runs.load_ms,
+            attempts: 1,
+            unstable: spread > protocol.max_spread,
+            run_ms: runs.run_ms,
+            other_cores: activity.map(|a| a.other_cores),
+            steal: activity.map(|a| a.steal),
+            load_before,
+            load_after: load_average(),
+            busy_retries: retries,
+            busy,
+        });
+    }
+}
+
+/// Facts about the machine, engine and protocol a dataset was measured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub engine: String,
     pub engine_version: String,
+    /// The engine's graph optimisation, its library and the library's SHA-256.
+    #[serde(default)]
+    pub optimization: Option<String>,
+    #[serde(default)]
+    pub library: Option<String>,
+    #[serde(default)]
+    pub library_sha256: Option<String>,
     pub platform: String,
     pub cpu_model: String,
     pub logical_cpus: usize,
@@ -286,14 +368,25 @@ pub struct Metadata {
     pub failed: usize,
     /// Timings (model x pass) whose spread stayed above the limit.
     pub unstable: usize,
+    /// Timings (model x pass) still taken on a busy machine after every retry.
+    #[serde(default)]
+    pub busy: usize,
+    /// Timings retried because the machine was busy.
+    #[serde(default)]
+    pub busy_retried: usize,
+    /// How well the labels repeat, when a second measurement was compared
+    /// with them (`narformer zoo compare --record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeatability: Option<Repeatability>,
 }
 
 impl Metadata {
-    fn of(dir_jobs: &[Job], journal: &Journal, protocol: &Protocol) -> Metadata {
-        let cpu_model = sysio::machine::cpu_model().unwrap_or_else(|| "unknown".into());
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| std::env::consts::OS.into());
+    fn of(
+        dir_jobs: &[Job],
+        journal: &Journal,
+        protocol: &Protocol,
+        engine: &EngineInfo,
+    ) -> Metadata {
         let mut input_shapes = std::collections::BTreeMap::new();
         for j in dir_jobs {
             if let Ok(Some(first)) = j.inputs.as_ref().map(|i| i.first()) {
@@ -316,37 +409,69 @@ impl Metadata {
         let tried: std::collections::HashSet<&str> =
             journal.records().map(|r| r.name.as_str()).collect();
         Metadata {
-            engine: ENGINE.into(),
-            engine_version: ENGINE_VERSION.into(),
-            platform: platform_id(protocol.threads),
-            cpu_model,
-            logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            kernel,
+            engine: engine.kind.name().into(),
+            engine_version: engine.version.clone(),
+            optimization: Some(engine.optimization.clone()),
+            library: engine.library.clone(),
+            library_sha256: engine.library_sha256.clone(),
+            platform: engine.platform(),
+            cpu_model: sysio::machine::cpu_model().unwrap_or_else(|| "unknown".into()),
+            logical_cpus: sysio::machine::cores(),
+            kernel: sysio::machine::kernel(),
             protocol: protocol.clone(),
             input_shapes,
             measured,
             failed: tried.len() - measured,
             unstable: ok.iter().filter(|t| t.unstable).count(),
+            busy: ok.iter().filter(|t| t.busy).count(),
+            busy_retried: ok.iter().filter(|t| t.busy_retries > 0).count(),
+            repeatability: None,
         }
     }
 }
 
-/// The `PlatformId` column of `gt.txt`.
-pub fn platform_id(threads: usize) -> String {
-    format!("cpu-{ENGINE}-{threads}t")
+/// The metadata file of one engine setting in a measured directory.
+pub fn metadata_file(platform: &str) -> String {
+    format!("metadata-{platform}.json")
 }
 
-/// Measures every model of `dir` not yet in its journal, then writes `gt.txt`
-/// and `metadata.json`. `progress` is told each finished model.
+/// The metadata of `platform` in `dir`, if it was measured there.
+pub fn read_metadata(dir: &Path, platform: &str) -> Result<Metadata, MeasureError> {
+    Ok(sysio::read_json(&dir.join(metadata_file(platform)))?)
+}
+
+/// The engine settings measured in `dir` (from its metadata files), sorted.
+pub fn platforms_in(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            Some(
+                name.strip_prefix("metadata-")?
+                    .strip_suffix(".json")?
+                    .to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Measures every model of `dir` not yet in the journal of `engine`'s
+/// setting, then writes that setting's rows of `gt.txt` and its metadata.
+/// `progress` is told each finished model.
 pub fn measure_dir(
     dir: &Path,
+    engine: &dyn Engine,
     protocol: &Protocol,
     options: &ImportOptions,
     mut progress: impl FnMut(&Record, usize, usize),
 ) -> Result<Metadata, MeasureError> {
     let jobs = jobs_in(dir, options)?;
-    let mut journal = Journal::open(dir)?;
-    let engine = Tract::new(protocol.threads);
+    let platform = engine.info().platform();
+    let mut journal = Journal::open(dir, &platform)?;
     let passes = protocol.passes.max(1);
     let mut todo: Vec<(usize, &Job)> = Vec::new();
     for pass in 0..passes {
@@ -367,90 +492,91 @@ pub fn measure_dir(
             name: job.name.clone(),
             family: job.family.clone(),
             pass,
-            outcome: measure(&engine, job, protocol),
+            outcome: measure(engine, job, protocol),
         };
         journal.append(record.clone())?;
         progress(&record, done + 1, total);
         // Labels so far are usable while a long run goes on.
         if (done + 1) % 100 == 0 {
-            write_outputs(dir, &jobs, &journal, protocol)?;
+            write_outputs(dir, &jobs, &journal, protocol, engine.info())?;
         }
     }
-    write_outputs(dir, &jobs, &journal, protocol)
+    write_outputs(dir, &jobs, &journal, protocol, engine.info())
 }
 
-/// A model's label: the median of its fastest successful pass. On a shared
+/// A model's label: the median of its fastest successful pass timed on a
+/// quiet machine (of its fastest pass when every one was busy). On a shared
 /// machine interference only ever slows a run down, so the fastest pass is
 /// the most repeatable estimate (docs/DATA.md gives the measured figures).
 fn label(journal: &Journal, name: &str) -> Option<f64> {
-    journal
+    let timings: Vec<&Timing> = journal
         .records()
         .filter(|r| r.name == name)
         .filter_map(|r| match &r.outcome {
-            Outcome::Ok(t) => Some(t.median_ms),
+            Outcome::Ok(t) => Some(t),
             Outcome::Failed { .. } => None,
         })
+        .collect();
+    let quiet = timings.iter().any(|t| !t.busy);
+    timings
+        .into_iter()
+        .filter(|t| !quiet || !t.busy)
+        .map(|t| t.median_ms)
         .min_by(f64::total_cmp)
 }
 
-/// Median relative difference `|a - b| / b` of the models measured in both
-/// `gt.txt` files (a repeatability check), with how many models it covers.
-pub fn compare_labels(a: &Path, b: &Path) -> Result<(f64, usize), MeasureError> {
-    let read = |p: &Path| -> Result<std::collections::HashMap<String, f64>, MeasureError> {
-        let file = p.join("gt.txt");
-        let text = std::fs::read_to_string(&file).map_err(|source| MeasureError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                Some((f.get(1)?.to_string(), f.get(3)?.parse().ok()?))
-            })
-            .collect())
-    };
-    let (a, b) = (read(a)?, read(b)?);
-    let mut diffs: Vec<f64> = a
-        .iter()
-        .filter_map(|(k, x)| b.get(k).map(|y| (x - y).abs() / y))
-        .collect();
-    diffs.sort_by(f64::total_cmp);
-    let n = diffs.len();
-    let median = match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => diffs[n / 2],
-        _ => (diffs[n / 2 - 1] + diffs[n / 2]) / 2.0,
-    };
-    Ok((median, n))
-}
-
-/// `gt.txt` (measured models, sorted by name) and `metadata.json`, each written atomically.
+/// `gt.txt` (this setting's measured models, sorted by name, beside the
+/// other settings' rows, which are kept) and the setting's metadata, each
+/// written atomically. A model keeps one GraphID across settings.
 fn write_outputs(
     dir: &Path,
     jobs: &[Job],
     journal: &Journal,
     protocol: &Protocol,
+    engine: &EngineInfo,
 ) -> Result<Metadata, MeasureError> {
-    let mut sorted: Vec<&Job> = jobs.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let platform = platform_id(protocol.threads);
-    let mut gt = String::new();
-    let mut id = 0;
-    for job in sorted {
+    let platform = engine.platform();
+    let mut rows: Vec<GtRow> = read_gt(dir)
+        .into_iter()
+        .filter(|r| r.platform != platform)
+        .collect();
+    for job in jobs {
         let Some(latency) = label(journal, &job.name) else {
             continue;
         };
-        gt.push_str(&format!(
-            "{id} {} 1 {latency:.6} {} {platform}\n",
-            job.onnx_path(dir).display(),
-            job.family
-        ));
-        id += 1;
+        rows.push(GtRow {
+            onnx: job.onnx_path(dir).display().to_string(),
+            batch: "1".into(),
+            latency: format!("{latency:.6}"),
+            family: job.family.clone(),
+            platform: platform.clone(),
+        });
     }
-    let metadata = Metadata::of(jobs, journal, protocol);
+    let mut paths: Vec<&str> = rows.iter().map(|r| r.onnx.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let id = |p: &str| paths.binary_search(&p).unwrap_or(0);
+    let mut sorted: Vec<&GtRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| (&a.platform, &a.onnx).cmp(&(&b.platform, &b.onnx)));
+    let mut gt = String::new();
+    for r in sorted {
+        gt.push_str(&format!(
+            "{} {} {} {} {} {}\n",
+            id(&r.onnx),
+            r.onnx,
+            r.batch,
+            r.latency,
+            r.family,
+            r.platform
+        ));
+    }
+    let mut metadata = Metadata::of(jobs, journal, protocol, engine);
+    // A recorded repeatability stays with the labels it was measured on.
+    if let Ok(previous) = read_metadata(dir, &platform) {
+        metadata.repeatability = previous.repeatability;
+    }
     sysio::write_atomic(&dir.join("gt.txt"), gt.as_bytes())?;
-    sysio::write_json(&dir.join("metadata.json"), &metadata)?;
+    sysio::write_json(&dir.join(metadata_file(&platform)), &metadata)?;
     Ok(metadata)
 }
 

@@ -1,7 +1,9 @@
-//! End to end on tiny models: a zoo directory is measured, a model the
-//! engine cannot run is recorded as failed, and a killed run resumes.
+//! End to end on tiny models, with every engine: a zoo directory is
+//! measured, a model the engine cannot run is recorded as failed, a killed
+//! run resumes, a busy machine is noticed. ONNX Runtime takes part when its
+//! library is found (`cargo xtask ort`; CI always has it, and fails without).
 
-use measure::{JOURNAL, Outcome, Protocol, compare_labels, measure_dir};
+use measure::{Engine, Outcome, Protocol, compare_labels, journal_file, measure_dir, open_engine};
 use onnx_io::ImportOptions;
 use onnx_io::Weights;
 use std::path::Path;
@@ -19,6 +21,17 @@ fn quick() -> Protocol {
     }
 }
 
+/// tract, and ONNX Runtime when its library is set up.
+fn engines() -> Vec<Box<dyn Engine>> {
+    let mut all = vec![open_engine(measure::EngineKind::Tract, 1, None).expect("tract")];
+    match open_engine(measure::EngineKind::Ort, 1, None) {
+        Ok(ort) => all.push(ort),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI runs ONNX Runtime: {e}"),
+        Err(e) => eprintln!("ONNX Runtime left out: {e}"),
+    }
+    all
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .expect("readable")
@@ -29,6 +42,13 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn a_zoo_is_measured_and_a_broken_model_is_recorded_as_failed() {
+    for engine in engines() {
+        zoo_measured_with_failures_recorded(engine.as_ref());
+    }
+}
+
+fn zoo_measured_with_failures_recorded(engine: &dyn Engine) {
+    let platform = engine.info().platform();
     let dir = tempfile::tempdir().expect("temp dir");
     Manifest::new(&[Family::Nb201, Family::Vit], 2, 3)
         .write(dir.path(), None, |_| {})
@@ -48,28 +68,30 @@ fn a_zoo_is_measured_and_a_broken_model_is_recorded_as_failed() {
     let mut seen = 0;
     let meta = measure_dir(
         dir.path(),
+        engine,
         &quick(),
         &ImportOptions::default(),
         |_, _, _| seen += 1,
     )
     .expect("measure");
-    assert_eq!(seen, 6);
-    assert_eq!(meta.measured, 4);
-    assert_eq!(meta.failed, 2);
-    let journal = measure::Journal::open(dir.path()).expect("journal");
+    assert_eq!(seen, 6, "{platform}");
+    assert_eq!(meta.measured, 4, "{platform}");
+    assert_eq!(meta.failed, 2, "{platform}");
+    assert_eq!(meta.platform, platform);
+    let journal = measure::Journal::open(dir.path(), &platform).expect("journal");
     for r in journal.records() {
         match (&r.outcome, r.name.as_str()) {
             (Outcome::Failed { error }, "stripped" | "garbage") => {
                 assert!(
                     !error.is_empty(),
-                    "{}: the engine's message is kept",
+                    "{platform} {}: the engine's message is kept",
                     r.name
                 )
             }
             (Outcome::Ok(t), _) => {
                 assert!(t.median_ms > 0.0 && t.run_ms.len() >= 2, "{}", r.name)
             }
-            (other, name) => panic!("{name}: unexpected {other:?}"),
+            (other, name) => panic!("{platform} {name}: unexpected {other:?}"),
         }
     }
     let gt = lines(&dir.path().join("gt.txt"));
@@ -79,25 +101,38 @@ fn a_zoo_is_measured_and_a_broken_model_is_recorded_as_failed() {
         "{}",
         gt[0]
     );
-    assert!(gt[0].ends_with(" nasbench201 cpu-tract-1t"), "{}", gt[0]);
-    let (median, n) = compare_labels(dir.path(), dir.path()).expect("compare");
-    assert_eq!((median, n), (0.0, 4));
+    assert!(
+        gt[0].ends_with(&format!(" nasbench201 {platform}")),
+        "{}",
+        gt[0]
+    );
+    let same = compare_labels(dir.path(), dir.path(), &platform).expect("compare");
+    assert_eq!((same.median_relative_difference, same.models), (0.0, 4));
+    assert_eq!(same.within_2_percent, 1.0);
 }
 
 #[test]
 fn a_killed_run_resumes_without_losing_or_repeating_a_model() {
+    for engine in engines() {
+        killed_run_resumes(engine.as_ref());
+    }
+}
+
+fn killed_run_resumes(engine: &dyn Engine) {
+    let platform = engine.info().platform();
     let dir = tempfile::tempdir().expect("temp dir");
     Manifest::new(&[Family::Nb201], 4, 1)
         .write(dir.path(), None, |_| {})
         .expect("manifest");
     measure_dir(
         dir.path(),
+        engine,
         &quick(),
         &ImportOptions::default(),
         |_, _, _| {},
     )
     .expect("first run");
-    let journal = dir.path().join(JOURNAL);
+    let journal = dir.path().join(journal_file(&platform));
     let full = lines(&journal);
     assert_eq!(full.len(), 4);
     // Simulate a kill: the last model's line was half written, the one before never.
@@ -109,12 +144,13 @@ fn a_killed_run_resumes_without_losing_or_repeating_a_model() {
     let mut measured_again = Vec::new();
     measure_dir(
         dir.path(),
+        engine,
         &quick(),
         &ImportOptions::default(),
         |r, _, _| measured_again.push(r.name.clone()),
     )
     .expect("resume");
-    assert_eq!(measured_again.len(), 2, "{measured_again:?}");
+    assert_eq!(measured_again.len(), 2, "{platform}: {measured_again:?}");
     let after = lines(&journal);
     assert_eq!(after.len(), 4);
     assert_eq!(
@@ -145,15 +181,17 @@ fn several_passes_label_each_model_by_its_fastest_pass() {
         passes: 3,
         ..quick()
     };
+    let tract = measure::Tract::new(1);
     let meta = measure_dir(
         dir.path(),
+        &tract,
         &protocol,
         &ImportOptions::default(),
         |_, _, _| {},
     )
     .expect("measure");
     assert_eq!(meta.measured, 2);
-    let journal = measure::Journal::open(dir.path()).expect("journal");
+    let journal = measure::Journal::open(dir.path(), &meta.platform).expect("journal");
     assert_eq!(journal.records().count(), 6);
     for name in ["nasbench201_0000", "nasbench201_0001"] {
         let mut medians: Vec<f64> = journal
@@ -190,8 +228,9 @@ fn token_inputs_are_measured_with_their_given_shapes() {
         batch_rule: onnx_io::BatchRule::Symbolic,
         ..ImportOptions::default()
     };
-    measure_dir(dir.path(), &quick(), &symbolic, |_, _, _| {}).expect("measure");
-    let journal = measure::Journal::open(dir.path()).expect("journal");
+    let tract = measure::Tract::new(1);
+    let meta = measure_dir(dir.path(), &tract, &quick(), &symbolic, |_, _, _| {}).expect("measure");
+    let journal = measure::Journal::open(dir.path(), &meta.platform).expect("journal");
     let Some(Outcome::Failed { error }) = journal.records().next().map(|r| &r.outcome) else {
         panic!("unresolved dims must fail the model");
     };
@@ -204,7 +243,94 @@ fn token_inputs_are_measured_with_their_given_shapes() {
     std::fs::copy(&fixture, dir.path().join("tokens.onnx")).expect("copy");
     let mut given = symbolic.clone();
     given.named_shapes.insert("input_ids".into(), vec![2, 16]);
-    let meta = measure_dir(dir.path(), &quick(), &given, |_, _, _| {}).expect("measure");
-    assert_eq!(meta.measured, 1, "{meta:?}");
-    assert_eq!(meta.input_shapes["custom"], vec![2, 16]);
+    for engine in engines() {
+        let meta = measure_dir(dir.path(), engine.as_ref(), &quick(), &given, |_, _, _| {})
+            .expect("measure");
+        assert_eq!(meta.measured, 1, "{meta:?}");
+        assert_eq!(meta.input_shapes["custom"], vec![2, 16]);
+    }
+}
+
+/// Two engine settings measured in one directory: `gt.txt` holds both
+/// settings' rows, a model keeps its GraphID, each has its metadata.
+#[test]
+fn every_engine_setting_keeps_its_rows_in_one_label_file() {
+    let engines = engines();
+    let dir = tempfile::tempdir().expect("temp dir");
+    Manifest::new(&[Family::Nb201], 2, 5)
+        .write(dir.path(), None, |_| {})
+        .expect("manifest");
+    let single = measure::Tract::new(1);
+    // A second setting: the same engine at two threads.
+    let double = measure::Tract::new(2);
+    let mut settings: Vec<&dyn Engine> = vec![&single, &double];
+    settings.extend(engines.iter().skip(1).map(|e| e.as_ref()));
+    for engine in &settings {
+        measure_dir(
+            dir.path(),
+            *engine,
+            &quick(),
+            &ImportOptions::default(),
+            |_, _, _| {},
+        )
+        .expect("measure");
+    }
+    let gt = lines(&dir.path().join("gt.txt"));
+    assert_eq!(gt.len(), 2 * settings.len(), "{gt:?}");
+    for engine in &settings {
+        let platform = engine.info().platform();
+        let rows: Vec<&String> = gt.iter().filter(|l| l.ends_with(&platform)).collect();
+        assert_eq!(rows.len(), 2, "{platform}: {gt:?}");
+        assert!(
+            rows[0].starts_with("0 onnx/nasbench201_0000.onnx "),
+            "{}",
+            rows[0]
+        );
+        assert!(
+            rows[1].starts_with("1 onnx/nasbench201_0001.onnx "),
+            "{}",
+            rows[1]
+        );
+        let meta = measure::read_metadata(dir.path(), &platform).expect("metadata");
+        assert_eq!(meta.engine, engine.info().kind.name());
+        assert_eq!(
+            meta.optimization.as_deref(),
+            Some(engine.info().optimization.as_str())
+        );
+    }
+    assert_eq!(measure::platforms_in(dir.path()).len(), settings.len());
+}
+
+/// A timing on a machine judged busy is retried and, still busy, marked so
+/// (a limit of -1 other cores makes every timing busy, whatever the load).
+#[test]
+fn a_timing_on_a_busy_machine_is_retried_and_marked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Manifest::new(&[Family::Nb201], 1, 6)
+        .write(dir.path(), None, |_| {})
+        .expect("manifest");
+    let protocol = Protocol {
+        max_other_cores: -1.0,
+        busy_retries: 1,
+        ..quick()
+    };
+    let tract = measure::Tract::new(1);
+    let meta = measure_dir(
+        dir.path(),
+        &tract,
+        &protocol,
+        &ImportOptions::default(),
+        |_, _, _| {},
+    )
+    .expect("measure");
+    assert_eq!((meta.measured, meta.busy, meta.busy_retried), (1, 1, 1));
+    let journal = measure::Journal::open(dir.path(), &meta.platform).expect("journal");
+    let Some(Outcome::Ok(t)) = journal.records().next().map(|r| &r.outcome) else {
+        panic!("measured");
+    };
+    assert!(t.busy && t.busy_retries == 1, "{t:?}");
+    assert!(
+        t.other_cores.is_some() && t.load_before.is_some() && t.load_after.is_some(),
+        "{t:?}"
+    );
 }

@@ -38,6 +38,8 @@ pub enum TableError {
     WorkersFailed { failed: String, root: PathBuf },
     #[error("job {job} has no result in {root}")]
     MissingResult { job: String, root: PathBuf },
+    #[error("job {job}: the dataset has no labels of platform {platform}")]
+    NoPlatform { job: String, platform: String },
     #[error("{failed} of {total} runs failed (see their train.log)")]
     RunsFailed { failed: usize, total: usize },
 }

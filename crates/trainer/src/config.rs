@@ -175,6 +175,10 @@ pub struct TrainingConfig {
 pub struct NetworkOptions {
     pub vocab: tokenizer::NetworkVocab,
     pub split: datasets::nnlqp::LatencySplit,
+    /// The label file's platform to train on (`PlatformId`), needed when it
+    /// holds several (a zoo measured with two engines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 impl TrainingConfig {
@@ -263,6 +267,7 @@ impl TrainingConfig {
         config.network = Some(NetworkOptions {
             vocab,
             split: datasets::nnlqp::LatencySplit::InDomain,
+            platform: None,
         });
         if profile == Profile::Quick {
             config.model = config.model.with_hidden(64);
@@ -320,6 +325,7 @@ impl TrainingConfig {
             network: Some(NetworkOptions {
                 vocab,
                 split: datasets::nnlqp::LatencySplit::InDomain,
+                platform: None,
             }),
         }
     }

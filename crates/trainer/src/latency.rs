@@ -43,12 +43,14 @@ pub(crate) fn network_of(config: &TrainingConfig) -> Result<&NetworkOptions, Tra
 /// its row is left out (each one reported).
 pub fn load_dataset(
     root: &Path,
+    platform: Option<&str>,
     vocab: NetworkVocab,
     cache: &TokenCache,
     bad_rows: BadRows,
     show_progress: bool,
 ) -> Result<LatencyDataset, TrainError> {
-    let mut labels = nnlqp::read_labels(&nnlqp::label_file_in(root)?, bad_rows)?;
+    let mut labels =
+        nnlqp::read_labels(&nnlqp::label_file_in(root)?, bad_rows)?.for_platform(platform)?;
     let bar = sysio::progress_bar(
         labels.rows.len() as u64,
         "networks tokenised",
@@ -133,6 +135,7 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
     );
     let data = load_dataset(
         &experiment.data_dir,
+        network.platform.as_deref(),
         network.vocab,
         &cache,
         experiment.bad_rows,

@@ -149,7 +149,14 @@ impl LoadedRun {
         bad_rows: BadRows,
     ) -> Result<LatencyScores, TrainError> {
         let network = network_of(&self.config)?;
-        let data = latency::load_dataset(root, network.vocab, cache, bad_rows, false)?;
+        let data = latency::load_dataset(
+            root,
+            network.platform.as_deref(),
+            network.vocab,
+            cache,
+            bad_rows,
+            false,
+        )?;
         let parts = nnlqp::split(&data.labels, &network.split, self.config.seed)?;
         let indices = match part {
             SplitPart::Train => &parts.train,

@@ -1,8 +1,11 @@
 //! The cost-regression baselines of every latency table: latency as a least
-//! squares fit on FLOPs (and memory access) over the training networks.
+//! squares fit on FLOPs (and memory access) over the training networks, and
+//! the kernel-level additive baseline ([`KernelAdditive`]).
 
 use graph_ir::Cost;
+use graph_ir::kernels::KernelTotals;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which cost features a regression baseline reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +39,135 @@ pub fn fit_and_predict(
         .iter()
         .map(|f| f.iter().zip(&w).map(|(a, b)| a * b).sum())
         .collect()
+}
+
+/// A graph's kernels, by class ([`graph_ir::kernels::kernel_totals`]).
+pub type Kernels = BTreeMap<String, KernelTotals>;
+
+/// The kernel-level additive baseline, in the style of nn-Meter (Zhang et
+/// al., MobiSys 2021): a network's latency is the sum over its kernels of
+/// `a_c + b_c * FLOPs + m_c * memory`, with one `(a, b, m)` per kernel class
+/// `c` and one shared by every kernel (so a class no training network has
+/// still costs something), all non-negative. nn-Meter fits each kernel on
+/// latencies of that kernel measured alone on the device; no such
+/// measurements exist here, so the coefficients are fitted on the training
+/// networks' whole latencies, minimising the squared *relative* error (the
+/// tables score MAPE).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelAdditive {
+    /// The classes seen in training, in column order after the shared three.
+    classes: Vec<String>,
+    /// Non-negative coefficients, in the features' scaled units.
+    weights: Vec<f64>,
+    /// Each column's scale (its root mean square over training rows).
+    scales: Vec<f64>,
+}
+
+impl KernelAdditive {
+    fn features(&self, kernels: &Kernels) -> Vec<f64> {
+        let mut row = vec![0.0; 3 + 3 * self.classes.len()];
+        for (class, t) in kernels {
+            let values = [t.count as f64, t.flops as f64, t.memory as f64];
+            for (k, v) in values.iter().enumerate() {
+                row[k] += v;
+            }
+            if let Ok(i) = self.classes.binary_search(class) {
+                for (k, v) in values.iter().enumerate() {
+                    row[3 + 3 * i + k] += v;
+                }
+            }
+        }
+        row
+    }
+
+    /// Fits the coefficients to `labels` (milliseconds, positive) of `train`.
+    pub fn fit(train: &[&Kernels], labels: &[f64]) -> KernelAdditive {
+        let mut classes: Vec<String> = train.iter().flat_map(|k| k.keys().cloned()).collect();
+        classes.sort();
+        classes.dedup();
+        let mut model = KernelAdditive {
+            weights: Vec::new(),
+            scales: Vec::new(),
+            classes,
+        };
+        let rows: Vec<Vec<f64>> = train.iter().map(|k| model.features(k)).collect();
+        let d = rows.first().map_or(0, Vec::len);
+        let n = rows.len().max(1) as f64;
+        model.scales = (0..d)
+            .map(|j| {
+                let ms = rows.iter().map(|r| r[j] * r[j]).sum::<f64>() / n;
+                if ms > 0.0 { ms.sqrt() } else { 1.0 }
+            })
+            .collect();
+        // Relative error: each row divided by its label.
+        let x: Vec<Vec<f64>> = rows
+            .iter()
+            .zip(labels)
+            .map(|(r, &y)| {
+                r.iter()
+                    .zip(&model.scales)
+                    .map(|(v, s)| v / s / y)
+                    .collect()
+            })
+            .collect();
+        let ones = vec![1.0; x.len()];
+        model.weights = non_negative_least_squares(&x, &ones);
+        model
+    }
+
+    /// Predicted latency (milliseconds) of a graph's kernels.
+    pub fn predict(&self, kernels: &Kernels) -> f64 {
+        self.features(kernels)
+            .iter()
+            .zip(&self.scales)
+            .zip(&self.weights)
+            .map(|((v, s), w)| v / s * w)
+            .sum()
+    }
+}
+
+/// `argmin ||x w - y||^2` subject to `w >= 0`, by cyclic coordinate descent
+/// on the normal equations (a few hundred columns at most), with a tiny ridge
+/// so collinear columns still converge.
+pub fn non_negative_least_squares(x: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
+    let d = x.first().map_or(0, Vec::len);
+    let mut gram = vec![vec![0.0; d]; d];
+    let mut xty = vec![0.0; d];
+    for (row, &target) in x.iter().zip(y) {
+        for i in 0..d {
+            if row[i] == 0.0 {
+                continue;
+            }
+            xty[i] += row[i] * target;
+            for j in 0..d {
+                gram[i][j] += row[i] * row[j];
+            }
+        }
+    }
+    for (i, r) in gram.iter_mut().enumerate() {
+        r[i] += 1e-9 * (1.0 + r[i].abs());
+    }
+    let mut w = vec![0.0; d];
+    // gradient = gram w - xty, kept up to date as coordinates move.
+    let mut gradient: Vec<f64> = xty.iter().map(|v| -v).collect();
+    for _ in 0..5000 {
+        let mut largest_step: f64 = 0.0;
+        for j in 0..d {
+            let updated = (w[j] - gradient[j] / gram[j][j]).max(0.0);
+            let step = updated - w[j];
+            if step != 0.0 {
+                for (g, row) in gradient.iter_mut().zip(&gram) {
+                    *g += step * row[j];
+                }
+                w[j] = updated;
+                largest_step = largest_step.max(step.abs() * gram[j][j].sqrt());
+            }
+        }
+        if largest_step < 1e-10 {
+            break;
+        }
+    }
+    w
 }
 
 /// Least squares by the normal equations (a handful of features), with a
@@ -88,6 +220,59 @@ pub fn least_squares(x: &[Vec<f64>], y: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kernels(items: &[(&str, u64, u64, u64)]) -> Kernels {
+        items
+            .iter()
+            .map(|&(c, count, flops, memory)| {
+                (
+                    c.to_string(),
+                    KernelTotals {
+                        count,
+                        flops,
+                        memory,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_additive_baseline_recovers_per_class_costs() {
+        // Conv costs 1 ms per GFLOP, Relu 2 ms per G elements, nothing fixed.
+        let truth = |conv: u64, relu: u64| conv as f64 * 1e-9 + relu as f64 * 2e-9;
+        let mut train = Vec::new();
+        let mut labels = Vec::new();
+        for i in 1..30u64 {
+            let (c, r) = (
+                i * 3_000_000_000 % 7_000_000_001,
+                (i * 13 % 11 + 1) * 100_000_000,
+            );
+            train.push(kernels(&[("Conv/kxk", 5, c, 0), ("Relu", 5, 0, r)]));
+            labels.push(truth(c, r));
+        }
+        let refs: Vec<&Kernels> = train.iter().collect();
+        let model = KernelAdditive::fit(&refs, &labels);
+        let probe = kernels(&[
+            ("Conv/kxk", 5, 4_000_000_000, 0),
+            ("Relu", 5, 0, 300_000_000),
+        ]);
+        let want = truth(4_000_000_000, 300_000_000);
+        let got = model.predict(&probe);
+        assert!((got - want).abs() / want < 0.02, "{got} vs {want}");
+        // A class no training network has still costs through the shared terms.
+        let unseen = kernels(&[("Softmax", 5, 0, 300_000_000)]);
+        assert!(model.predict(&unseen) >= 0.0);
+    }
+
+    #[test]
+    fn non_negative_least_squares_clips_at_zero() {
+        let x: Vec<Vec<f64>> = (0..10).map(|i| vec![1.0, i as f64]).collect();
+        // y decreases in the second column: its weight is held at zero.
+        let y: Vec<f64> = (0..10).map(|i| 10.0 - i as f64).collect();
+        let w = non_negative_least_squares(&x, &y);
+        assert!(w[1] == 0.0 && (w[0] - 5.5).abs() < 1e-6, "{w:?}");
+    }
 
     #[test]
     fn least_squares_recovers_a_plane() {

@@ -6,7 +6,7 @@
 //! is `tables::zoo`.
 
 use crate::fit::{Selection, Session};
-use crate::regression::{RegressionFeatures, fit_and_predict};
+use crate::regression::{KernelAdditive, Kernels, RegressionFeatures, fit_and_predict};
 use crate::train::{self, EvalSet, TrainSet};
 use crate::{TrainError, TrainingConfig};
 use burn::prelude::Device;
@@ -23,17 +23,25 @@ pub struct ZooData {
     pub labels: LabelFile,
     pub tokens: Vec<GraphTokens>,
     pub costs: Vec<Cost>,
+    /// Each row's kernels, for the additive baseline.
+    pub kernels: Vec<Kernels>,
 }
 
 impl ZooData {
-    /// Reads `dir/gt.txt` and regenerates each row's graph from `dir/zoo.json`
-    /// (a row whose model the manifest does not name is an error naming it).
-    pub fn load(dir: &Path, vocab: NetworkVocab) -> Result<ZooData, TrainError> {
-        let labels = read_labels(&dir.join("gt.txt"), BadRows::Fail)?;
+    /// Reads `platform`'s rows of `dir/gt.txt` (see [`LabelFile::for_platform`])
+    /// and regenerates each row's graph from `dir/zoo.json` (a row whose model
+    /// the manifest does not name is an error naming it).
+    pub fn load(
+        dir: &Path,
+        platform: Option<&str>,
+        vocab: NetworkVocab,
+    ) -> Result<ZooData, TrainError> {
+        let labels = read_labels(&dir.join("gt.txt"), BadRows::Fail)?.for_platform(platform)?;
         let manifest = Manifest::read(dir)?;
         let tokenizer = NetworkTokenizer::new(vocab);
         let mut tokens = Vec::with_capacity(labels.rows.len());
         let mut costs = Vec::with_capacity(labels.rows.len());
+        let mut kernels = Vec::with_capacity(labels.rows.len());
         for row in &labels.rows {
             let name = row
                 .onnx_path
@@ -53,11 +61,13 @@ impl ZooData {
             let graph = zoo::generate(id).graph;
             tokens.push(tokenizer.tokenize(&graph, 1));
             costs.push(graph_cost(&graph));
+            kernels.push(graph_ir::kernels::kernel_totals(&graph));
         }
         Ok(ZooData {
             labels,
             tokens,
             costs,
+            kernels,
         })
     }
 
@@ -123,4 +133,16 @@ pub fn regression(data: &ZooData, parts: &LatencyParts, features: RegressionFeat
         &data.latencies(&parts.train),
         &ZooData::gather(&data.costs, &parts.test),
     )
+}
+
+/// The kernel-level additive baseline ([`KernelAdditive`]) fitted on the
+/// training rows, applied to the test rows.
+pub fn kernel_additive(data: &ZooData, parts: &LatencyParts) -> Vec<f64> {
+    let train: Vec<&Kernels> = parts.train.iter().map(|&r| &data.kernels[r]).collect();
+    let model = KernelAdditive::fit(&train, &data.latencies(&parts.train));
+    parts
+        .test
+        .iter()
+        .map(|&r| model.predict(&data.kernels[r]))
+        .collect()
 }

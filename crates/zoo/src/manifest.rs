@@ -86,6 +86,24 @@ impl Manifest {
         Manifest { seed, models }
     }
 
+    /// `n` models of this manifest drawn without replacement by `seed`, in
+    /// the manifest's order (all of them when it has no more than `n`): the
+    /// same models, so a second measurement of them can be compared.
+    pub fn sample(&self, n: usize, seed: u64) -> Manifest {
+        use rand::SeedableRng;
+        let mut picked = rand::seq::index::sample(
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            self.models.len(),
+            n.min(self.models.len()),
+        )
+        .into_vec();
+        picked.sort_unstable();
+        Manifest {
+            seed: self.seed,
+            models: picked.into_iter().map(|i| self.models[i].clone()).collect(),
+        }
+    }
+
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
         let file = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&file).map_err(|source| ManifestError::Io {

@@ -1,6 +1,7 @@
-//! The model-zoo latency table: V2, the GNN baseline and the FLOPs /
-//! FLOPs+MAC regressions on a zoo measured on this machine, in domain (a
-//! tenth of each family held out) and leave-one-family-out.
+//! The model-zoo latency table: V2, the GNN baseline, the kernel-level
+//! additive baseline and the FLOPs / FLOPs+MAC regressions on a zoo measured
+//! on this machine, for every engine setting it was measured with, in domain
+//! (a tenth of each family held out) and leave-one-family-out.
 //!
 //! A job is one model kind, split and seed; it is stored in the tables' one
 //! format ([`crate::stored`]) with the hash of that kind's config and the
@@ -27,7 +28,8 @@ use trainer::zoo::{self as tz, ZooData};
 pub enum Kind {
     V2,
     Gnn,
-    /// Both regressions (they cost nothing to fit).
+    /// The regressions and the kernel-level additive baseline (they cost
+    /// next to nothing to fit).
     Regression,
 }
 
@@ -41,9 +43,47 @@ impl Kind {
     }
 }
 
+/// One engine setting's labels of the zoo.
+#[derive(Debug)]
+pub struct Measured {
+    /// The labels' `PlatformId` (`cpu-tract-1t`, `cpu-ort-1t`).
+    pub platform: String,
+    pub data: ZooData,
+}
+
+/// The zoo's labels of each engine setting in its `gt.txt`, in the order
+/// the file names them.
+pub fn measured_sets(
+    dir: &std::path::Path,
+    vocab: tokenizer::NetworkVocab,
+) -> Result<Vec<Measured>, TableError> {
+    let labels = datasets::nnlqp::read_labels(&dir.join("gt.txt"), datasets::BadRows::Fail)?;
+    labels
+        .platforms()
+        .into_iter()
+        .map(|platform| {
+            let data = ZooData::load(dir, Some(&platform), vocab)?;
+            Ok(Measured { platform, data })
+        })
+        .collect()
+}
+
+/// The data of `job`'s platform among `sets`.
+pub fn data_of<'a>(sets: &'a [Measured], job: &Job) -> Result<&'a ZooData, TableError> {
+    sets.iter()
+        .find(|m| m.platform == job.platform)
+        .map(|m| &m.data)
+        .ok_or_else(|| TableError::NoPlatform {
+            job: job.name(),
+            platform: job.platform.clone(),
+        })
+}
+
 /// One unit of work. `held_out = None` is the in-domain split.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
+    /// The engine setting whose labels it trains and scores on.
+    pub platform: String,
     pub kind: Kind,
     pub held_out: Option<String>,
     pub seed: u64,
@@ -52,7 +92,12 @@ pub struct Job {
 impl Job {
     pub fn name(&self) -> String {
         let split = self.held_out.as_deref().unwrap_or("in-domain");
-        format!("{}-{split}-s{}", self.kind.name(), self.seed)
+        format!(
+            "{}-{}-{split}-s{}",
+            self.platform,
+            self.kind.name(),
+            self.seed
+        )
     }
 
     fn split(&self) -> datasets::nnlqp::LatencySplit {
@@ -76,30 +121,31 @@ impl WorkerJob for Job {
     }
 }
 
-/// Every job: learned models first (in-domain, then each held-out family), then regressions.
-pub fn plan(families: &[String], seeds: &[u64]) -> Vec<Job> {
+/// Every job of every engine setting: learned models first (in-domain, then
+/// each held-out family), then regressions.
+pub fn plan(sets: &[Measured], seeds: &[u64]) -> Vec<Job> {
     let mut jobs = Vec::new();
-    let splits: Vec<Option<String>> = std::iter::once(None)
-        .chain(families.iter().cloned().map(Some))
-        .collect();
-    for &seed in seeds {
-        for kind in [Kind::V2, Kind::Gnn] {
-            for held_out in &splits {
-                jobs.push(Job {
-                    kind,
-                    held_out: held_out.clone(),
-                    seed,
-                });
+    for set in sets {
+        let splits: Vec<Option<String>> = std::iter::once(None)
+            .chain(set.data.families().into_iter().map(Some))
+            .collect();
+        let job = |kind, held_out: &Option<String>, seed| Job {
+            platform: set.platform.clone(),
+            kind,
+            held_out: held_out.clone(),
+            seed,
+        };
+        for &seed in seeds {
+            for kind in [Kind::V2, Kind::Gnn] {
+                for held_out in &splits {
+                    jobs.push(job(kind, held_out, seed));
+                }
             }
         }
-    }
-    for &seed in seeds {
-        for held_out in &splits {
-            jobs.push(Job {
-                kind: Kind::Regression,
-                held_out: held_out.clone(),
-                seed,
-            });
+        for &seed in seeds {
+            for held_out in &splits {
+                jobs.push(job(Kind::Regression, held_out, seed));
+            }
         }
     }
     jobs
@@ -115,7 +161,8 @@ pub struct Scored {
 /// What a job leaves on disk: the scores of each model the job fits.
 pub type Stored = stored::Stored<Job, Vec<Scored>>;
 
-/// The hash a job's stored result must carry: its kind's config and the labels.
+/// The hash a job's stored result must carry: its kind's config and the
+/// labels of its platform (`data`).
 pub fn job_hash(job: &Job, protocol: &ZooProtocol, data: &ZooData) -> String {
     let labels: Vec<(&str, f64)> = data
         .labels
@@ -158,6 +205,7 @@ pub fn run_job(
             vec![scored(job.kind.name(), p)]
         }
         Kind::Regression => vec![
+            scored("kernel_additive", tz::kernel_additive(data, &parts)),
             scored(
                 "flops",
                 tz::regression(data, &parts, RegressionFeatures::Flops),
@@ -175,14 +223,18 @@ pub fn run_worker(
     root: &Path,
     jobs: &[Job],
     (worker, workers): (usize, usize),
-    data: &ZooData,
+    sets: &[Measured],
     protocol: &ZooProtocol,
     force: bool,
     device: &burn::prelude::Device,
 ) -> Result<(), TableError> {
-    let done = |job: &Job| finished(root, job, &job_hash(job, protocol, data)).is_some();
+    let done = |job: &Job| {
+        data_of(sets, job)
+            .is_ok_and(|data| finished(root, job, &job_hash(job, protocol, data)).is_some())
+    };
     run_share(jobs, (worker, workers), force, done, |job| {
         let t = Instant::now();
+        let data = data_of(sets, job)?;
         let result = run_job(job, data, protocol, device)?;
         let stored = Stored {
             hash: job_hash(job, protocol, data),

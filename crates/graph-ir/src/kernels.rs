@@ -1,0 +1,113 @@
+//! A graph as the kernels an inference engine runs, for the kernel-level
+//! additive latency baseline (in the style of nn-Meter, Zhang et al., MobiSys
+//! 2021: a network's latency is the sum of its kernels' latencies, each
+//! predicted from the kernel's type, FLOPs and memory traffic).
+//!
+//! Every compute node is one kernel, classed by what decides its speed on a
+//! CPU: its op, and for convolutions whether it is depthwise, pointwise (1x1)
+//! or spatial. Fusions an engine makes (a batch norm folded into the
+//! convolution before it, an activation fused into it) are left to the fit:
+//! a class whose nodes an engine fuses away learns a cost near zero. Graph
+//! inputs, outputs and pure shape ops (Shape, Size, Identity, Dropout) are
+//! not kernels.
+
+use crate::cost::{elements, node_flops};
+use crate::{Graph, Op, PlainOp};
+use std::collections::BTreeMap;
+
+/// One class's totals over a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct KernelTotals {
+    /// How many kernels of the class the graph runs.
+    pub count: u64,
+    pub flops: u64,
+    /// Elements read and written: operands, output and owned weights.
+    pub memory: u64,
+}
+
+/// The kernel class of an op, or `None` for what no engine runs as a kernel.
+pub fn kernel_class(op: &Op) -> Option<String> {
+    let conv = |c: &crate::ConvAttrs, prefix: &str| {
+        let kind = if c.group > 1 {
+            "grouped"
+        } else if c.kernel == 1 {
+            "1x1"
+        } else {
+            "kxk"
+        };
+        format!("{prefix}/{kind}")
+    };
+    Some(match op {
+        Op::Input | Op::Output | Op::Identity => return None,
+        Op::Plain(PlainOp::Shape | PlainOp::Size | PlainOp::Dropout) => return None,
+        Op::Conv(c) | Op::ConvBnRelu(c) | Op::ReluConvBn(c) => conv(c, "Conv"),
+        Op::ConvTranspose { conv: c, .. } => conv(c, "ConvTranspose"),
+        other => other.name().to_string(),
+    })
+}
+
+/// Each kernel class's count, FLOPs and memory traffic in `graph`.
+pub fn kernel_totals(graph: &Graph) -> BTreeMap<String, KernelTotals> {
+    let mut totals: BTreeMap<String, KernelTotals> = BTreeMap::new();
+    for id in graph.node_ids() {
+        let node = graph.node(id);
+        let Some(class) = kernel_class(&node.op) else {
+            continue;
+        };
+        let read: u64 = graph
+            .operands(id)
+            .iter()
+            .map(|&o| elements(graph.node(o).shape.as_ref()))
+            .sum();
+        let t = totals.entry(class).or_default();
+        t.count += 1;
+        t.flops = t.flops.saturating_add(node_flops(graph, id));
+        t.memory = t
+            .memory
+            .saturating_add(read)
+            .saturating_add(elements(node.shape.as_ref()))
+            .saturating_add(node.params);
+    }
+    totals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConvAttrs, GraphBuilder, Node};
+
+    #[test]
+    fn convolutions_are_classed_by_what_decides_their_speed() {
+        let mut b = GraphBuilder::new();
+        let input = b.add_node(Node::new("x", Op::Input).with_shape(vec![1, 8, 4, 4]));
+        let depthwise = ConvAttrs {
+            group: 8,
+            ..ConvAttrs::same(3)
+        };
+        let dw = b.add_node(
+            Node::new("dw", Op::Conv(depthwise))
+                .with_shape(vec![1, 8, 4, 4])
+                .with_params(72),
+        );
+        let pw = b.add_node(
+            Node::new("pw", Op::Conv(ConvAttrs::same(1)))
+                .with_shape(vec![1, 16, 4, 4])
+                .with_params(128),
+        );
+        let relu = b.add_node(Node::new("r", Op::Relu).with_shape(vec![1, 16, 4, 4]));
+        let out = b.add_node(Node::new("y", Op::Output).with_shape(vec![1, 16, 4, 4]));
+        b.connect(input, dw, 0)
+            .connect(dw, pw, 0)
+            .connect(pw, relu, 0)
+            .connect(relu, out, 0);
+        let totals = kernel_totals(&b.build().expect("acyclic"));
+        let classes: Vec<&str> = totals.keys().map(String::as_str).collect();
+        assert_eq!(classes, ["Conv/1x1", "Conv/grouped", "Relu"]);
+        let pw = totals["Conv/1x1"];
+        assert_eq!(pw.count, 1);
+        // Reads 128 input elements and 128 weights, writes 256.
+        assert_eq!(pw.memory, 128 + 256 + 128);
+        assert_eq!(totals["Relu"].memory, 256 + 256);
+        assert!(pw.flops > 0);
+    }
+}
