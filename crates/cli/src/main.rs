@@ -11,6 +11,7 @@ mod predict_command;
 mod table_command;
 mod train_command;
 mod zoo_commands;
+mod zoo_compare;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
