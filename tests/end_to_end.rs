@@ -535,3 +535,96 @@ fn inspect_summarises_a_model_and_lists_nodes() {
         "{out}"
     );
 }
+
+#[test]
+fn bundled_predictors_answer_without_a_run_for_both_engines() {
+    let resnet = fixtures().join("onnx/resnet18.onnx");
+    let out = success_stdout(&narformer(&["predict", resnet.to_str().unwrap()]));
+    for id in ["cpu-ort-1t", "cpu-tract-1t"] {
+        let line = out
+            .lines()
+            .find(|l| l.ends_with(id))
+            .unwrap_or_else(|| panic!("no {id} line in: {out}"));
+        let ms: f64 = line.split(" ms").next().unwrap().parse().unwrap();
+        assert!(ms.is_finite() && ms > 0.0, "{line}");
+    }
+    let listed = success_stdout(&narformer(&["predictors"]));
+    for needle in [
+        "cpu-ort-1t",
+        "cpu-tract-1t",
+        "ort 1.31.1",
+        "tract 0.23.9",
+        "data/zoo",
+    ] {
+        assert!(listed.contains(needle), "expected {needle:?} in: {listed}");
+    }
+    let wrong = narformer(&[
+        "predict",
+        "--predictor",
+        "gpu-nowhere-1t",
+        resnet.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&wrong, &["gpu-nowhere-1t", "cpu-ort-1t"]);
+}
+
+#[test]
+fn a_measured_zoo_trains_into_a_bundle_that_predicts_onnx_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (zoo, bundle) = (tmp.path().join("zoo"), tmp.path().join("predictors"));
+    success_stdout(&narformer(&[
+        "zoo",
+        "generate",
+        "--families",
+        "nasbench201,squeezenet",
+        "--per-family",
+        "10",
+        "--seed",
+        "1",
+        "--weights",
+        "none",
+        "--out",
+        &s(&zoo),
+    ]));
+    success_stdout(&narformer(&[
+        "measure",
+        &s(&zoo),
+        "--engine",
+        "tract",
+        "--warmup",
+        "0",
+        "--repeats",
+        "2",
+        "--min-repeats",
+        "1",
+        "--passes",
+        "1",
+        "--budget-ms",
+        "20",
+        "--busy-retries",
+        "0",
+    ]));
+    let out = success_stdout(&narformer(&[
+        "predictors",
+        "bundle",
+        "--data",
+        &s(&zoo),
+        "--out",
+        &s(&bundle),
+        "--epochs",
+        "2",
+    ]));
+    assert!(out.contains("cpu-tract-1t: test MAPE"), "{out}");
+    let run = bundle.join("cpu-tract-1t");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("card.json")).unwrap()).unwrap();
+    assert_eq!(card["platform"], "cpu-tract-1t");
+    assert_eq!(card["engine"], "tract");
+    assert_eq!(card["test"]["n"], 2, "{card}"); // the last tenth of each family's 10
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["readout"], "additive");
+    let resnet = fixtures().join("onnx/resnet18.onnx");
+    let out = success_stdout(&narformer(&["predict", "--run", &s(&run), &s(&resnet)]));
+    assert!(out.trim_end().ends_with("resnet18.onnx"), "{out}");
+}

@@ -8,6 +8,8 @@ mod eval_command;
 mod input_shapes;
 mod inspect_command;
 mod predict_command;
+mod predict_latency;
+mod predictors_command;
 mod table_command;
 mod train_command;
 mod zoo_commands;
@@ -39,6 +41,9 @@ enum Command {
     /// Predict with a saved run: latency of ONNX models (nnlqp runs), or a
     /// ranking of cells (one per line, in the run's benchmark's text form).
     Predict(predict_command::PredictArgs),
+    /// List the latency predictors compiled into this binary (device, engine,
+    /// threads, dataset, test accuracy, format), or train them (`bundle`).
+    Predictors(predictors_command::PredictorsArgs),
     /// Summarise an ONNX model as the tokenizer sees it: ops, unknown ops,
     /// FLOPs, params, memory access (and one line per node with --nodes).
     Inspect(inspect_command::InspectArgs),
@@ -78,6 +83,7 @@ fn run() -> Result<()> {
         Command::Train(args) => train_command::train(args, &device),
         Command::Eval(args) => eval_command::eval(args, &device),
         Command::Predict(args) => predict_command::predict(args, &device),
+        Command::Predictors(args) => predictors_command::predictors(args, &device),
         Command::Inspect(args) => inspect_command::inspect(args),
         Command::ReproduceTable(args) => table_command::reproduce_table(args, &cli.backend),
         Command::Zoo(command) => zoo_commands::zoo(command),

@@ -1,18 +1,26 @@
-//! `narformer predict`: latency of ONNX models with a whole-network run, or a
-//! ranking of cells with a cell run.
+//! `narformer predict`: latency of ONNX models with a whole-network run or the
+//! predictors bundled into the binary (no `--run`), or a ranking of cells with
+//! a cell run.
 
 use crate::input_shapes::InputShapeArgs;
+use crate::predict_latency;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use trainer::LoadedRun;
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A run directory written by `narformer train`.
+    /// A run directory written by `narformer train`. Without it, ONNX models
+    /// are scored by every predictor bundled into this binary (`narformer
+    /// predictors` lists them), or those named by --predictor.
     #[arg(long)]
-    run: PathBuf,
+    run: Option<PathBuf>,
+    /// A bundled predictor to use instead of a run (repeatable): its id, as
+    /// `narformer predictors` lists it (`cpu-ort-1t`).
+    #[arg(long, conflicts_with = "run")]
+    predictor: Vec<String>,
     /// nnlqp runs: ONNX files or directories (searched for *.onnx). Cell runs: a
     /// file with one architecture per line (NB201: a cell string; NB101:
     /// `<adjacency 0/1 row-major> <ops |-separated>`); `-` or nothing reads stdin.
@@ -26,9 +34,18 @@ pub struct PredictArgs {
 }
 
 pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> {
-    let run = LoadedRun::open(&args.run, device)?;
+    let onnx = predict_latency::OnnxArgs {
+        inputs: &args.inputs,
+        shapes: &args.shapes,
+        json: args.json,
+        predictors: &args.predictor,
+    };
+    let Some(run_dir) = &args.run else {
+        return predict_latency::predict_bundled(&onnx, device);
+    };
+    let run = LoadedRun::open(run_dir, device)?;
     if run.config.benchmark.is_latency() {
-        return predict_latency(&run, &args);
+        return predict_latency::predict_latency(&[(None, run)], &onnx);
     }
     if args.inputs.len() > 1 {
         bail!("a cell run reads one file of architectures (or stdin)");
@@ -69,100 +86,6 @@ pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> 
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (rank, (score, arch)) in ranked.iter().enumerate() {
         println!("{}\t{score:.5}\t{arch}", rank + 1);
-    }
-    Ok(())
-}
-
-/// The ONNX files named on the command line: files as given, directories
-/// searched recursively for `*.onnx`, in sorted order.
-fn onnx_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<_>>()
-            .with_context(|| format!("cannot list {}", dir.display()))?;
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, out)?;
-            } else if path.extension().is_some_and(|e| e == "onnx") {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut files)?;
-        } else {
-            files.push(input.clone());
-        }
-    }
-    if files.is_empty() {
-        bail!("no ONNX files given (name files or directories holding *.onnx)");
-    }
-    Ok(files)
-}
-
-fn predict_latency(run: &LoadedRun, args: &PredictArgs) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    let files = onnx_files(&args.inputs)?;
-    let options = args.shapes.options()?;
-    let mut inputs = Vec::with_capacity(files.len());
-    let mut failed = 0;
-    for file in &files {
-        match run.tokenize_onnx(file, &options) {
-            Ok(input) => {
-                if !input.unknown_ops.is_empty() {
-                    let list: Vec<String> = input
-                        .unknown_ops
-                        .iter()
-                        .map(|(op, n)| format!("{op} x{n}"))
-                        .collect();
-                    eprintln!(
-                        "warning: {}: ops outside the vocabulary: {}",
-                        file.display(),
-                        list.join(", ")
-                    );
-                }
-                inputs.push(input);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                failed += 1;
-            }
-        }
-    }
-    let latencies = run.predict_networks(&inputs)?;
-    for (input, latency) in inputs.iter().zip(&latencies) {
-        if args.json {
-            let unknown: serde_json::Value = serde_json::to_value(&input.unknown_ops)?;
-            let shapes: serde_json::Map<String, serde_json::Value> = input
-                .inputs
-                .iter()
-                .map(|i| (i.name.clone(), serde_json::json!(i.shape)))
-                .collect();
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({
-                    "model": input.source.display().to_string(),
-                    "latency_ms": latency,
-                    "batch_size": args.shapes.batch_size,
-                    "batched_inputs": input.batched_inputs,
-                    "input_shapes": shapes,
-                    "nodes": input.tokens.n,
-                    "unknown_ops": unknown,
-                })
-            )?;
-        } else {
-            writeln!(out, "{latency:.4} ms\t{}", input.source.display())?;
-        }
-    }
-    if failed > 0 {
-        bail!("{failed} of {} models could not be read", files.len());
     }
     Ok(())
 }

@@ -34,6 +34,12 @@ pub struct TrainArgs {
     /// slot), extended (v1, 64 ops) or nnlqp (the reference's 152-dim layout).
     #[arg(long, default_value = "extended-v2")]
     vocab: tokenizer::NetworkVocab,
+    /// nnlqp: how node embeddings become the latency: sum (the paper's sum
+    /// readout) or additive (a per-node latency head whose shares add up, on
+    /// tokens with each node's cost: vocabulary extended-costs, ln(latency)
+    /// loss; the variant that generalises to unseen families).
+    #[arg(long, default_value = "sum")]
+    readout: model::Readout,
     /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
     #[arg(long, default_value = "quick")]
     profile: Profile,
@@ -92,6 +98,9 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
             network.platform = args.platform.clone();
         }
     }
+    if latency && args.readout == model::Readout::Additive {
+        config = config.additive();
+    }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
@@ -103,8 +112,12 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
                 .as_deref()
                 .map(|p| format!("{p}-"))
                 .unwrap_or_default();
+            let readout = match config.model.readout {
+                model::Readout::Additive => "-additive",
+                model::Readout::Sum => "",
+            };
             return PathBuf::from(format!(
-                "runs/nnlqp-{platform}{split}-{}-{}-s{}",
+                "runs/nnlqp-{platform}{split}-{}{readout}-{}-s{}",
                 config.model.architecture, config.profile, config.seed
             ));
         }

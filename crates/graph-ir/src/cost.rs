@@ -42,6 +42,37 @@ pub(crate) fn elements(shape: Option<&Vec<usize>>) -> u64 {
         .unwrap_or(0)
 }
 
+/// Elements one node moves: its operands read, its output written, its own
+/// weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeTraffic {
+    pub read: u64,
+    pub written: u64,
+    pub params: u64,
+}
+
+impl NodeTraffic {
+    pub fn total(&self) -> u64 {
+        self.read
+            .saturating_add(self.written)
+            .saturating_add(self.params)
+    }
+}
+
+/// What node `id` reads, writes and owns (elements, not bytes).
+pub fn node_traffic(graph: &Graph, id: NodeId) -> NodeTraffic {
+    let node = graph.node(id);
+    NodeTraffic {
+        read: graph
+            .operands(id)
+            .iter()
+            .map(|&o| elements(graph.node(o).shape.as_ref()))
+            .fold(0u64, u64::saturating_add),
+        written: elements(node.shape.as_ref()),
+        params: node.params,
+    }
+}
+
 /// FLOPs of one node (see the module docs for the formulas).
 pub fn node_flops(graph: &Graph, id: NodeId) -> u64 {
     let node = graph.node(id);

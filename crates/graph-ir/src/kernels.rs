@@ -11,7 +11,7 @@
 //! inputs, outputs and pure shape ops (Shape, Size, Identity, Dropout) are
 //! not kernels.
 
-use crate::cost::{elements, node_flops};
+use crate::cost::{node_flops, node_traffic};
 use crate::{Graph, Op, PlainOp};
 use std::collections::BTreeMap;
 
@@ -54,19 +54,11 @@ pub fn kernel_totals(graph: &Graph) -> BTreeMap<String, KernelTotals> {
         let Some(class) = kernel_class(&node.op) else {
             continue;
         };
-        let read: u64 = graph
-            .operands(id)
-            .iter()
-            .map(|&o| elements(graph.node(o).shape.as_ref()))
-            .sum();
+        let traffic = node_traffic(graph, id);
         let t = totals.entry(class).or_default();
         t.count += 1;
         t.flops = t.flops.saturating_add(node_flops(graph, id));
-        t.memory = t
-            .memory
-            .saturating_add(read)
-            .saturating_add(elements(node.shape.as_ref()))
-            .saturating_add(node.params);
+        t.memory = t.memory.saturating_add(traffic.total());
     }
     totals
 }

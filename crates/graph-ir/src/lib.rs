@@ -14,7 +14,9 @@ pub mod kernels;
 pub mod networks;
 mod op;
 
-pub use cost::{Cost, contraction_flops, graph_cost, is_contraction, node_flops};
+pub use cost::{
+    Cost, NodeTraffic, contraction_flops, graph_cost, is_contraction, node_flops, node_traffic,
+};
 pub use error::GraphError;
 pub use graph::{Graph, GraphBuilder, Node, NodeId, NodeSignature};
 pub use op::{ConvAttrs, Op, Perm, PlainOp, PoolAttrs, RecurrentAttrs, RecurrentCell};

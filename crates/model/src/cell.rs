@@ -4,7 +4,7 @@
 
 use crate::GraphBatch;
 use crate::gnn::GnnModel;
-use crate::network::{Encoder, NetworkSizes, V2NetworkModel};
+use crate::network::{Encoder, NetworkSizes, Readout, V2NetworkModel};
 use crate::transformer::TransformerModel;
 use crate::v2::V2CellModel;
 use burn::prelude::*;
@@ -87,6 +87,9 @@ pub struct CellModelConfig {
     /// (one model for many devices); 0 for a single-device model.
     #[config(default = 0)]
     pub devices: usize,
+    /// Whole-network models only: how node embeddings become the prediction.
+    #[config(default = "Readout::Sum")]
+    pub readout: Readout,
 }
 
 impl CellModelConfig {
@@ -105,6 +108,13 @@ impl CellModelConfig {
                 "the whole-network (static-feature) variant exists for v2 and gnn, not {}",
                 self.architecture
             ));
+        }
+        if self.readout == Readout::Additive && (self.d_static == 0 || self.devices > 0) {
+            return Err(
+                "model.readout = additive needs a single-device whole-network model \
+                 (model.d_static > 0, model.devices = 0)"
+                    .into(),
+            );
         }
         if self.devices > 0 && self.d_static == 0 {
             return Err("model.devices needs the whole-network model (model.d_static > 0)".into());
@@ -128,6 +138,7 @@ impl CellModelConfig {
             dropout: self.dropout,
             positive_output: self.positive_output,
             devices: self.devices,
+            readout: self.readout,
         }
     }
 

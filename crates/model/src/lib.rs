@@ -17,4 +17,4 @@ pub mod v2;
 pub use batch::{FlatBatch, GraphBatch};
 pub use cell::{Architecture, CellModel, CellModelConfig};
 pub use layer::{V2Layer, V2LayerConfig};
-pub use network::{Encoder, NetworkSizes, V2NetworkModel};
+pub use network::{Encoder, NetworkSizes, Readout, V2NetworkModel};

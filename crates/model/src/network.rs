@@ -2,6 +2,14 @@
 //! [`V2Layer`]s, or GraphSAGE layers for the GNN baseline), a **sum** over
 //! nodes, a static-feature branch, and the MLP head on `concat(graph, static)`.
 //!
+//! With [`Readout::Additive`] the graph's latency is instead a sum of node
+//! latencies: each node's final embedding, beside its input token, goes
+//! through a per-node head to `ln` of that node's share, and the graph's
+//! prediction is `ln(sum_i exp(z_i))`, in `ln(ms)`. Latency adds up over the
+//! kernels an engine runs (nn-Meter's premise), so a network of an unseen
+//! family is a new mix of known nodes rather than a point outside the graph
+//! embeddings the sum readout has seen.
+//!
 //! With `devices > 0` it predicts for many device settings at once: a learned
 //! embedding per setting joins the head's input, so one encoder pass per network
 //! serves every setting (the encoder, the costly part, never sees the device).
@@ -14,6 +22,7 @@ use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
 
 /// Which layers read the node tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +30,33 @@ pub enum Encoder {
     V2,
     Sage,
 }
+
+/// How node embeddings become the graph's prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readout {
+    /// The paper's: a sum of node embeddings, the static branch, the MLP head.
+    #[default]
+    Sum,
+    /// A per-node latency head; the graph's `ln` latency is `ln(sum exp z_i)`.
+    Additive,
+}
+
+impl std::str::FromStr for Readout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sum" => Ok(Readout::Sum),
+            "additive" => Ok(Readout::Additive),
+            other => Err(format!("unknown readout {other:?} (known: sum, additive)")),
+        }
+    }
+}
+
+/// A node's `ln` latency share is kept in `[MIN_NODE_LN, MAX_NODE_LN]` before
+/// `exp` (about 1e-13 ms to 3e6 ms): finite in f32 whatever the weights.
+const MIN_NODE_LN: f64 = -30.0;
+const MAX_NODE_LN: f64 = 15.0;
 
 /// Sizes of a [`V2NetworkModel`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +70,7 @@ pub struct NetworkSizes {
     pub positive_output: bool,
     /// Device settings with a learned embedding; 0 for a single-device model.
     pub devices: usize,
+    pub readout: Readout,
 }
 
 #[derive(Module, Debug)]
@@ -47,6 +84,8 @@ pub struct V2NetworkModel {
     /// `[devices, hidden]`, multi-device models only.
     devices: Option<Param<Tensor<2>>>,
     head: RegressionHead,
+    /// [`Readout::Additive`] only: `[hidden + d_input] -> ln` of a node's share.
+    node_head: Option<RegressionHead>,
 }
 
 impl V2NetworkModel {
@@ -82,7 +121,20 @@ impl V2NetworkModel {
                 s.positive_output,
                 device,
             ),
+            node_head: (s.readout == Readout::Additive).then(|| {
+                RegressionHead::with_input(s.hidden + s.d_input, s.hidden, s.dropout, false, device)
+            }),
         }
+    }
+
+    /// Each node's `ln` latency share.
+    ///
+    /// # Shapes
+    /// - x: `[nodes, hidden]` (encoded), tokens: `[nodes, d_input]`
+    /// - output: `[nodes]`, each node's `ln` share, clamped
+    fn node_shares(head: &RegressionHead, x: Tensor<2>, tokens: Tensor<2>) -> Tensor<1> {
+        head.forward(Tensor::cat(vec![x, tokens], 1))
+            .clamp(MIN_NODE_LN, MAX_NODE_LN)
     }
 
     /// The same model with setting `to`'s embedding replaced by setting `from`'s
@@ -115,18 +167,70 @@ impl V2NetworkModel {
     }
 
     /// # Shapes
+    /// - tokens `[batch, nodes, d_input]`, adjacency `[batch, nodes, nodes]`
+    /// - output: `[batch, nodes, hidden]`
+    fn encode_padded(&self, tokens: Tensor<3>, adjacency: Tensor<3>) -> Tensor<3> {
+        let mut x = tokens;
+        for layer in &self.layers {
+            x = layer.forward(x, adjacency.clone()); // [batch, nodes, hidden]
+        }
+        for layer in &self.sage {
+            x = layer.forward(x, adjacency.clone()); // [batch, nodes, hidden]
+        }
+        x
+    }
+
+    /// # Shapes
+    /// - batch: as [`Self::embed_padded`]; output: `[batch]`, `ln(ms)`
+    fn additive_padded(&self, head: &RegressionHead, batch: GraphBatch) -> Tensor<1> {
+        let [b, n, d_input] = batch.tokens.dims();
+        let x = self.encode_padded(batch.tokens.clone(), batch.adjacency); // [batch, nodes, hidden]
+        let [_, _, hidden] = x.dims();
+        let z = Self::node_shares(
+            head,
+            x.reshape([b * n, hidden]),
+            batch.tokens.reshape([b * n, d_input]),
+        ); // [batch * nodes]
+        let shares = z.reshape([b, n]).exp() * batch.mask; // [batch, nodes]
+        shares
+            .sum_dim(1)
+            .clamp_min(f32::MIN_POSITIVE as f64)
+            .log()
+            .reshape([b])
+    }
+
+    /// # Shapes
+    /// - batch: as [`FlatBatch`]; output: `[graphs]`, `ln(ms)`
+    fn additive_flat(&self, head: &RegressionHead, batch: &FlatBatch) -> Tensor<1> {
+        let x = self.encode_flat(batch); // [nodes, hidden]
+        let z = Self::node_shares(head, x, batch.tokens.clone()); // [nodes]
+        let per_graph = batch.sum_per_graph(z.exp().unsqueeze_dim::<2>(1)); // [graphs, 1]
+        per_graph
+            .clamp_min(f32::MIN_POSITIVE as f64)
+            .log()
+            .reshape([batch.graphs])
+    }
+
+    /// # Shapes
+    /// - batch: tokens `[nodes, d_input]`; output: `[nodes, hidden]`
+    fn encode_flat(&self, batch: &FlatBatch) -> Tensor<2> {
+        let mut x = batch.tokens.clone();
+        for layer in &self.layers {
+            x = layer.forward_flat(x, batch); // [nodes, hidden]
+        }
+        for layer in &self.sage {
+            x = layer.forward_flat(x, batch); // [nodes, hidden]
+        }
+        x
+    }
+
+    /// # Shapes
     /// - batch: tokens `[batch, nodes, d_input]`, adjacency `[batch, nodes, nodes]`,
     ///   mask `[batch, nodes]`, statics `[batch, d_static]` (zeros when absent)
     /// - output: `[batch, 2 * hidden]`
     fn embed_padded(&self, batch: GraphBatch) -> Tensor<2> {
         let [b, _, _] = batch.tokens.dims();
-        let mut x = batch.tokens;
-        for layer in &self.layers {
-            x = layer.forward(x, batch.adjacency.clone()); // [batch, nodes, hidden]
-        }
-        for layer in &self.sage {
-            x = layer.forward(x, batch.adjacency.clone()); // [batch, nodes, hidden]
-        }
+        let x = self.encode_padded(batch.tokens, batch.adjacency);
         let [_, _, hidden] = x.dims();
         let mask = batch.mask.unsqueeze_dim::<3>(2); // [batch, nodes, 1]
         let graph = (x * mask).sum_dim(1).reshape([b, hidden]); // [batch, hidden]
@@ -137,13 +241,7 @@ impl V2NetworkModel {
     /// - batch: tokens `[nodes, d_input]` of `graphs` graphs, statics `[graphs, d_static]`
     /// - output: `[graphs, 2 * hidden]`
     pub fn embed(&self, batch: &FlatBatch) -> Tensor<2> {
-        let mut x = batch.tokens.clone();
-        for layer in &self.layers {
-            x = layer.forward_flat(x, batch); // [nodes, hidden]
-        }
-        for layer in &self.sage {
-            x = layer.forward_flat(x, batch); // [nodes, hidden]
-        }
+        let x = self.encode_flat(batch);
         self.with_statics(batch.sum_per_graph(x), batch.statics.clone())
     }
 
@@ -152,6 +250,9 @@ impl V2NetworkModel {
     /// # Shapes
     /// - batch: as [`GraphBatch`]; output: `[batch]`
     pub fn forward(&self, batch: GraphBatch) -> Tensor<1> {
+        if let Some(head) = &self.node_head {
+            return self.additive_padded(head, batch);
+        }
         let embedding = self.embed_padded(batch);
         self.head_for_all(embedding)
     }
@@ -161,6 +262,9 @@ impl V2NetworkModel {
     /// # Shapes
     /// - batch: `graphs` graphs; output: `[graphs]`
     pub fn forward_flat(&self, batch: &FlatBatch) -> Tensor<1> {
+        if let Some(head) = &self.node_head {
+            return self.additive_flat(head, batch);
+        }
         let embedding = self.embed(batch);
         self.head_for_all(embedding)
     }
@@ -214,6 +318,7 @@ mod tests {
             dropout: 0.0,
             positive_output: true,
             devices,
+            readout: Readout::Sum,
         }
     }
 
@@ -348,5 +453,42 @@ mod tests {
         assert_ne!(all[0], all[1]);
         let alone = predict(vec![1], vec![2]);
         assert!((alone[0] - all[5]).abs() <= 1e-5 * all[5].abs().max(1e-3));
+    }
+
+    #[test]
+    fn the_additive_readout_sums_node_shares_over_a_graph() {
+        let device = Device::flex();
+        for encoder in [Encoder::V2, Encoder::Sage] {
+            device.seed(5);
+            let mut s = sizes(12, 4, 16, 0);
+            s.readout = Readout::Additive;
+            s.positive_output = false;
+            let model = V2NetworkModel::new(encoder, s, &device);
+            let tokens = Tensor::<2>::random([8, 12], Distribution::Normal(0.0, 1.0), &device);
+            let two = flat_pair(tokens.clone(), &device);
+            let apart: Vec<f32> = model.forward_flat(&two).into_data().try_to_vec().unwrap();
+            // The two chains as one graph of two components: latencies add up.
+            let mut one = two.clone();
+            one.graph_of_node = Tensor::zeros([8], &device);
+            one.graphs = 1;
+            let together: f32 = model.forward_flat(&one).into_scalar();
+            let summed = (apart[0].exp() + apart[1].exp()).ln();
+            assert!(
+                (together - summed).abs() < 1e-4,
+                "{encoder:?}: {together} vs {summed}"
+            );
+            // Padded batches (garbage in the pads) agree with flat ones.
+            for (k, (start, len)) in [(0, 5), (5, 3)].into_iter().enumerate() {
+                let real = tokens.clone().narrow(0, start, len).unsqueeze_dim::<3>(0);
+                let pad = Tensor::<3>::ones([1, 2, 12], &device).mul_scalar(9.0);
+                let batch = chain(len, len + 2, Tensor::cat(vec![real, pad], 1), &device);
+                let padded: f32 = model.forward(batch).into_scalar();
+                assert!(
+                    (padded - apart[k]).abs() < 1e-4,
+                    "{encoder:?} graph {k}: {padded} vs {}",
+                    apart[k]
+                );
+            }
+        }
     }
 }

@@ -37,7 +37,8 @@ fn canonical(mut config: serde_json::Value) -> serde_json::Value {
 /// The first 12 hex digits of the SHA-256 of the config's JSON (fields in
 /// struct order), without the whole-network fields when they are 0.
 pub fn config_hash(config: &TrainingConfig) -> String {
-    let mut json = serde_json::to_string(config).unwrap_or_default();
+    let mut json =
+        crate::stored::without_new_defaults(serde_json::to_string(config).unwrap_or_default());
     if config.model.d_static == 0 && config.model.devices == 0 {
         // They are the model's last two fields.
         json = json.replacen(",\"d_static\":0,\"devices\":0", "", 1);

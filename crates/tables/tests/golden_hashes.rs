@@ -73,7 +73,7 @@ fn zoo_job_hashes_are_unchanged() {
     let mut text = String::new();
     for profile in PROFILES {
         let protocol = zoo::ZooProtocol::for_profile(profile);
-        let sets = zoo::measured_sets(&dir, protocol.vocab).expect("data/zoo loads");
+        let sets = zoo::measured_sets(&dir, protocol.data_vocab()).expect("data/zoo loads");
         for job in zoo::plan(&sets, &SEEDS) {
             let data = zoo::data_of(&sets, &job).expect("planned platform");
             let hash = zoo::job_hash(&job, &protocol, data);

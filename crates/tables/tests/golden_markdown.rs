@@ -172,7 +172,7 @@ fn zoo_markdown_is_unchanged() {
     use zoo::{FamilyScores, Kind, Scored, Stored};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/zoo");
     let protocol = zoo::ZooProtocol::for_profile(Profile::Quick);
-    let sets = zoo::measured_sets(&dir, protocol.vocab).expect("data/zoo loads");
+    let sets = zoo::measured_sets(&dir, protocol.data_vocab()).expect("data/zoo loads");
     let stored: Vec<Stored> = zoo::plan(&sets, &[0, 1, 2])
         .into_iter()
         .map(|job| {
@@ -190,6 +190,7 @@ fn zoo_markdown_is_unchanged() {
                 .collect();
             let models: &[&str] = match job.kind {
                 Kind::V2 => &["v2"],
+                Kind::V2Additive => &["v2-additive"],
                 Kind::Gnn => &["gnn"],
                 Kind::Regression => &["kernel_additive", "flops", "flops_mac"],
             };
@@ -198,6 +199,7 @@ fn zoo_markdown_is_unchanged() {
                 .map(|m| Scored {
                     model: m.to_string(),
                     families: scored_families.clone(),
+                    predictions: Vec::new(),
                 })
                 .collect();
             Stored {

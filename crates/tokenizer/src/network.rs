@@ -10,6 +10,12 @@
 //!   graph input and 36 more ops (LayerNormalization, Gelu, Erf, HardSwish, ...)
 //!   in a 64-wide one-hot (184 dims per token).
 //!
+//! - [`NetworkVocab::ExtendedCosts`]: `extended`'s layout, then each node's
+//!   own cost as four plain scalars (ln of its FLOPs, elements read, elements
+//!   written and weights, each `ln(1 + v) / 10`): sinusoids of a shape say
+//!   *which* size it is, these say *how much* work, on a scale on which a
+//!   bigger network of an unseen family is an extrapolation, not a new code.
+//!
 //! An op outside the vocabulary gets an all-zero one-hot and is counted by name
 //! in [`CompactTokens::unknown_ops`]; graph inputs are not counted.
 
@@ -28,6 +34,8 @@ pub const ATTR_DIM: usize = 80;
 pub const SHAPE_DIM: usize = 40;
 /// Width of the graph-level static feature.
 pub const STATIC_DIM: usize = 40;
+/// Width of the per-node cost block of [`NetworkVocab::ExtendedCosts`].
+pub const COST_DIM: usize = 4;
 
 /// The reference's op table, in its one-hot order.
 const NNLQP_OPS: [&str; 28] = [
@@ -218,6 +226,9 @@ pub enum NetworkVocab {
     /// (284 dims per token).
     #[serde(rename = "extended-v2")]
     ExtendedV2,
+    /// `extended` plus each node's cost ([`COST_DIM`] scalars; 188 dims per token).
+    #[serde(rename = "extended-costs")]
+    ExtendedCosts,
 }
 
 impl NetworkVocab {
@@ -227,13 +238,25 @@ impl NetworkVocab {
             NetworkVocab::Nnlqp => "nnlqp-v1",
             NetworkVocab::Extended => "extended-v1",
             NetworkVocab::ExtendedV2 => "extended-v2",
+            NetworkVocab::ExtendedCosts => "extended-costs-v1",
         }
+    }
+
+    /// Whether this layout's tokens are `other`'s cut short
+    /// ([`GraphTokens::with_token_dim`] turns `other`'s into this one's).
+    pub fn is_prefix_of(self, other: NetworkVocab) -> bool {
+        self == other || (self == NetworkVocab::Extended && other == NetworkVocab::ExtendedCosts)
+    }
+
+    /// Whether each token ends with the node's cost block.
+    pub fn node_costs(self) -> bool {
+        self == NetworkVocab::ExtendedCosts
     }
 
     pub fn onehot_width(self) -> usize {
         match self {
             NetworkVocab::Nnlqp => 32,
-            NetworkVocab::Extended => 64,
+            NetworkVocab::Extended | NetworkVocab::ExtendedCosts => 64,
             NetworkVocab::ExtendedV2 => {
                 NNLQP_OPS.len() + EXTENDED_OPS.len() + EXTENDED_V2_OPS.len() + 1
             }
@@ -242,7 +265,7 @@ impl NetworkVocab {
 
     /// Width of one token.
     pub fn token_dim(self) -> usize {
-        self.onehot_width() + ATTR_DIM + SHAPE_DIM
+        self.onehot_width() + ATTR_DIM + SHAPE_DIM + if self.node_costs() { COST_DIM } else { 0 }
     }
 
     /// The op's one-hot slot: its own, the unknown-op slot (`extended-v2`),
@@ -271,7 +294,7 @@ impl NetworkVocab {
     /// Every op name of the vocabulary with a slot of its own, in slot order.
     pub fn op_names(self) -> Vec<&'static str> {
         let mut names = NNLQP_OPS.to_vec();
-        if matches!(self, NetworkVocab::Extended | NetworkVocab::ExtendedV2) {
+        if self != NetworkVocab::Nnlqp {
             names.extend(EXTENDED_OPS);
         }
         if self == NetworkVocab::ExtendedV2 {
@@ -288,8 +311,9 @@ impl FromStr for NetworkVocab {
             "nnlqp" => Ok(NetworkVocab::Nnlqp),
             "extended" => Ok(NetworkVocab::Extended),
             "extended-v2" => Ok(NetworkVocab::ExtendedV2),
+            "extended-costs" => Ok(NetworkVocab::ExtendedCosts),
             other => Err(format!(
-                "unknown vocabulary {other:?} (known: nnlqp, extended, extended-v2)"
+                "unknown vocabulary {other:?} (known: nnlqp, extended, extended-v2, extended-costs)"
             )),
         }
     }
@@ -301,6 +325,7 @@ impl fmt::Display for NetworkVocab {
             NetworkVocab::Nnlqp => "nnlqp",
             NetworkVocab::Extended => "extended",
             NetworkVocab::ExtendedV2 => "extended-v2",
+            NetworkVocab::ExtendedCosts => "extended-costs",
         })
     }
 }
@@ -314,6 +339,9 @@ pub struct TokenScalars {
     pub attrs: Vec<f32>,
     /// Output shape, truncated to 4 dims (missing dims are 0).
     pub shape: [f32; 4],
+    /// FLOPs, elements read, elements written and weights of the node.
+    #[serde(default)]
+    pub cost: [f32; COST_DIM],
 }
 
 /// A tokenised network in compact form: what the tokenizer decided, before the
@@ -323,6 +351,9 @@ pub struct CompactTokens {
     /// [`NetworkVocab::version`] of the vocabulary used.
     pub vocab: String,
     pub onehot_width: usize,
+    /// Whether [`Self::encode`] appends each node's cost block.
+    #[serde(default)]
+    pub node_costs: bool,
     pub batch_size: usize,
     /// Tokens in topological order.
     pub tokens: Vec<TokenScalars>,
@@ -371,6 +402,12 @@ fn attr_scalars(op: &Op) -> Vec<f32> {
     }
 }
 
+/// A node's FLOPs, traffic or weights as a feature: `ln(1 + v) / 10`, about
+/// 0 to 2.5 from a scalar op to the largest convolutions.
+fn cost_scalar(v: f32) -> f32 {
+    ((v as f64).ln_1p() / 10.0) as f32
+}
+
 /// The whole-network tokenizer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NetworkTokenizer {
@@ -403,10 +440,18 @@ impl NetworkTokenizer {
                 for (s, &d) in shape.iter_mut().zip(node.shape.iter().flatten()) {
                     *s = d as f32;
                 }
+                let traffic = graph_ir::node_traffic(graph, id);
+                let work = [
+                    graph_ir::node_flops(graph, id),
+                    traffic.read,
+                    traffic.written,
+                    traffic.params,
+                ];
                 TokenScalars {
                     op,
                     attrs: attr_scalars(&node.op),
                     shape,
+                    cost: work.map(|v| v as f32),
                 }
             })
             .collect();
@@ -418,6 +463,7 @@ impl NetworkTokenizer {
         CompactTokens {
             vocab: self.vocab.version().to_string(),
             onehot_width: self.vocab.onehot_width(),
+            node_costs: self.vocab.node_costs(),
             batch_size,
             tokens,
             edges,
@@ -434,7 +480,7 @@ impl NetworkTokenizer {
 
 impl CompactTokens {
     pub fn token_dim(&self) -> usize {
-        self.onehot_width + ATTR_DIM + SHAPE_DIM
+        self.onehot_width + ATTR_DIM + SHAPE_DIM + if self.node_costs { COST_DIM } else { 0 }
     }
 
     /// The `[batch, FLOPs/1e9, params/1e9, memory_access/1e9]` scalars.
@@ -464,6 +510,9 @@ impl CompactTokens {
             features.resize(start + self.onehot_width + ATTR_DIM, 0.0);
             for &s in &t.shape {
                 trans_into(s as f64, &mut features);
+            }
+            if self.node_costs {
+                features.extend(t.cost.iter().map(|&v| cost_scalar(v)));
             }
         }
         let mut directed = vec![false; n * n];
@@ -521,6 +570,7 @@ mod tests {
             NetworkVocab::Nnlqp,
             NetworkVocab::Extended,
             NetworkVocab::ExtendedV2,
+            NetworkVocab::ExtendedCosts,
         ] {
             for name in vocab.op_names() {
                 assert!(
@@ -529,5 +579,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn extended_costs_appends_each_nodes_work_to_extended_tokens() {
+        let cell: graph_ir::cells::Nb201Cell =
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+                .parse()
+                .unwrap();
+        let graph = graph_ir::networks::nb201_network(&cell, 1);
+        let costs = NetworkTokenizer::new(NetworkVocab::ExtendedCosts).tokenize(&graph, 1);
+        let plain = NetworkTokenizer::new(NetworkVocab::Extended).tokenize(&graph, 1);
+        assert_eq!(costs.dim, NetworkVocab::ExtendedCosts.token_dim());
+        assert_eq!(costs.dim, plain.dim + COST_DIM);
+        let order = graph.topological_order();
+        for (i, &id) in order.iter().enumerate() {
+            let row = &costs.features[i * costs.dim..(i + 1) * costs.dim];
+            assert_eq!(&row[..plain.dim], plain.token(i));
+            let flops = graph_ir::node_flops(&graph, id) as f64;
+            assert!((row[plain.dim] as f64 - flops.ln_1p() / 10.0).abs() < 1e-6);
+            let written = graph_ir::node_traffic(&graph, id).written as f64;
+            assert!((row[plain.dim + 2] as f64 - written.ln_1p() / 10.0).abs() < 1e-6);
+        }
+        // The biggest node's work is visible in its scalars, not only in a sinusoid.
+        let most = (0..costs.n)
+            .map(|i| costs.features[i * costs.dim + plain.dim])
+            .fold(0.0f32, f32::max);
+        assert!(most > 1.0, "{most}");
+        assert!(NetworkVocab::Extended.is_prefix_of(NetworkVocab::ExtendedCosts));
+        assert_eq!(costs.with_token_dim(plain.dim), plain);
     }
 }

@@ -24,6 +24,24 @@ impl GraphTokens {
     pub fn token(&self, i: usize) -> &[f32] {
         &self.features[i * self.dim..(i + 1) * self.dim]
     }
+
+    /// The same graph with each token cut to its first `dim` features (a
+    /// layout whose tokens are a prefix of this one's, e.g. `extended` of
+    /// `extended-costs`); `dim` at least `self.dim` changes nothing.
+    pub fn with_token_dim(&self, dim: usize) -> GraphTokens {
+        if dim >= self.dim {
+            return self.clone();
+        }
+        GraphTokens {
+            n: self.n,
+            dim,
+            features: (0..self.n)
+                .flat_map(|i| self.token(i)[..dim].iter().copied())
+                .collect(),
+            adjacency: self.adjacency.clone(),
+            statics: self.statics.clone(),
+        }
+    }
 }
 
 /// `A + A^T` of a directed adjacency, as 0/1 floats (no self-loops in a DAG).

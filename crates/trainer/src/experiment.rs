@@ -53,7 +53,7 @@ impl Experiment {
         let model_path = self.run_dir.join(MODEL_FILE);
         let target_path = self.run_dir.join(TARGET_FILE);
         // The scaling is a function of the training labels: written once, before the loop.
-        let scaling = TargetScaling::fit(config.objective, &train_set.labels);
+        let scaling = TargetScaling::for_config(config, &train_set.labels);
         sysio::write_json(&target_path, &scaling)?;
         let mut save_best = |model: &CellModel| {
             model
@@ -86,7 +86,15 @@ fn same_config(path: &Path, config: &TrainingConfig) -> Result<bool, TrainError>
     if !path.is_file() {
         return Ok(false);
     }
-    let saved: serde_json::Value = sysio::read_json(path)?;
+    // Loaded as a config (fields it predates take their defaults), then
+    // compared as JSON; one that no longer loads is another config.
+    let Ok(saved) = TrainingConfig::load(path) else {
+        return Ok(false);
+    };
+    let saved = serde_json::to_value(saved).map_err(|source| sysio::FileError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let current = serde_json::to_value(config).map_err(|source| sysio::FileError::Json {
         path: path.to_path_buf(),
         source,

@@ -8,6 +8,7 @@ use crate::metrics::{accuracy_within, kendall_tau_b, mape};
 use crate::report::{Metrics, Report};
 use crate::run_dir::{METRICS_FILE, PREDICTIONS_FILE};
 use crate::train::{self, EvalSet, TrainSet};
+use crate::zoo::ZooData;
 use crate::{NetworkOptions, TrainError, TrainingConfig};
 use burn::module::Module;
 use burn::prelude::*;
@@ -40,7 +41,9 @@ pub(crate) fn network_of(config: &TrainingConfig) -> Result<&NetworkOptions, Tra
 
 /// Reads the label file of `root` and tokenises every ONNX file through the
 /// cache. A file that does not import is an error, or with [`BadRows::Skip`]
-/// its row is left out (each one reported).
+/// its row is left out (each one reported). A measured model zoo (a `root`
+/// with `zoo.json`, as `narformer zoo generate` writes) has no ONNX files to
+/// read: its graphs are regenerated from the manifest ([`ZooData::load`]).
 pub fn load_dataset(
     root: &Path,
     platform: Option<&str>,
@@ -49,6 +52,14 @@ pub fn load_dataset(
     bad_rows: BadRows,
     show_progress: bool,
 ) -> Result<LatencyDataset, TrainError> {
+    if root.join(zoo::MANIFEST).is_file() {
+        let data = ZooData::load(root, platform, vocab)?;
+        return Ok(LatencyDataset {
+            labels: data.labels,
+            tokens: data.tokens,
+            unknown_ops: data.unknown_ops,
+        });
+    }
     let mut labels =
         nnlqp::read_labels(&nnlqp::label_file_in(root)?, bad_rows)?.for_platform(platform)?;
     let bar = sysio::progress_bar(

@@ -5,7 +5,7 @@
 use crate::cells::{eval_set, load_samples, split_of, tokenize, vocab};
 use crate::latency::{self, network_of};
 use crate::metrics::{LatencyScores, kendall_tau_b};
-use crate::run_dir::{CONFIG_FILE, MODEL_FILE, TARGET_FILE};
+use crate::run_dir::{CONFIG_FILE, FORMAT_FILE, MODEL_FILE, TARGET_FILE};
 use crate::train::{self, TargetScaling};
 use crate::{TrainError, TrainingConfig};
 use burn::module::Module;
@@ -52,6 +52,48 @@ impl LoadedRun {
             .model
             .init(device)
             .try_load_file(&model_path)
+            .map_err(|e| TrainError::checkpoint(&model_path, e))?;
+        Ok(Self {
+            config,
+            scaling,
+            model,
+            device: device.clone(),
+        })
+    }
+
+    /// A run held in memory (a predictor compiled into the binary): the
+    /// contents of its `format.json`, `config.json`, `target.json` and
+    /// `model.bpk`; `origin` names it in errors.
+    pub fn from_bytes(
+        origin: &Path,
+        format: &str,
+        config: &str,
+        target: &str,
+        model: &[u8],
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            path: PathBuf,
+            text: &str,
+        ) -> Result<T, TrainError> {
+            serde_json::from_str(text)
+                .map_err(|source| sysio::FileError::Json { path, source }.into())
+        }
+        let format: crate::run_dir::Format = parse(origin.join(FORMAT_FILE), format)?;
+        format.check(&origin.join(FORMAT_FILE))?;
+        let config_path = origin.join(CONFIG_FILE);
+        let config = TrainingConfig::from_value(parse(config_path.clone(), config)?, &config_path)?;
+        config.validate().map_err(TrainError::InvalidConfig)?;
+        let scaling: TargetScaling = parse(origin.join(TARGET_FILE), target)?;
+        let model_path = origin.join(MODEL_FILE);
+        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
+            model.to_vec(),
+        ))
+        .map_err(|e| TrainError::checkpoint(&model_path, e))?;
+        let model = config
+            .model
+            .init(device)
+            .try_load_record(record)
             .map_err(|e| TrainError::checkpoint(&model_path, e))?;
         Ok(Self {
             config,

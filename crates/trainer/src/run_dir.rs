@@ -53,20 +53,28 @@ pub fn check_format(dir: &Path) -> Result<u32, TrainError> {
         return Ok(1);
     }
     let format: Format = sysio::read_json(&path)?;
-    if format.format_version > FORMAT_VERSION {
-        return Err(TrainError::run_dir(
-            &path,
-            format!(
-                "run-directory format {} (written by {}) is newer than this build reads \
-                 (format {FORMAT_VERSION}, narformer {}): update narformer, or retrain the run \
-                 with this one",
-                format.format_version,
-                format.written_by,
-                env!("CARGO_PKG_VERSION")
-            ),
-        ));
+    format.check(&path)
+}
+
+impl Format {
+    /// This format's version if this build reads it; `origin` names where it
+    /// came from in the error.
+    pub fn check(&self, origin: &Path) -> Result<u32, TrainError> {
+        if self.format_version > FORMAT_VERSION {
+            return Err(TrainError::run_dir(
+                origin,
+                format!(
+                    "run-directory format {} (written by {}) is newer than this build reads \
+                     (format {FORMAT_VERSION}, narformer {}): update narformer, or retrain the \
+                     run with this one",
+                    self.format_version,
+                    self.written_by,
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ));
+        }
+        Ok(self.format_version)
     }
-    Ok(format.format_version)
 }
 
 #[cfg(test)]

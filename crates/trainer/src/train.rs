@@ -66,6 +66,19 @@ impl TargetScaling {
         }
     }
 
+    /// The scaling `config` trains in: [`Self::fit`], except that a model
+    /// with the additive readout predicts `ln(ms)` itself (its node shares
+    /// must sum in milliseconds), so it gets `ln` without standardising.
+    pub fn for_config(config: &crate::TrainingConfig, labels: &[f64]) -> Self {
+        if config.model.readout == model::Readout::Additive {
+            return Self {
+                log_label: true,
+                ..Self::IDENTITY
+            };
+        }
+        Self::fit(config.objective, labels)
+    }
+
     fn transform(&self, label: f64) -> f64 {
         if self.log_error {
             -(1.0 - label).max(MIN_ERROR).ln()
@@ -189,7 +202,7 @@ pub fn train_cells(
     session: Session<'_>,
 ) -> Result<Trained, TrainError> {
     config.validate().map_err(TrainError::InvalidConfig)?;
-    let scaling = TargetScaling::fit(config.objective, &train.labels);
+    let scaling = TargetScaling::for_config(config, &train.labels);
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
     let model = config.model.init(&autodiff);

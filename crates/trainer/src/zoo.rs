@@ -13,6 +13,7 @@ use burn::prelude::Device;
 use datasets::BadRows;
 use datasets::nnlqp::{LabelFile, LatencyParts, LatencySplit, read_labels};
 use graph_ir::{Cost, graph_cost};
+use std::collections::BTreeMap;
 use std::path::Path;
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
 use zoo::{Manifest, ModelId};
@@ -21,10 +22,14 @@ use zoo::{Manifest, ModelId};
 #[derive(Debug)]
 pub struct ZooData {
     pub labels: LabelFile,
+    /// The layout of `tokens`; a model may read any layout that is a prefix of it.
+    pub vocab: NetworkVocab,
     pub tokens: Vec<GraphTokens>,
     pub costs: Vec<Cost>,
     /// Each row's kernels, for the additive baseline.
     pub kernels: Vec<Kernels>,
+    /// Ops outside `vocab` (encoded with an all-zero one-hot), with counts.
+    pub unknown_ops: BTreeMap<String, usize>,
 }
 
 impl ZooData {
@@ -42,6 +47,7 @@ impl ZooData {
         let mut tokens = Vec::with_capacity(labels.rows.len());
         let mut costs = Vec::with_capacity(labels.rows.len());
         let mut kernels = Vec::with_capacity(labels.rows.len());
+        let mut unknown_ops: BTreeMap<String, usize> = BTreeMap::new();
         for row in &labels.rows {
             let name = row
                 .onnx_path
@@ -59,15 +65,21 @@ impl ZooData {
                 });
             };
             let graph = zoo::generate(id).graph;
-            tokens.push(tokenizer.tokenize(&graph, 1));
+            let compact = tokenizer.compact(&graph, 1);
+            for (op, n) in &compact.unknown_ops {
+                *unknown_ops.entry(op.clone()).or_default() += n;
+            }
+            tokens.push(compact.encode());
             costs.push(graph_cost(&graph));
             kernels.push(graph_ir::kernels::kernel_totals(&graph));
         }
         Ok(ZooData {
             labels,
+            vocab,
             tokens,
             costs,
             kernels,
+            unknown_ops,
         })
     }
 
@@ -77,6 +89,25 @@ impl ZooData {
 
     fn gather<T: Clone>(values: &[T], rows: &[usize]) -> Vec<T> {
         rows.iter().map(|&r| values[r].clone()).collect()
+    }
+
+    /// The rows' tokens in `vocab`'s layout (this data's own, or a prefix of it).
+    pub fn tokens_in(
+        &self,
+        rows: &[usize],
+        vocab: NetworkVocab,
+    ) -> Result<Vec<GraphTokens>, TrainError> {
+        if !vocab.is_prefix_of(self.vocab) {
+            return Err(TrainError::InvalidConfig(format!(
+                "the zoo was tokenised with vocabulary {}, which has no {vocab} tokens",
+                self.vocab
+            )));
+        }
+        let dim = vocab.token_dim();
+        Ok(rows
+            .iter()
+            .map(|&r| self.tokens[r].with_token_dim(dim))
+            .collect())
     }
 
     pub fn latencies(&self, rows: &[usize]) -> Vec<f64> {
@@ -103,13 +134,17 @@ pub fn train_and_predict(
 ) -> Result<Vec<f64>, TrainError> {
     let mut config = config.clone();
     config.seed = seed;
+    let vocab = config
+        .network
+        .as_ref()
+        .map_or(data.vocab, |network| network.vocab);
     let train_set = TrainSet {
-        tokens: ZooData::gather(&data.tokens, &parts.train),
+        tokens: data.tokens_in(&parts.train, vocab)?,
         twins: Vec::new(),
         labels: data.latencies(&parts.train),
     };
     let validation = EvalSet {
-        tokens: ZooData::gather(&data.tokens, &parts.validation),
+        tokens: data.tokens_in(&parts.validation, vocab)?,
         labels: data.latencies(&parts.validation),
     };
     let trained = train::train_cells(
@@ -120,7 +155,7 @@ pub fn train_and_predict(
         Selection::MinimiseMape,
         Session::in_memory(show_progress),
     )?;
-    let test = ZooData::gather(&data.tokens, &parts.test);
+    let test = data.tokens_in(&parts.test, vocab)?;
     train::predict(&trained.fitted.model, &test, &trained.scaling, device, 64)
 }
 

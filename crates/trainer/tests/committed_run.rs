@@ -46,3 +46,48 @@ fn the_committed_metrics_round_trip_byte_for_byte() {
     again.push('\n');
     assert_eq!(again, text);
 }
+
+#[test]
+fn a_run_held_in_memory_loads_like_its_directory_and_a_newer_format_is_named() {
+    let dir = run_dir();
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).expect("run file");
+    let model = std::fs::read(dir.join("model.bpk")).expect("checkpoint");
+    let format = r#"{"format_version": 1, "written_by": "narformer 0.1.0"}"#;
+    let origin = Path::new("bundled/nb201-tiny");
+    let device = Device::flex();
+    let from_bytes = LoadedRun::from_bytes(
+        origin,
+        format,
+        &read("config.json"),
+        &read("target.json"),
+        &model,
+        &device,
+    )
+    .expect("loads from memory");
+    let from_dir = LoadedRun::open(&dir, &device).expect("loads from its directory");
+    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|";
+    let graphs = vec![(cell.to_string(), Benchmark::Nb201.parse_cell(cell).unwrap())];
+    assert_eq!(
+        from_bytes.predict(&graphs).unwrap(),
+        from_dir.predict(&graphs).unwrap()
+    );
+    let newer = r#"{"format_version": 99, "written_by": "narformer 9.0.0"}"#;
+    let err = LoadedRun::from_bytes(
+        origin,
+        newer,
+        &read("config.json"),
+        &read("target.json"),
+        &model,
+        &device,
+    )
+    .expect_err("a newer format is refused")
+    .to_string();
+    assert!(
+        err.contains("99") && err.contains("narformer 9.0.0") && err.contains("update narformer"),
+        "{err}"
+    );
+    let torn = LoadedRun::from_bytes(origin, format, "{", &read("target.json"), &model, &device)
+        .expect_err("a torn config is an error")
+        .to_string();
+    assert!(torn.contains("config.json"), "{torn}");
+}

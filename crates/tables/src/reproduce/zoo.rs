@@ -11,7 +11,7 @@ pub(super) fn reproduce(request: &Request) -> Result<Done, TableError> {
     if let Some(cap) = request.max_epochs {
         protocol.cap_epochs(cap);
     }
-    let sets = tz::measured_sets(&request.data_dir, protocol.vocab)?;
+    let sets = tz::measured_sets(&request.data_dir, protocol.data_vocab())?;
     let jobs = tz::plan(&sets, &request.seed_list());
     let work = |worker| {
         tz::run_worker(
@@ -38,10 +38,72 @@ pub(super) fn reproduce(request: &Request) -> Result<Done, TableError> {
     };
     let job_seconds = stored.iter().map(|s| s.seconds).sum();
     let dataset = Some(dataset_line(&request.data_dir, &sets));
-    let provenance = request.provenance(wall_seconds, job_seconds, Vec::new(), dataset);
-    request.out_dir_and_stem()?;
+    let plots = plots(request, &sets, &stored)?;
+    let provenance = request.provenance(wall_seconds, job_seconds, plots, dataset);
     request.write(&tz::render_markdown(&sets, &protocol, &stored, &provenance))?;
     Ok(Done::Wrote(request.out.clone()))
+}
+
+/// The model the plots show.
+const PLOTTED: &str = "v2-additive";
+
+/// Per engine setting, predicted against measured latency of [`PLOTTED`],
+/// seed 0: in domain, and every family's models predicted with that family
+/// held out. Log axes: latencies span three orders of magnitude.
+fn plots(
+    request: &Request,
+    sets: &[Measured],
+    stored: &[tz::Stored],
+) -> Result<Vec<(String, String)>, TableError> {
+    let (out_dir, stem) = request.out_dir_and_stem()?;
+    let mut plots = Vec::new();
+    for set in sets {
+        for in_domain in [true, false] {
+            let points: Vec<(f64, f64)> = stored
+                .iter()
+                .filter(|s| s.job.platform == set.platform && s.job.seed == 0)
+                .filter(|s| s.job.held_out.is_none() == in_domain)
+                .flat_map(|s| s.result.iter().filter(|r| r.model == PLOTTED))
+                .flat_map(|r| r.predictions.iter())
+                .filter(|(m, p)| *m > 0.0 && *p > 0.0)
+                .map(|(m, p)| (m.log10(), p.log10()))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let split = if in_domain {
+                "in-domain"
+            } else {
+                "unseen-family"
+            };
+            let file = format!("{stem}-{}-{split}.svg", set.platform);
+            let what = if in_domain {
+                "in domain (each family's last tenth)"
+            } else {
+                "each family predicted by a model that never saw it"
+            };
+            let title = format!("{PLOTTED} on {}, {what}, seed 0", set.platform);
+            let left_out = crate::scatter::draw(
+                &points,
+                3000,
+                0.0,
+                &title,
+                "log10 latency (ms)",
+                &out_dir.join(&file),
+            )?;
+            plots.push((
+                file,
+                format!(
+                    "{} `{}`: predicted against measured log10 latency (ms) of {} test networks, \
+                     {what}, seed 0 ({left_out} outside the axes).",
+                    PLOTTED,
+                    set.platform,
+                    points.len()
+                ),
+            ));
+        }
+    }
+    Ok(plots)
 }
 
 /// The measurement facts of each engine setting's `metadata-<platform>.json`,

@@ -27,6 +27,8 @@ use trainer::zoo::{self as tz, ZooData};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     V2,
+    /// V2 with the additive readout and node costs.
+    V2Additive,
     Gnn,
     /// The regressions and the kernel-level additive baseline (they cost
     /// next to nothing to fit).
@@ -37,6 +39,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::V2 => "v2",
+            Kind::V2Additive => "v2-additive",
             Kind::Gnn => "gnn",
             Kind::Regression => "regression",
         }
@@ -136,7 +139,7 @@ pub fn plan(sets: &[Measured], seeds: &[u64]) -> Vec<Job> {
             seed,
         };
         for &seed in seeds {
-            for kind in [Kind::V2, Kind::Gnn] {
+            for kind in [Kind::V2Additive, Kind::V2, Kind::Gnn] {
                 for held_out in &splits {
                     jobs.push(job(kind, held_out, seed));
                 }
@@ -156,6 +159,10 @@ pub fn plan(sets: &[Measured], seeds: &[u64]) -> Vec<Job> {
 pub struct Scored {
     pub model: String,
     pub families: Vec<FamilyScores>,
+    /// `(measured, predicted)` ms of every test row, for the plots (empty in
+    /// results stored before they were kept).
+    #[serde(default)]
+    pub predictions: Vec<(f64, f64)>,
 }
 
 /// What a job leaves on disk: the scores of each model the job fits.
@@ -170,12 +177,7 @@ pub fn job_hash(job: &Job, protocol: &ZooProtocol, data: &ZooData) -> String {
         .iter()
         .map(|r| (r.graph_id.as_str(), r.latency_ms))
         .collect();
-    let config = match job.kind {
-        Kind::V2 => Some(&protocol.v2),
-        Kind::Gnn => Some(&protocol.gnn),
-        Kind::Regression => None,
-    };
-    hash_of(&(config, labels, protocol.vocab))
+    hash_of(&(protocol.config(job.kind), labels, protocol.vocab))
 }
 
 /// The stored result of `job`, if it finished under `hash` ([`job_hash`]).
@@ -190,21 +192,18 @@ pub fn run_job(
     device: &burn::prelude::Device,
 ) -> Result<Vec<Scored>, TableError> {
     let parts = data.parts(&job.split(), job.seed)?;
+    let measured = data.latencies(&parts.test);
     let scored = |model: &str, predictions: Vec<f64>| Scored {
         model: model.into(),
         families: per_family(data, &parts.test, &predictions),
+        predictions: measured.iter().copied().zip(predictions).collect(),
     };
-    Ok(match job.kind {
-        Kind::V2 | Kind::Gnn => {
-            let config = if job.kind == Kind::V2 {
-                &protocol.v2
-            } else {
-                &protocol.gnn
-            };
+    Ok(match protocol.config(job.kind) {
+        Some(config) => {
             let p = tz::train_and_predict(data, &parts, config, job.seed, device, false)?;
             vec![scored(job.kind.name(), p)]
         }
-        Kind::Regression => vec![
+        None => vec![
             scored("kernel_additive", tz::kernel_additive(data, &parts)),
             scored(
                 "flops",

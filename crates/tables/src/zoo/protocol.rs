@@ -8,12 +8,15 @@ use trainer::metrics::LatencyScores;
 use trainer::zoo::ZooData;
 use trainer::{Benchmark, Profile, TrainingConfig};
 
-/// The configs of the zoo table's two learned models.
+/// The configs of the zoo table's learned models.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZooProtocol {
     pub profile: Profile,
     pub vocab: NetworkVocab,
     pub v2: TrainingConfig,
+    /// V2 with the additive readout on tokens with node costs
+    /// ([`TrainingConfig::additive`]).
+    pub v2_additive: TrainingConfig,
     pub gnn: TrainingConfig,
 }
 
@@ -24,17 +27,38 @@ impl ZooProtocol {
         // Latencies span two to three orders of magnitude across families.
         let v2 = TrainingConfig::log_latency(profile, Benchmark::Nnlqp, vocab);
         let gnn = v2.gnn_baseline();
+        let v2_additive = v2.additive();
         Self {
             profile,
             vocab,
             v2,
+            v2_additive,
             gnn,
+        }
+    }
+
+    /// The layout the zoo is tokenised in: every model's is a prefix of it.
+    pub fn data_vocab(&self) -> NetworkVocab {
+        self.v2_additive
+            .network
+            .as_ref()
+            .map_or(self.vocab, |network| network.vocab)
+    }
+
+    /// The config of a learned model kind.
+    pub fn config(&self, kind: super::Kind) -> Option<&TrainingConfig> {
+        match kind {
+            super::Kind::V2 => Some(&self.v2),
+            super::Kind::V2Additive => Some(&self.v2_additive),
+            super::Kind::Gnn => Some(&self.gnn),
+            super::Kind::Regression => None,
         }
     }
 
     /// Caps both models' epochs ([`TrainingConfig::cap_epochs`]).
     pub fn cap_epochs(&mut self, cap: usize) {
         self.v2.cap_epochs(cap);
+        self.v2_additive.cap_epochs(cap);
         self.gnn.cap_epochs(cap);
     }
 }

@@ -6,8 +6,9 @@ use crate::provenance::Provenance;
 use crate::stats::{mean, pm};
 use std::fmt::Write as _;
 
-const MODELS: [(&str, &str); 5] = [
+const MODELS: [(&str, &str); 6] = [
     ("v2", "V2"),
+    ("v2-additive", "V2 additive"),
     ("gnn", "GNN"),
     ("kernel_additive", "Kernel additive"),
     ("flops", "FLOPs reg."),
@@ -134,8 +135,12 @@ pub fn render_markdown(
     let _ = writeln!(
         out,
         "Protocol: profile `{}`, vocabulary `{}`. V2: hidden {}, {} epochs, lr {}; GNN: hidden {}, \
-         {} epochs. Both train on standardised ln(latency) and pick the epoch by MAPE on a seeded \
-         tenth of the training rows; test rows never choose a checkpoint. The kernel additive \
+         {} epochs. Both train on standardised ln(latency). V2 additive is V2 with each node's \
+         cost (ln of its FLOPs, elements read and written, weights) appended to its token and \
+         the sum readout replaced by a per-node latency head whose shares add up to the \
+         network's latency (vocabulary `{}`, trained on ln(latency)). Every learned model picks \
+         its epoch by MAPE on a seeded tenth of the training rows; test rows never choose a \
+         checkpoint. The kernel additive \
          baseline sums, over a network's kernels, a non-negative per-kernel-class cost linear in \
          the kernel's count, FLOPs and memory traffic, fitted to the training networks' \
          latencies by relative error (nn-Meter's idea, without its per-kernel measurements). The \
@@ -147,6 +152,7 @@ pub fn render_markdown(
         protocol.v2.learning_rate,
         protocol.gnn.model.hidden,
         protocol.gnn.epochs,
+        protocol.data_vocab(),
     );
     for set in sets {
         let families = set.data.families();
@@ -186,5 +192,11 @@ pub fn render_markdown(
          comparable in kind, not in numbers.",
         models / families.len().max(1)
     );
+    if !p.plots.is_empty() {
+        let _ = writeln!(out, "\n## Predicted against measured latency\n");
+        for (file, caption) in &p.plots {
+            let _ = writeln!(out, "![{caption}]({file})\n\n{caption}\n");
+        }
+    }
     out
 }
