@@ -29,6 +29,11 @@ pub struct TableArgs {
     /// configs hash differently, so they never mix with full runs).
     #[arg(long)]
     max_epochs: Option<usize>,
+    /// The zoo table only: just the jobs whose name (`cpu-ort-1t-v2-additive-vit-s0`)
+    /// contains this; repeatable, a job matching any is kept. The table then
+    /// shows only what those jobs give.
+    #[arg(long)]
+    only: Vec<String>,
     /// Where runs live (default: runs/<table>-<profile>).
     #[arg(long)]
     runs_dir: Option<PathBuf>,
@@ -49,6 +54,12 @@ pub fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
     if backend != "flex" {
         bail!("reproduce-table trains with the default backend only (got --backend {backend})");
     }
+    if !args.only.is_empty() && args.table != Table::Zoo {
+        bail!(
+            "--only filters the zoo table's jobs; {} has none to filter",
+            args.table
+        );
+    }
     let data_dir = match args.table {
         Table::Zoo => args
             .data
@@ -64,6 +75,7 @@ pub fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
         workers: args.jobs.unwrap_or_else(Request::default_workers).max(1),
         force: args.force,
         max_epochs: args.max_epochs,
+        only: args.only,
         runs_dir: args
             .runs_dir
             .unwrap_or_else(|| Request::default_runs_dir(args.table, args.profile)),

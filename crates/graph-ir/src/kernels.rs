@@ -46,6 +46,54 @@ pub fn kernel_class(op: &Op) -> Option<String> {
     })
 }
 
+/// The wider group a kernel class belongs to, where it has one: every
+/// convolution class, the unary activations, the element-wise binary ops. A
+/// class seen in few training networks then borrows its group's cost rather
+/// than one fitted on a handful of kernels (`None`: the class stands alone).
+pub fn kernel_group(class: &str) -> Option<&'static str> {
+    const ACTIVATIONS: &[&str] = &[
+        "Relu",
+        "Sigmoid",
+        "HardSigmoid",
+        "HardSwish",
+        "Tanh",
+        "Gelu",
+        "Erf",
+        "Clip",
+        "LeakyRelu",
+        "PRelu",
+        "Elu",
+        "Selu",
+        "Celu",
+        "Softplus",
+        "Softsign",
+        "Mish",
+        "Exp",
+        "Log",
+        "Sqrt",
+        "Neg",
+        "Abs",
+        "Reciprocal",
+        "Sin",
+        "Cos",
+        "Floor",
+        "Ceil",
+        "Round",
+    ];
+    const BINARY: &[&str] = &[
+        "Add", "Mul", "Div", "Sub", "Pow", "Max", "Min", "Sum", "Mean",
+    ];
+    if class.starts_with("Conv/") || class.starts_with("ConvTranspose/") {
+        Some("Conv")
+    } else if ACTIVATIONS.contains(&class) {
+        Some("Activation")
+    } else if BINARY.contains(&class) {
+        Some("Binary")
+    } else {
+        None
+    }
+}
+
 /// Each kernel class's count, FLOPs and memory traffic in `graph`.
 pub fn kernel_totals(graph: &Graph) -> BTreeMap<String, KernelTotals> {
     let mut totals: BTreeMap<String, KernelTotals> = BTreeMap::new();

@@ -25,6 +25,8 @@ pub enum TableError {
     UnknownTable(String),
     #[error("--seeds must be at least 1")]
     NoSeeds,
+    #[error("no job of the table's plan has a name containing any of: {0}")]
+    NoJobs(String),
     #[error("cannot start worker {worker} ({exe})")]
     SpawnWorker {
         worker: usize,

@@ -79,6 +79,9 @@ pub struct Request {
     pub force: bool,
     /// Cap every run's epochs (the capped configs hash differently).
     pub max_epochs: Option<usize>,
+    /// The zoo table only: run and render just the jobs whose name contains
+    /// one of these (`v2-additive`, `cpu-ort-1t`, ...); empty: every job.
+    pub only: Vec<String>,
     /// Where runs live.
     pub runs_dir: PathBuf,
     /// The markdown to write; plots go beside it.
@@ -261,6 +264,9 @@ fn spawn_workers(request: &Request) -> Result<(), TableError> {
             if let Some(cap) = request.max_epochs {
                 cmd.args(["--max-epochs", &cap.to_string()]);
             }
+            for only in &request.only {
+                cmd.args(["--only", only]);
+            }
             if request.force {
                 cmd.arg("--force");
             }
@@ -312,6 +318,7 @@ mod tests {
             workers: 1,
             force: false,
             max_epochs: None,
+            only: Vec::new(),
             runs_dir: PathBuf::from("/nonexistent/runs"),
             out: PathBuf::from("/nonexistent/zoo.md"),
             data_dir: PathBuf::from("/nonexistent/zoo"),

@@ -177,7 +177,15 @@ pub fn job_hash(job: &Job, protocol: &ZooProtocol, data: &ZooData) -> String {
         .iter()
         .map(|r| (r.graph_id.as_str(), r.latency_ms))
         .collect();
-    hash_of(&(protocol.config(job.kind), labels, protocol.vocab))
+    match job.kind {
+        // The regressions have no config: their code's version stands for it.
+        Kind::Regression => hash_of(&(
+            labels,
+            protocol.vocab,
+            trainer::regression::KERNEL_ADDITIVE_VERSION,
+        )),
+        kind => hash_of(&(protocol.config(kind), labels, protocol.vocab)),
+    }
 }
 
 /// The stored result of `job`, if it finished under `hash` ([`job_hash`]).
@@ -204,7 +212,10 @@ pub fn run_job(
             vec![scored(job.kind.name(), p)]
         }
         None => vec![
-            scored("kernel_additive", tz::kernel_additive(data, &parts)),
+            scored(
+                "kernel_additive",
+                tz::kernel_additive(data, &parts, &job.split()),
+            ),
             scored(
                 "flops",
                 tz::regression(data, &parts, RegressionFeatures::Flops),
