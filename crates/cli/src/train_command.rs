@@ -98,8 +98,16 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
             network.platform = args.platform.clone();
         }
     }
-    if latency && args.readout == model::Readout::Additive {
-        config = config.additive();
+    match args.readout {
+        model::Readout::Additive if latency => config = config.additive(),
+        model::Readout::Residual => {
+            bail!(
+                "--readout residual needs the kernel-level baseline's per-node costs, which \
+                 only the zoo table computes so far (cargo xtask reproduce-table zoo); use \
+                 --readout additive"
+            );
+        }
+        _ => {}
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
@@ -114,6 +122,7 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
                 .unwrap_or_default();
             let readout = match config.model.readout {
                 model::Readout::Additive => "-additive",
+                model::Readout::Residual => "-residual",
                 model::Readout::Sum => "",
             };
             return PathBuf::from(format!(

@@ -94,19 +94,33 @@ pub fn kernel_group(class: &str) -> Option<&'static str> {
     }
 }
 
+/// Each node's kernel, in the graph's topological order (the order of its
+/// tokens): its class and totals (a count of 1), or `None` for a node that is
+/// no kernel.
+pub fn node_kernels(graph: &Graph) -> Vec<Option<(String, KernelTotals)>> {
+    graph
+        .topological_order()
+        .iter()
+        .map(|&id| {
+            let class = kernel_class(&graph.node(id).op)?;
+            let totals = KernelTotals {
+                count: 1,
+                flops: node_flops(graph, id),
+                memory: node_traffic(graph, id).total(),
+            };
+            Some((class, totals))
+        })
+        .collect()
+}
+
 /// Each kernel class's count, FLOPs and memory traffic in `graph`.
 pub fn kernel_totals(graph: &Graph) -> BTreeMap<String, KernelTotals> {
     let mut totals: BTreeMap<String, KernelTotals> = BTreeMap::new();
-    for id in graph.node_ids() {
-        let node = graph.node(id);
-        let Some(class) = kernel_class(&node.op) else {
-            continue;
-        };
-        let traffic = node_traffic(graph, id);
+    for (class, node) in node_kernels(graph).into_iter().flatten() {
         let t = totals.entry(class).or_default();
-        t.count += 1;
-        t.flops = t.flops.saturating_add(node_flops(graph, id));
-        t.memory = t.memory.saturating_add(traffic.total());
+        t.count += node.count;
+        t.flops = t.flops.saturating_add(node.flops);
+        t.memory = t.memory.saturating_add(node.memory);
     }
     totals
 }

@@ -109,9 +109,9 @@ impl CellModelConfig {
                 self.architecture
             ));
         }
-        if self.readout == Readout::Additive && (self.d_static == 0 || self.devices > 0) {
+        if self.readout.is_per_node() && (self.d_static == 0 || self.devices > 0) {
             return Err(
-                "model.readout = additive needs a single-device whole-network model \
+                "model.readout = additive or residual needs a single-device whole-network model \
                  (model.d_static > 0, model.devices = 0)"
                     .into(),
             );

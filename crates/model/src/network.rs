@@ -10,6 +10,12 @@
 //! family is a new mix of known nodes rather than a point outside the graph
 //! embeddings the sum readout has seen.
 //!
+//! [`Readout::Residual`] is the additive readout around a prior: the token's
+//! last feature is `ln` of the node's cost under a kernel-level baseline
+//! fitted beforehand, and the per-node head predicts the correction,
+//! `z_i = prior_i + delta_i`. An untrained head starts from the baseline,
+//! and what it learns is how a node's context moves its cost.
+//!
 //! With `devices > 0` it predicts for many device settings at once: a learned
 //! embedding per setting joins the head's input, so one encoder pass per network
 //! serves every setting (the encoder, the costly part, never sees the device).
@@ -40,6 +46,16 @@ pub enum Readout {
     Sum,
     /// A per-node latency head; the graph's `ln` latency is `ln(sum exp z_i)`.
     Additive,
+    /// [`Readout::Additive`] with `z_i` a correction of the prior in the
+    /// token's last feature (`ln` ms).
+    Residual,
+}
+
+impl Readout {
+    /// Whether the graph's latency is a sum of per-node shares.
+    pub fn is_per_node(self) -> bool {
+        matches!(self, Readout::Additive | Readout::Residual)
+    }
 }
 
 impl std::str::FromStr for Readout {
@@ -48,7 +64,10 @@ impl std::str::FromStr for Readout {
         match s {
             "sum" => Ok(Readout::Sum),
             "additive" => Ok(Readout::Additive),
-            other => Err(format!("unknown readout {other:?} (known: sum, additive)")),
+            "residual" => Ok(Readout::Residual),
+            other => Err(format!(
+                "unknown readout {other:?} (known: sum, additive, residual)"
+            )),
         }
     }
 }
@@ -84,8 +103,13 @@ pub struct V2NetworkModel {
     /// `[devices, hidden]`, multi-device models only.
     devices: Option<Param<Tensor<2>>>,
     head: RegressionHead,
-    /// [`Readout::Additive`] only: `[hidden + d_input] -> ln` of a node's share.
+    /// Per-node readouts only: `[hidden + d_input] -> ln` of a node's share
+    /// (or its correction of the prior).
     node_head: Option<RegressionHead>,
+    /// [`Readout::Residual`]: the token's last feature is the prior. Set by
+    /// the config, not stored with the weights.
+    #[module(skip)]
+    residual: bool,
 }
 
 impl V2NetworkModel {
@@ -121,9 +145,10 @@ impl V2NetworkModel {
                 s.positive_output,
                 device,
             ),
-            node_head: (s.readout == Readout::Additive).then(|| {
+            node_head: s.readout.is_per_node().then(|| {
                 RegressionHead::with_input(s.hidden + s.d_input, s.hidden, s.dropout, false, device)
             }),
+            residual: s.readout == Readout::Residual,
         }
     }
 
@@ -132,9 +157,17 @@ impl V2NetworkModel {
     /// # Shapes
     /// - x: `[nodes, hidden]` (encoded), tokens: `[nodes, d_input]`
     /// - output: `[nodes]`, each node's `ln` share, clamped
-    fn node_shares(head: &RegressionHead, x: Tensor<2>, tokens: Tensor<2>) -> Tensor<1> {
-        head.forward(Tensor::cat(vec![x, tokens], 1))
-            .clamp(MIN_NODE_LN, MAX_NODE_LN)
+    fn node_shares(&self, head: &RegressionHead, x: Tensor<2>, tokens: Tensor<2>) -> Tensor<1> {
+        let [nodes, d_input] = tokens.dims();
+        let prior = self
+            .residual
+            .then(|| tokens.clone().narrow(1, d_input - 1, 1).reshape([nodes])); // [nodes]
+        let z = head.forward(Tensor::cat(vec![x, tokens], 1)); // [nodes]
+        let z = match prior {
+            Some(prior) => z + prior,
+            None => z,
+        };
+        z.clamp(MIN_NODE_LN, MAX_NODE_LN)
     }
 
     /// The same model with setting `to`'s embedding replaced by setting `from`'s
@@ -186,7 +219,7 @@ impl V2NetworkModel {
         let [b, n, d_input] = batch.tokens.dims();
         let x = self.encode_padded(batch.tokens.clone(), batch.adjacency); // [batch, nodes, hidden]
         let [_, _, hidden] = x.dims();
-        let z = Self::node_shares(
+        let z = self.node_shares(
             head,
             x.reshape([b * n, hidden]),
             batch.tokens.reshape([b * n, d_input]),
@@ -203,7 +236,7 @@ impl V2NetworkModel {
     /// - batch: as [`FlatBatch`]; output: `[graphs]`, `ln(ms)`
     fn additive_flat(&self, head: &RegressionHead, batch: &FlatBatch) -> Tensor<1> {
         let x = self.encode_flat(batch); // [nodes, hidden]
-        let z = Self::node_shares(head, x, batch.tokens.clone()); // [nodes]
+        let z = self.node_shares(head, x, batch.tokens.clone()); // [nodes]
         let per_graph = batch.sum_per_graph(z.exp().unsqueeze_dim::<2>(1)); // [graphs, 1]
         per_graph
             .clamp_min(f32::MIN_POSITIVE as f64)

@@ -191,6 +191,7 @@ fn zoo_markdown_is_unchanged() {
             let models: &[&str] = match job.kind {
                 Kind::V2 => &["v2"],
                 Kind::V2Additive => &["v2-additive"],
+                Kind::V2Residual => &["v2-residual"],
                 Kind::Gnn => &["gnn"],
                 Kind::Regression => &["kernel_additive", "flops", "flops_mac"],
             };

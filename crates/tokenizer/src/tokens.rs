@@ -42,6 +42,25 @@ impl GraphTokens {
             statics: self.statics.clone(),
         }
     }
+
+    /// The same graph with `column[i]` appended to token `i` (one value per
+    /// node; missing values are 0).
+    pub fn with_column(self, column: &[f32]) -> GraphTokens {
+        let dim = self.dim + 1;
+        let features = (0..self.n)
+            .flat_map(|i| {
+                let extra = column.get(i).copied().unwrap_or(0.0);
+                self.token(i).iter().copied().chain(std::iter::once(extra))
+            })
+            .collect();
+        GraphTokens {
+            n: self.n,
+            dim,
+            features,
+            adjacency: self.adjacency,
+            statics: self.statics,
+        }
+    }
 }
 
 /// `A + A^T` of a directed adjacency, as 0/1 floats (no self-loops in a DAG).

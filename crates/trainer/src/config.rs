@@ -303,6 +303,25 @@ impl TrainingConfig {
         gnn
     }
 
+    /// The model's input width on `vocab`'s tokens: a residual readout reads
+    /// one more feature, its prior.
+    pub fn token_width(&self, vocab: tokenizer::NetworkVocab) -> usize {
+        vocab.token_dim() + usize::from(self.model.readout == model::Readout::Residual)
+    }
+
+    /// [`Self::additive`] around the kernel-level additive baseline's per-node
+    /// costs ([`model::Readout::Residual`]): each token ends with `ln` of its
+    /// node's baseline cost, and the node head learns the correction.
+    pub fn residual(&self) -> Self {
+        let mut residual = self.additive();
+        let width = residual.model.d_input + 1;
+        residual.model = residual
+            .model
+            .with_d_input(width)
+            .with_readout(model::Readout::Residual);
+        residual
+    }
+
     /// This config with the additive readout ([`model::Readout::Additive`]) on
     /// tokens that carry each node's cost (`extended-costs`): the variant built
     /// to generalise to unseen families.
@@ -388,16 +407,21 @@ impl TrainingConfig {
             return Err("a latency (nnlqp) config needs a `network` section, and only it".into());
         }
         if let Some(network) = &self.network
-            && self.model.d_input != network.vocab.token_dim()
+            && self.model.d_input != self.token_width(network.vocab)
         {
             return Err(format!(
-                "model.d_input {} does not match the {} vocabulary's token width {}",
+                "model.d_input {} does not match the {} vocabulary's token width {}{}",
                 self.model.d_input,
                 network.vocab,
-                network.vocab.token_dim()
+                network.vocab.token_dim(),
+                if self.model.readout == model::Readout::Residual {
+                    " plus the prior"
+                } else {
+                    ""
+                }
             ));
         }
-        if self.model.readout == model::Readout::Additive && self.objective != Objective::LogMse {
+        if self.model.readout.is_per_node() && self.objective != Objective::LogMse {
             return Err(
                 "model.readout = additive predicts ln(ms): it needs objective log_mse".into(),
             );

@@ -50,8 +50,9 @@ fn is_group_name(name: &str) -> bool {
 }
 
 /// Bumped when [`KernelAdditive`]'s fit changes, so stored table results of
-/// an older fit are recomputed (2: kernel groups and a selected shrinkage).
-pub const KERNEL_ADDITIVE_VERSION: u32 = 2;
+/// an older fit are recomputed (2: kernel groups and a selected shrinkage;
+/// 3: with a family held out, classes of one training family have no columns).
+pub const KERNEL_ADDITIVE_VERSION: u32 = 3;
 
 /// The one of [`SHRINKAGES`] with the lowest `score` (the first on ties).
 fn best_shrinkage(score: impl Fn(f64) -> f64) -> f64 {
@@ -123,16 +124,39 @@ impl KernelAdditive {
     /// on mnasnet's squeeze-excitation blocks, predicted EfficientNet-B0's
     /// swish activations at 30x their latency).
     pub fn fit(train: &[&Kernels], labels: &[f64], shrinkage: f64) -> KernelAdditive {
-        let mut classes: Vec<String> = train
-            .iter()
-            .flat_map(|k| k.keys())
-            .flat_map(|c| {
-                let group = graph_ir::kernels::kernel_group(c).map(str::to_string);
-                std::iter::once(c.clone()).chain(group)
-            })
+        KernelAdditive::fit_classes(train, labels, None, shrinkage)
+    }
+
+    /// [`Self::fit`], with a class (or group) given its own columns only where
+    /// the training rows of at least two `families` have it. Meant for an unseen
+    /// family: a class of one family cannot be told apart from that family's
+    /// offset, however it is shrunk, so it costs what its group or every
+    /// kernel does.
+    fn fit_classes(
+        train: &[&Kernels],
+        labels: &[f64],
+        families: Option<&[&str]>,
+        shrinkage: f64,
+    ) -> KernelAdditive {
+        let mut seen_in: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (i, kernels) in train.iter().enumerate() {
+            let family = families.map_or("", |f| f[i]);
+            for class in kernels.keys() {
+                let group = graph_ir::kernels::kernel_group(class).map(str::to_string);
+                for name in std::iter::once(class.clone()).chain(group) {
+                    let list = seen_in.entry(name).or_default();
+                    if !list.contains(&family) {
+                        list.push(family);
+                    }
+                }
+            }
+        }
+        let needed = if families.is_some() { 2 } else { 1 };
+        let classes: Vec<String> = seen_in
+            .into_iter()
+            .filter(|(_, f)| f.len() >= needed)
+            .map(|(c, _)| c)
             .collect();
-        classes.sort();
-        classes.dedup();
         let mut model = KernelAdditive {
             weights: Vec::new(),
             scales: Vec::new(),
@@ -191,15 +215,18 @@ impl KernelAdditive {
         if names.len() < 2 {
             return KernelAdditive::fit(train, labels, SHRINKAGES[0]);
         }
+        let inner_groups =
+            |rows: &[usize]| -> Vec<&str> { rows.iter().map(|&i| groups[i]).collect() };
         let shrinkage = best_shrinkage(|shrinkage| {
             let mapes: Vec<f64> = names
                 .iter()
                 .map(|held| {
                     let (inside, outside): (Vec<usize>, Vec<usize>) =
                         (0..train.len()).partition(|&i| groups[i] != *held);
-                    let model = KernelAdditive::fit(
+                    let model = KernelAdditive::fit_classes(
                         &inside.iter().map(|&i| train[i]).collect::<Vec<_>>(),
                         &inside.iter().map(|&i| labels[i]).collect::<Vec<_>>(),
+                        Some(&inner_groups(&inside)),
                         shrinkage,
                     );
                     let rows: Vec<&Kernels> = outside.iter().map(|&i| train[i]).collect();
@@ -209,7 +236,7 @@ impl KernelAdditive {
                 .collect();
             mapes.iter().sum::<f64>() / mapes.len() as f64
         });
-        KernelAdditive::fit(train, labels, shrinkage)
+        KernelAdditive::fit_classes(train, labels, Some(groups), shrinkage)
     }
 
     /// [`Self::fit`] with the shrinkage among [`SHRINKAGES`] of the lowest MAPE
@@ -234,6 +261,12 @@ impl KernelAdditive {
             .map(|(k, &y)| (self.predict(k) - y).abs() / y)
             .sum();
         total / rows.len().max(1) as f64
+    }
+
+    /// Predicted latency (milliseconds) of one kernel of `class`: its share
+    /// of [`Self::predict`], which is the sum of its kernels' costs.
+    pub fn kernel_cost(&self, class: &str, totals: KernelTotals) -> f64 {
+        self.predict(&Kernels::from([(class.to_string(), totals)]))
     }
 
     /// Predicted latency (milliseconds) of a graph's kernels.

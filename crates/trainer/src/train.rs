@@ -70,7 +70,7 @@ impl TargetScaling {
     /// with the additive readout predicts `ln(ms)` itself (its node shares
     /// must sum in milliseconds), so it gets `ln` without standardising.
     pub fn for_config(config: &crate::TrainingConfig, labels: &[f64]) -> Self {
-        if config.model.readout == model::Readout::Additive {
+        if config.model.readout.is_per_node() {
             return Self {
                 log_label: true,
                 ..Self::IDENTITY

@@ -12,6 +12,7 @@ use crate::{TrainError, TrainingConfig};
 use burn::prelude::Device;
 use datasets::BadRows;
 use datasets::nnlqp::{LabelFile, LatencyParts, LatencySplit, read_labels};
+use graph_ir::kernels::KernelTotals;
 use graph_ir::{Cost, graph_cost};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +29,9 @@ pub struct ZooData {
     pub costs: Vec<Cost>,
     /// Each row's kernels, for the additive baseline.
     pub kernels: Vec<Kernels>,
+    /// Each row's kernel per node, in token order (`None`: no kernel), for
+    /// the residual readout's prior.
+    pub node_kernels: Vec<Vec<Option<(String, KernelTotals)>>>,
     /// Ops outside `vocab` (encoded with an all-zero one-hot), with counts.
     pub unknown_ops: BTreeMap<String, usize>,
 }
@@ -47,6 +51,7 @@ impl ZooData {
         let mut tokens = Vec::with_capacity(labels.rows.len());
         let mut costs = Vec::with_capacity(labels.rows.len());
         let mut kernels = Vec::with_capacity(labels.rows.len());
+        let mut node_kernels = Vec::with_capacity(labels.rows.len());
         let mut unknown_ops: BTreeMap<String, usize> = BTreeMap::new();
         for row in &labels.rows {
             let name = row
@@ -72,6 +77,7 @@ impl ZooData {
             tokens.push(compact.encode());
             costs.push(graph_cost(&graph));
             kernels.push(graph_ir::kernels::kernel_totals(&graph));
+            node_kernels.push(graph_ir::kernels::node_kernels(&graph));
         }
         Ok(ZooData {
             labels,
@@ -79,6 +85,7 @@ impl ZooData {
             tokens,
             costs,
             kernels,
+            node_kernels,
             unknown_ops,
         })
     }
@@ -116,17 +123,55 @@ impl ZooData {
             .collect()
     }
 
+    /// [`Self::tokens_in`] with one more feature per token: `ln` of the node's
+    /// cost under `baseline` (ms; [`NO_KERNEL_LN`] for a node that is no
+    /// kernel, [`MIN_KERNEL_LN`] at the least for one that is).
+    pub fn tokens_with_prior(
+        &self,
+        rows: &[usize],
+        vocab: NetworkVocab,
+        baseline: &KernelAdditive,
+    ) -> Result<Vec<GraphTokens>, TrainError> {
+        let tokens = self.tokens_in(rows, vocab)?;
+        Ok(tokens
+            .into_iter()
+            .zip(rows)
+            .map(|(t, &r)| {
+                let prior: Vec<f32> = self.node_kernels[r]
+                    .iter()
+                    .map(|kernel| match kernel {
+                        Some((class, totals)) => {
+                            (baseline.kernel_cost(class, *totals).ln() as f32).max(MIN_KERNEL_LN)
+                        }
+                        None => NO_KERNEL_LN,
+                    })
+                    .collect();
+                t.with_column(&prior)
+            })
+            .collect())
+    }
+
     /// The split's rows: in domain, or with one family held out.
     pub fn parts(&self, split: &LatencySplit, seed: u64) -> Result<LatencyParts, TrainError> {
         Ok(datasets::nnlqp::split(&self.labels, split, seed)?)
     }
 }
 
+/// A node with no kernel costs `exp(NO_KERNEL_LN)` ms under the residual
+/// readout's prior: nothing, whatever the head adds (it is clamped).
+pub const NO_KERNEL_LN: f32 = -30.0;
+/// A kernel costs at least `exp(MIN_KERNEL_LN)` ms (1e-5) under the prior,
+/// so a class the baseline priced at zero can still be corrected upwards.
+pub const MIN_KERNEL_LN: f32 = -11.5;
+
 /// Trains `config` (seeded by `seed`) on the split's training rows, picks the
-/// epoch by validation MAPE, and predicts the test rows.
+/// epoch by validation MAPE, and predicts the test rows. A residual readout's
+/// prior is the kernel-level baseline fitted on the same training rows
+/// ([`kernel_additive_fit`]).
 pub fn train_and_predict(
     data: &ZooData,
     parts: &LatencyParts,
+    split: &LatencySplit,
     config: &TrainingConfig,
     seed: u64,
     device: &Device,
@@ -138,13 +183,19 @@ pub fn train_and_predict(
         .network
         .as_ref()
         .map_or(data.vocab, |network| network.vocab);
+    let baseline = (config.model.readout == model::Readout::Residual)
+        .then(|| kernel_additive_fit(data, parts, split));
+    let tokens = |rows: &[usize]| match &baseline {
+        Some(baseline) => data.tokens_with_prior(rows, vocab, baseline),
+        None => data.tokens_in(rows, vocab),
+    };
     let train_set = TrainSet {
-        tokens: data.tokens_in(&parts.train, vocab)?,
+        tokens: tokens(&parts.train)?,
         twins: Vec::new(),
         labels: data.latencies(&parts.train),
     };
     let validation = EvalSet {
-        tokens: data.tokens_in(&parts.validation, vocab)?,
+        tokens: tokens(&parts.validation)?,
         labels: data.latencies(&parts.validation),
     };
     let trained = train::train_cells(
@@ -155,7 +206,7 @@ pub fn train_and_predict(
         Selection::MinimiseMape,
         Session::in_memory(show_progress),
     )?;
-    let test = data.tokens_in(&parts.test, vocab)?;
+    let test = tokens(&parts.test)?;
     train::predict(&trained.fitted.model, &test, &trained.scaling, device, 64)
 }
 
@@ -175,10 +226,24 @@ pub fn regression(data: &ZooData, parts: &LatencyParts, features: RegressionFeat
 /// the split scores: with a family held out, by leaving each training family
 /// out in turn; in domain, on the validation rows.
 pub fn kernel_additive(data: &ZooData, parts: &LatencyParts, split: &LatencySplit) -> Vec<f64> {
+    let model = kernel_additive_fit(data, parts, split);
+    parts
+        .test
+        .iter()
+        .map(|&r| model.predict(&data.kernels[r]))
+        .collect()
+}
+
+/// The fit [`kernel_additive`] predicts with.
+pub fn kernel_additive_fit(
+    data: &ZooData,
+    parts: &LatencyParts,
+    split: &LatencySplit,
+) -> KernelAdditive {
     let rows =
         |part: &[usize]| -> Vec<&Kernels> { part.iter().map(|&r| &data.kernels[r]).collect() };
     let (train, labels) = (rows(&parts.train), data.latencies(&parts.train));
-    let model = match split {
+    match split {
         LatencySplit::InDomain => KernelAdditive::fit_validated(
             &train,
             &labels,
@@ -193,10 +258,5 @@ pub fn kernel_additive(data: &ZooData, parts: &LatencyParts, split: &LatencySpli
                 .collect();
             KernelAdditive::fit_selected(&train, &labels, &groups)
         }
-    };
-    parts
-        .test
-        .iter()
-        .map(|&r| model.predict(&data.kernels[r]))
-        .collect()
+    }
 }

@@ -29,6 +29,8 @@ pub enum Kind {
     V2,
     /// V2 with the additive readout and node costs.
     V2Additive,
+    /// V2 additive around the kernel-level baseline's per-node costs.
+    V2Residual,
     Gnn,
     /// The regressions and the kernel-level additive baseline (they cost
     /// next to nothing to fit).
@@ -40,6 +42,7 @@ impl Kind {
         match self {
             Kind::V2 => "v2",
             Kind::V2Additive => "v2-additive",
+            Kind::V2Residual => "v2-residual",
             Kind::Gnn => "gnn",
             Kind::Regression => "regression",
         }
@@ -139,7 +142,7 @@ pub fn plan(sets: &[Measured], seeds: &[u64]) -> Vec<Job> {
             seed,
         };
         for &seed in seeds {
-            for kind in [Kind::V2Additive, Kind::V2, Kind::Gnn] {
+            for kind in [Kind::V2Residual, Kind::V2Additive, Kind::V2, Kind::Gnn] {
                 for held_out in &splits {
                     jobs.push(job(kind, held_out, seed));
                 }
@@ -184,6 +187,13 @@ pub fn job_hash(job: &Job, protocol: &ZooProtocol, data: &ZooData) -> String {
             protocol.vocab,
             trainer::regression::KERNEL_ADDITIVE_VERSION,
         )),
+        // Its prior is the kernel-level baseline's fit.
+        Kind::V2Residual => hash_of(&(
+            protocol.config(job.kind),
+            labels,
+            protocol.vocab,
+            trainer::regression::KERNEL_ADDITIVE_VERSION,
+        )),
         kind => hash_of(&(protocol.config(kind), labels, protocol.vocab)),
     }
 }
@@ -208,7 +218,8 @@ pub fn run_job(
     };
     Ok(match protocol.config(job.kind) {
         Some(config) => {
-            let p = tz::train_and_predict(data, &parts, config, job.seed, device, false)?;
+            let p =
+                tz::train_and_predict(data, &parts, &job.split(), config, job.seed, device, false)?;
             vec![scored(job.kind.name(), p)]
         }
         None => vec![

@@ -17,6 +17,8 @@ pub struct ZooProtocol {
     /// V2 with the additive readout on tokens with node costs
     /// ([`TrainingConfig::additive`]).
     pub v2_additive: TrainingConfig,
+    /// V2 additive around the kernel-level baseline ([`TrainingConfig::residual`]).
+    pub v2_residual: TrainingConfig,
     pub gnn: TrainingConfig,
 }
 
@@ -28,11 +30,13 @@ impl ZooProtocol {
         let v2 = TrainingConfig::log_latency(profile, Benchmark::Nnlqp, vocab);
         let gnn = v2.gnn_baseline();
         let v2_additive = v2.additive();
+        let v2_residual = v2.residual();
         Self {
             profile,
             vocab,
             v2,
             v2_additive,
+            v2_residual,
             gnn,
         }
     }
@@ -50,6 +54,7 @@ impl ZooProtocol {
         match kind {
             super::Kind::V2 => Some(&self.v2),
             super::Kind::V2Additive => Some(&self.v2_additive),
+            super::Kind::V2Residual => Some(&self.v2_residual),
             super::Kind::Gnn => Some(&self.gnn),
             super::Kind::Regression => None,
         }
@@ -59,6 +64,7 @@ impl ZooProtocol {
     pub fn cap_epochs(&mut self, cap: usize) {
         self.v2.cap_epochs(cap);
         self.v2_additive.cap_epochs(cap);
+        self.v2_residual.cap_epochs(cap);
         self.gnn.cap_epochs(cap);
     }
 }

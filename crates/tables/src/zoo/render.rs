@@ -6,9 +6,10 @@ use crate::provenance::Provenance;
 use crate::stats::{mean, pm};
 use std::fmt::Write as _;
 
-const MODELS: [(&str, &str); 6] = [
+const MODELS: [(&str, &str); 7] = [
     ("v2", "V2"),
     ("v2-additive", "V2 additive"),
+    ("v2-residual", "V2 residual"),
     ("gnn", "GNN"),
     ("kernel_additive", "Kernel additive"),
     ("flops", "FLOPs reg."),
@@ -138,7 +139,10 @@ pub fn render_markdown(
          {} epochs. Both train on standardised ln(latency). V2 additive is V2 with each node's \
          cost (ln of its FLOPs, elements read and written, weights) appended to its token and \
          the sum readout replaced by a per-node latency head whose shares add up to the \
-         network's latency (vocabulary `{}`, trained on ln(latency)). Every learned model picks \
+         network's latency (vocabulary `{}`, trained on ln(latency)). V2 residual is V2 \
+         additive whose node head corrects a prior, ln of the node's cost under the kernel \
+         additive baseline fitted on the same training rows (its last token feature). Every \
+         learned model picks \
          its epoch by MAPE on a seeded tenth of the training rows; test rows never choose a \
          checkpoint. The kernel additive \
          baseline sums, over a network's kernels, a non-negative per-kernel-class cost linear in \
