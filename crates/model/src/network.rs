@@ -489,6 +489,37 @@ mod tests {
     }
 
     #[test]
+    fn the_residual_readout_adds_the_prior_to_each_nodes_share() {
+        let device = Device::flex();
+        let per_node = |readout| {
+            let mut s = sizes(12, 4, 16, 0);
+            s.positive_output = false;
+            s.readout = readout;
+            device.seed(6); // the same weights for both readouts
+            let model = V2NetworkModel::new(Encoder::V2, s, &device);
+            device.seed(7);
+            let tokens = Tensor::<2>::random([8, 12], Distribution::Normal(0.0, 1.0), &device);
+            // Each node scored as its own graph: its share is the graph's latency.
+            let mut batch = flat_pair(tokens.clone(), &device);
+            batch.graph_of_node = Tensor::arange(0..8, &device);
+            batch.graphs = 8;
+            let prior: Vec<f32> = tokens.narrow(1, 11, 1).into_data().try_to_vec().unwrap();
+            let z: Vec<f32> = model.forward_flat(&batch).into_data().try_to_vec().unwrap();
+            (z, prior)
+        };
+        let (additive, prior) = per_node(Readout::Additive);
+        let (residual, _) = per_node(Readout::Residual);
+        for i in 0..8 {
+            let expected = additive[i] + prior[i];
+            assert!(
+                (residual[i] - expected).abs() < 1e-4,
+                "node {i}: {} vs {expected}",
+                residual[i]
+            );
+        }
+    }
+
+    #[test]
     fn the_additive_readout_sums_node_shares_over_a_graph() {
         let device = Device::flex();
         for encoder in [Encoder::V2, Encoder::Sage] {
