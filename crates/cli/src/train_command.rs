@@ -160,39 +160,7 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    if let (Some(mape), Some(acc10), Some(acc5)) = (
-        report.metrics.mape,
-        report.metrics.acc10,
-        report.metrics.acc5,
-    ) {
-        println!(
-            "{} {} seed {} ({}): test MAPE {mape:.2}%, Acc(10%) {:.1}%, Acc(5%) {:.1}% on {} networks (validation MAPE {:.2}%, best epoch {}), {:.0} s training",
-            report.model,
-            report.benchmark,
-            report.seed,
-            report.profile,
-            100.0 * acc10,
-            100.0 * acc5,
-            report.n_test,
-            report.metrics.validation_mape.unwrap_or(f64::NAN),
-            report.metrics.best_epoch,
-            report.train_seconds
-        );
-    } else {
-        println!(
-            "{} {} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
-            report.model,
-            report.benchmark,
-            report.train_size,
-            report.seed,
-            report.profile,
-            report.metrics.kendall_tau,
-            report.n_test,
-            report.metrics.validation_kendall_tau,
-            report.metrics.best_epoch,
-            report.train_seconds
-        );
-    }
+    println!("{}", report.summary());
     println!("run directory: {}", report.run_dir.display());
     if let Some(path) = args.report {
         sysio::write_json(&path, &report)?;

@@ -47,6 +47,42 @@ pub struct Report {
     pub history: Vec<EpochLog>,
 }
 
+impl Report {
+    /// One line: the test score (MAPE and Acc(10%)/Acc(5%) for latency runs,
+    /// Kendall tau otherwise), its validation counterpart and the training time.
+    pub fn summary(&self) -> String {
+        let m = &self.metrics;
+        match (m.mape, m.acc10, m.acc5) {
+            (Some(mape), Some(acc10), Some(acc5)) => format!(
+                "{} {} seed {} ({}): test MAPE {mape:.2}%, Acc(10%) {:.1}%, Acc(5%) {:.1}% on {} networks (validation MAPE {:.2}%, best epoch {}), {:.0} s training",
+                self.model,
+                self.benchmark,
+                self.seed,
+                self.profile,
+                100.0 * acc10,
+                100.0 * acc5,
+                self.n_test,
+                m.validation_mape.unwrap_or(f64::NAN),
+                m.best_epoch,
+                self.train_seconds
+            ),
+            _ => format!(
+                "{} {} @{} seed {} ({}): test Kendall tau {:.4} on {} cells (validation {:.4}, best epoch {}), {:.0} s training",
+                self.model,
+                self.benchmark,
+                self.train_size,
+                self.seed,
+                self.profile,
+                m.kendall_tau,
+                self.n_test,
+                m.validation_kendall_tau,
+                m.best_epoch,
+                self.train_seconds
+            ),
+        }
+    }
+}
+
 /// One epoch of a run's history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochLog {
