@@ -9,11 +9,18 @@
 //! convolution before it, an activation fused into it) are left to the fit:
 //! a class whose nodes an engine fuses away learns a cost near zero. Graph
 //! inputs, outputs and pure shape ops (Shape, Size, Identity, Dropout) are
-//! not kernels.
+//! not kernels. The one fusion made here is SiLU, which exporters write as
+//! `x * Sigmoid(x)` and ONNX Runtime runs as one kernel (its `QuickGeluFusion`,
+//! onnxruntime/core/optimizer/quick_gelu_fusion.cc): left to the fit, a family
+//! that alone has SiLU would be priced as two element-wise passes per
+//! activation when it is held out.
 
 use crate::cost::{node_flops, node_traffic};
-use crate::{Graph, Op, PlainOp};
+use crate::{Graph, NodeId, Op, PlainOp};
 use std::collections::BTreeMap;
+
+/// The kernel class of a SiLU (`x * sigmoid(x)` as one kernel).
+pub const SWISH: &str = "Swish";
 
 /// One class's totals over a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -56,6 +63,7 @@ pub fn kernel_group(class: &str) -> Option<&'static str> {
         "Sigmoid",
         "HardSigmoid",
         "HardSwish",
+        SWISH,
         "Tanh",
         "Gelu",
         "Erf",
@@ -97,20 +105,58 @@ pub fn kernel_group(class: &str) -> Option<&'static str> {
 /// Each node's kernel, in the graph's topological order (the order of its
 /// tokens): its class and totals (a count of 1), or `None` for a node that is
 /// no kernel.
+/// A SiLU's two nodes are one kernel: the Sigmoid's node carries it (reading
+/// `x`, writing the product) and the Mul's node is no kernel.
 pub fn node_kernels(graph: &Graph) -> Vec<Option<(String, KernelTotals)>> {
+    let swish_muls: Vec<(NodeId, NodeId)> = graph
+        .node_ids()
+        .filter_map(|id| swish_mul(graph, id).map(|mul| (id, mul)))
+        .collect();
     graph
         .topological_order()
         .iter()
         .map(|&id| {
-            let class = kernel_class(&graph.node(id).op)?;
+            if swish_muls.iter().any(|&(_, mul)| mul == id) {
+                return None;
+            }
+            let mut flops = node_flops(graph, id);
+            let class = match swish_muls.iter().find(|&&(sigmoid, _)| sigmoid == id) {
+                Some(&(_, mul)) => {
+                    flops = flops.saturating_add(node_flops(graph, mul));
+                    SWISH.to_string()
+                }
+                None => kernel_class(&graph.node(id).op)?,
+            };
             let totals = KernelTotals {
                 count: 1,
-                flops: node_flops(graph, id),
+                flops,
                 memory: node_traffic(graph, id).total(),
             };
             Some((class, totals))
         })
         .collect()
+}
+
+/// The Mul that makes `sigmoid` half of a SiLU: `sigmoid` is a Sigmoid whose
+/// only use is a Mul of it and the Sigmoid's own operand.
+fn swish_mul(graph: &Graph, sigmoid: NodeId) -> Option<NodeId> {
+    if graph.node(sigmoid).op != Op::Plain(PlainOp::Sigmoid) {
+        return None;
+    }
+    let [x] = graph.operands(sigmoid)[..] else {
+        return None;
+    };
+    let [mul] = graph.successors(sigmoid)[..] else {
+        return None;
+    };
+    if graph.node(mul).op != Op::Plain(PlainOp::Mul) {
+        return None;
+    }
+    let mut operands = graph.operands(mul);
+    operands.sort_unstable();
+    let mut expected = vec![x, sigmoid];
+    expected.sort_unstable();
+    (operands == expected).then_some(mul)
 }
 
 /// Each kernel class's count, FLOPs and memory traffic in `graph`.
@@ -163,5 +209,39 @@ mod tests {
         assert_eq!(pw.memory, 128 + 256 + 128);
         assert_eq!(totals["Relu"].memory, 256 + 256);
         assert!(pw.flops > 0);
+    }
+
+    #[test]
+    fn a_silu_is_one_kernel_and_a_gate_is_not_fused() {
+        let shape = vec![1, 8, 4, 4];
+        let mut b = GraphBuilder::new();
+        let input = b.add_node(Node::new("x", Op::Input).with_shape(shape.clone()));
+        let sigmoid =
+            b.add_node(Node::new("s", Op::Plain(PlainOp::Sigmoid)).with_shape(shape.clone()));
+        let mul = b.add_node(Node::new("m", Op::Plain(PlainOp::Mul)).with_shape(shape.clone()));
+        // A squeeze-excite style gate: Sigmoid of another tensor times x.
+        let gate_in = b.add_node(Node::new("g", Op::Relu).with_shape(shape.clone()));
+        let gate =
+            b.add_node(Node::new("gs", Op::Plain(PlainOp::Sigmoid)).with_shape(shape.clone()));
+        let scale = b.add_node(Node::new("gm", Op::Plain(PlainOp::Mul)).with_shape(shape.clone()));
+        let out = b.add_node(Node::new("y", Op::Output).with_shape(shape));
+        b.connect(input, sigmoid, 0)
+            .connect(input, mul, 0)
+            .connect(sigmoid, mul, 1)
+            .connect(mul, gate_in, 0)
+            .connect(gate_in, gate, 0)
+            .connect(mul, scale, 0)
+            .connect(gate, scale, 1)
+            .connect(scale, out, 0);
+        let graph = b.build().expect("acyclic");
+        let totals = kernel_totals(&graph);
+        let classes: Vec<&str> = totals.keys().map(String::as_str).collect();
+        assert_eq!(classes, ["Mul", "Relu", "Sigmoid", SWISH]);
+        assert_eq!(totals[SWISH].count, 1);
+        assert_eq!(totals["Mul"].count, 1);
+        // Reads x and writes the product: 128 elements each.
+        assert_eq!(totals[SWISH].memory, 128 + 128);
+        let per_node = node_kernels(&graph);
+        assert_eq!(per_node.iter().flatten().count(), 4);
     }
 }

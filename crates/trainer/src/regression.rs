@@ -51,8 +51,9 @@ fn is_group_name(name: &str) -> bool {
 
 /// Bumped when [`KernelAdditive`]'s fit changes, so stored table results of
 /// an older fit are recomputed (2: kernel groups and a selected shrinkage;
-/// 3: with a family held out, classes of one training family have no columns).
-pub const KERNEL_ADDITIVE_VERSION: u32 = 3;
+/// 3: with a family held out, classes of one training family have no columns;
+/// 4: a SiLU is one kernel).
+pub const KERNEL_ADDITIVE_VERSION: u32 = 4;
 
 /// The one of [`SHRINKAGES`] with the lowest `score` (the first on ties).
 fn best_shrinkage(score: impl Fn(f64) -> f64) -> f64 {
