@@ -16,6 +16,7 @@ use graph_ir::networks::nb201_network;
 use model::{Architecture, CellModel, CellModelConfig};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 use tokenizer::{CellTokenizer, CellVocab, GraphTokens, NetworkTokenizer, NetworkVocab};
 use trainer::batcher::forward;
 use trainer::train::batch_loss;
@@ -193,6 +194,7 @@ fn every_backend_predicts_what_flex_predicts() -> TestResult {
         // Distinct inputs give distinct outputs: the comparison is not of constants.
         assert!(expected.windows(2).any(|w| w[0] != w[1]), "{}", case.name);
         for (backend, device) in &backends[1..] {
+            let started = Instant::now();
             let got = values(forward(&load(case, &weights, device)?, &refs, device))?;
             assert_eq!(got.len(), expected.len(), "{backend} {}", case.name);
             for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
@@ -204,13 +206,14 @@ fn every_backend_predicts_what_flex_predicts() -> TestResult {
                 );
             }
             eprintln!(
-                "{backend} = flex for {} ({} graphs, largest relative gap {:.2e})",
+                "{backend} = flex for {} ({} graphs, largest relative gap {:.2e}, {:.1} s)",
                 case.name,
                 got.len(),
                 got.iter()
                     .zip(&expected)
                     .map(|(g, e)| relative_gap(*g, *e))
-                    .fold(0.0, f64::max)
+                    .fold(0.0, f64::max),
+                started.elapsed().as_secs_f64()
             );
         }
     }
@@ -238,6 +241,7 @@ fn one_training_step_lowers_the_loss_on_every_backend() -> TestResult {
         let perm: Vec<i64> = (0..b as i64).rev().collect();
         let mut flex_loss = None;
         for (backend, device) in backends() {
+            let started = Instant::now();
             let autodiff = device.autodiff();
             let model = load(case, &weights, &autodiff)?;
             let loss = batch_loss(&training, &model, &refs, &targets, &perm, &autodiff);
@@ -247,7 +251,11 @@ fn one_training_step_lowers_the_loss_on_every_backend() -> TestResult {
             let after = values(
                 batch_loss(&training, &model, &refs, &targets, &perm, &autodiff).reshape([1]),
             )?[0];
-            eprintln!("{backend}, {}: loss {before:.6} -> {after:.6}", case.name);
+            eprintln!(
+                "{backend}, {}: loss {before:.6} -> {after:.6} ({:.1} s)",
+                case.name,
+                started.elapsed().as_secs_f64()
+            );
             assert!(
                 before.is_finite() && after < before,
                 "{backend}, {}: {before} -> {after}",

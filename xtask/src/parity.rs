@@ -72,6 +72,12 @@ pub fn test_command(args: &ParityArgs, prepared: &Prepared, target_dir: &Path) -
             // default level doubles the run, and parity holds for any kernel.
             test.env("CUBECL_AUTOTUNE_LEVEL", "minimal");
         }
+        if std::env::var_os("GALLIVM_PERF").is_none() {
+            // Most of the run is lavapipe compiling each new kernel with LLVM;
+            // without its optimisation passes the test took 431 s instead of
+            // 1,000 s (cold shader cache, 2 cores), with the same numbers.
+            test.env("GALLIVM_PERF", "nopt");
+        }
         if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
             // Silences a harmless warning of the Vulkan loader.
             test.env("XDG_RUNTIME_DIR", std::env::temp_dir());

@@ -43,9 +43,15 @@ fn section(out: &mut String, stored: &[Stored], families: &[String], in_domain: 
     // Per-seed means over families, for the mean row's +- std.
     let mut family_means: Vec<(Vec<f64>, Vec<f64>)> = vec![(vec![], vec![]); MODELS.len()];
     for family in families {
-        let n = scores_of(stored, in_domain, "v2", family)
-            .first()
-            .map_or(0, |s| s.n);
+        // Every model scores the same test rows: take n from whichever ran.
+        let n = MODELS
+            .iter()
+            .find_map(|(model, _)| {
+                scores_of(stored, in_domain, model, family)
+                    .first()
+                    .map(|s| s.n)
+            })
+            .unwrap_or(0);
         let _ = write!(out, "| {family} | {n} |");
         for (m, (model, _)) in MODELS.iter().enumerate() {
             let s = scores_of(stored, in_domain, model, family);
