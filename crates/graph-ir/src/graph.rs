@@ -27,6 +27,11 @@ pub struct Node {
     /// are not nodes, so the count travels with the op.
     #[serde(default)]
     pub params: u64,
+    /// Its output is all zeros whatever its input (NAS-Bench-201's `none`,
+    /// written as a Mul by a zero constant), which an engine that folds
+    /// constants computes once, before the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zeros: bool,
 }
 
 impl Node {
@@ -36,6 +41,7 @@ impl Node {
             op,
             shape: None,
             params: 0,
+            zeros: false,
         }
     }
 
@@ -46,6 +52,12 @@ impl Node {
 
     pub fn with_params(mut self, params: u64) -> Self {
         self.params = params;
+        self
+    }
+
+    /// Marks the output as all zeros ([`Node::zeros`]).
+    pub fn all_zeros(mut self) -> Self {
+        self.zeros = true;
         self
     }
 }

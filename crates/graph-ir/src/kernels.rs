@@ -102,21 +102,65 @@ pub fn kernel_group(class: &str) -> Option<&'static str> {
     }
 }
 
+/// Which nodes an engine leaves out of what it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pruning {
+    /// Every compute node runs. ONNX Runtime, as measured on the zoo:
+    /// NAS-Bench-201 cells with computation on zeros cost what their kernels
+    /// suggest.
+    #[default]
+    None,
+    /// Nodes whose value is constant (computed from weights alone, or from a
+    /// [`crate::Node::zeros`] node) are computed once, before the run:
+    /// tract's `into_optimized` folds them (its declutter passes,
+    /// tract-core/src/optim). No node is dead: every node without a use is a
+    /// graph output (as `onnx_io::export` writes it), which an engine keeps.
+    Constants,
+}
+
+impl Pruning {
+    /// The pruning of the engine a latency was measured with (its name in the
+    /// measurement metadata: `tract`, `ort`); an engine not known here runs
+    /// every node.
+    pub fn of_engine(engine: &str) -> Pruning {
+        match engine {
+            "tract" => Pruning::Constants,
+            _ => Pruning::None,
+        }
+    }
+
+    /// For each node id, whether the engine runs it.
+    fn runs(self, graph: &Graph) -> Vec<bool> {
+        let mut runs = vec![true; graph.len()];
+        if self == Pruning::None {
+            return runs;
+        }
+        for &id in graph.topological_order() {
+            let node = graph.node(id);
+            let constant = node.zeros
+                || (node.op != Op::Input && graph.operands(id).iter().all(|o| !runs[o.0]));
+            runs[id.0] = !constant;
+        }
+        runs
+    }
+}
+
 /// Each node's kernel, in the graph's topological order (the order of its
 /// tokens): its class and totals (a count of 1), or `None` for a node that is
-/// no kernel.
+/// no kernel, or that `pruning` leaves out.
 /// A SiLU's two nodes are one kernel: the Sigmoid's node carries it (reading
 /// `x`, writing the product) and the Mul's node is no kernel.
-pub fn node_kernels(graph: &Graph) -> Vec<Option<(String, KernelTotals)>> {
+pub fn node_kernels(graph: &Graph, pruning: Pruning) -> Vec<Option<(String, KernelTotals)>> {
     let swish_muls: Vec<(NodeId, NodeId)> = graph
         .node_ids()
         .filter_map(|id| swish_mul(graph, id).map(|mul| (id, mul)))
         .collect();
+    let runs = pruning.runs(graph);
     graph
         .topological_order()
         .iter()
         .map(|&id| {
-            if swish_muls.iter().any(|&(_, mul)| mul == id) {
+            if !runs[id.0] || swish_muls.iter().any(|&(_, mul)| mul == id) {
                 return None;
             }
             let mut flops = node_flops(graph, id);
@@ -159,10 +203,11 @@ fn swish_mul(graph: &Graph, sigmoid: NodeId) -> Option<NodeId> {
     (operands == expected).then_some(mul)
 }
 
-/// Each kernel class's count, FLOPs and memory traffic in `graph`.
-pub fn kernel_totals(graph: &Graph) -> BTreeMap<String, KernelTotals> {
+/// Each kernel class's count, FLOPs and memory traffic in `graph`, as an
+/// engine that prunes by `pruning` runs it.
+pub fn kernel_totals(graph: &Graph, pruning: Pruning) -> BTreeMap<String, KernelTotals> {
     let mut totals: BTreeMap<String, KernelTotals> = BTreeMap::new();
-    for (class, node) in node_kernels(graph).into_iter().flatten() {
+    for (class, node) in node_kernels(graph, pruning).into_iter().flatten() {
         let t = totals.entry(class).or_default();
         t.count += node.count;
         t.flops = t.flops.saturating_add(node.flops);
@@ -200,7 +245,7 @@ mod tests {
             .connect(dw, pw, 0)
             .connect(pw, relu, 0)
             .connect(relu, out, 0);
-        let totals = kernel_totals(&b.build().expect("acyclic"));
+        let totals = kernel_totals(&b.build().expect("acyclic"), Pruning::None);
         let classes: Vec<&str> = totals.keys().map(String::as_str).collect();
         assert_eq!(classes, ["Conv/1x1", "Conv/grouped", "Relu"]);
         let pw = totals["Conv/1x1"];
@@ -234,14 +279,50 @@ mod tests {
             .connect(gate, scale, 1)
             .connect(scale, out, 0);
         let graph = b.build().expect("acyclic");
-        let totals = kernel_totals(&graph);
+        let totals = kernel_totals(&graph, Pruning::None);
         let classes: Vec<&str> = totals.keys().map(String::as_str).collect();
         assert_eq!(classes, ["Mul", "Relu", "Sigmoid", SWISH]);
         assert_eq!(totals[SWISH].count, 1);
         assert_eq!(totals["Mul"].count, 1);
         // Reads x and writes the product: 128 elements each.
         assert_eq!(totals[SWISH].memory, 128 + 128);
-        let per_node = node_kernels(&graph);
+        let per_node = node_kernels(&graph, Pruning::None);
         assert_eq!(per_node.iter().flatten().count(), 4);
+    }
+
+    fn count(totals: &BTreeMap<String, KernelTotals>, class: &str) -> u64 {
+        totals.get(class).map_or(0, |t| t.count)
+    }
+
+    #[test]
+    fn tract_folds_computation_on_zeros_and_keeps_unused_outputs() {
+        use crate::networks::nb201_network;
+        let cell = |s: &str| s.parse().expect("a cell");
+        // Node 1's conv feeds nothing: a graph output, which runs.
+        let dangling = nb201_network(
+            &cell("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"),
+            1,
+        );
+        // Node 1 is zeros, so the 3x3 conv of it is a constant; the 1x1 conv runs.
+        let zeros = nb201_network(
+            &cell("|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|"),
+            1,
+        );
+        assert_eq!(
+            kernel_totals(&dangling, Pruning::None),
+            kernel_totals(&dangling, Pruning::Constants)
+        );
+        let every = kernel_totals(&zeros, Pruning::None);
+        let folded = kernel_totals(&zeros, Pruning::Constants);
+        // 15 cells: one zeros Mul each, and its Relu, 3x3 conv and BN.
+        assert_eq!(count(&every, "Mul"), 15);
+        assert_eq!(count(&folded, "Mul"), 0);
+        assert_eq!(count(&every, "Conv/1x1"), count(&folded, "Conv/1x1"));
+        assert_eq!(count(&every, "Conv/kxk") - count(&folded, "Conv/kxk"), 15);
+        assert_eq!(count(&every, "Relu") - count(&folded, "Relu"), 15);
+        // The sum of a live and a constant branch still runs.
+        assert_eq!(count(&every, "Add"), count(&folded, "Add"));
+        assert_eq!(Pruning::of_engine("tract"), Pruning::Constants);
+        assert_eq!(Pruning::of_engine("ort"), Pruning::None);
     }
 }

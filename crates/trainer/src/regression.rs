@@ -3,7 +3,7 @@
 //! the kernel-level additive baseline ([`KernelAdditive`]).
 
 use graph_ir::Cost;
-use graph_ir::kernels::KernelTotals;
+use graph_ir::kernels::{KernelTotals, Pruning};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -49,11 +49,18 @@ fn is_group_name(name: &str) -> bool {
     matches!(name, "Conv" | "Activation" | "Binary")
 }
 
-/// Bumped when [`KernelAdditive`]'s fit changes, so stored table results of
-/// an older fit are recomputed (2: kernel groups and a selected shrinkage;
-/// 3: with a family held out, classes of one training family have no columns;
-/// 4: a SiLU is one kernel).
-pub const KERNEL_ADDITIVE_VERSION: u32 = 4;
+/// The version of [`KernelAdditive`]'s fit and of the kernels it reads for an
+/// engine that prunes by `pruning`, bumped when either changes, so stored
+/// table results of an older fit are recomputed (2: kernel groups and a
+/// selected shrinkage; 3: with a family held out, classes of one training
+/// family have no columns; 4: a SiLU is one kernel; 5, tract only:
+/// constants are no kernels).
+pub fn kernel_additive_version(pruning: Pruning) -> u32 {
+    match pruning {
+        Pruning::None => 4,
+        Pruning::Constants => 5,
+    }
+}
 
 /// The one of [`SHRINKAGES`] with the lowest `score` (the first on ties).
 fn best_shrinkage(score: impl Fn(f64) -> f64) -> f64 {

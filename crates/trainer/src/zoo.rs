@@ -12,7 +12,7 @@ use crate::{TrainError, TrainingConfig};
 use burn::prelude::Device;
 use datasets::BadRows;
 use datasets::nnlqp::{LabelFile, LatencyParts, LatencySplit, read_labels};
-use graph_ir::kernels::KernelTotals;
+use graph_ir::kernels::{KernelTotals, Pruning};
 use graph_ir::{Cost, graph_cost};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +34,24 @@ pub struct ZooData {
     pub node_kernels: Vec<Vec<Option<(String, KernelTotals)>>>,
     /// Ops outside `vocab` (encoded with an all-zero one-hot), with counts.
     pub unknown_ops: BTreeMap<String, usize>,
+    /// What the labels' engine leaves out of a run: the kernels above are
+    /// the ones it runs.
+    pub pruning: Pruning,
+}
+
+/// The one field of `metadata-<platform>.json` the kernels depend on.
+#[derive(serde::Deserialize)]
+struct EngineName {
+    engine: String,
+}
+
+/// The pruning of the engine that measured `platform` in `dir`, by its
+/// metadata; every node runs for a platform with none (data measured
+/// elsewhere), as it does on ONNX Runtime.
+fn platform_pruning(dir: &Path, platform: Option<&str>) -> Pruning {
+    platform
+        .and_then(|p| sysio::read_json::<EngineName>(&dir.join(format!("metadata-{p}.json"))).ok())
+        .map_or(Pruning::None, |m| Pruning::of_engine(&m.engine))
 }
 
 impl ZooData {
@@ -47,6 +65,8 @@ impl ZooData {
     ) -> Result<ZooData, TrainError> {
         let labels = read_labels(&dir.join("gt.txt"), BadRows::Fail)?.for_platform(platform)?;
         let manifest = Manifest::read(dir)?;
+        let measured = labels.rows.first().map(|r| r.platform.as_str());
+        let pruning = platform_pruning(dir, measured);
         let tokenizer = NetworkTokenizer::new(vocab);
         let mut tokens = Vec::with_capacity(labels.rows.len());
         let mut costs = Vec::with_capacity(labels.rows.len());
@@ -76,8 +96,8 @@ impl ZooData {
             }
             tokens.push(compact.encode());
             costs.push(graph_cost(&graph));
-            kernels.push(graph_ir::kernels::kernel_totals(&graph));
-            node_kernels.push(graph_ir::kernels::node_kernels(&graph));
+            kernels.push(graph_ir::kernels::kernel_totals(&graph, pruning));
+            node_kernels.push(graph_ir::kernels::node_kernels(&graph, pruning));
         }
         Ok(ZooData {
             labels,
@@ -87,6 +107,7 @@ impl ZooData {
             kernels,
             node_kernels,
             unknown_ops,
+            pruning,
         })
     }
 

@@ -44,13 +44,28 @@ impl NetworkBuilder {
     }
 
     fn push(&mut self, op: Op, shape: Vec<usize>, params: u64, operands: &[&Tensor]) -> Tensor {
+        self.push_node(
+            |name| Node::new(name, op).with_params(params),
+            shape,
+            operands,
+        )
+    }
+
+    /// Adds the node `make` builds from its name (`<op>_<n>`), shaped `shape`.
+    fn push_node(
+        &mut self,
+        make: impl FnOnce(String) -> Node,
+        shape: Vec<usize>,
+        operands: &[&Tensor],
+    ) -> Tensor {
         self.count += 1;
-        let name = format!("{}_{}", op.name().to_lowercase(), self.count);
-        let node = self.graph.add_node(
-            Node::new(name, op)
-                .with_shape(shape.clone())
-                .with_params(params),
-        );
+        let node = make(String::new());
+        let name = format!("{}_{}", node.op.name().to_lowercase(), self.count);
+        let node = self.graph.add_node(Node {
+            name,
+            shape: Some(shape.clone()),
+            ..node
+        });
         for (slot, t) in operands.iter().enumerate() {
             self.graph.connect(t.node, node, slot);
         }
@@ -90,8 +105,15 @@ impl NetworkBuilder {
     }
 
     /// `x * c` for a one-element constant `c` (NAS-Bench-201's `none` on a path that must exist).
-    pub fn scale(&mut self, x: &Tensor) -> Tensor {
-        self.push(Op::Plain(PlainOp::Mul), x.shape.clone(), 1, &[x])
+    /// Zeros shaped like `x`: `x * 0`, a Mul by a one-element zero constant
+    /// (the exporter fills a Mul's constant with 0).
+    pub fn zeros_like(&mut self, x: &Tensor) -> Tensor {
+        let mul = |name| {
+            Node::new(name, Op::Plain(PlainOp::Mul))
+                .with_params(1)
+                .all_zeros()
+        };
+        self.push_node(mul, x.shape.clone(), &[x])
     }
 
     pub fn average_pool(&mut self, x: &Tensor, attrs: PoolAttrs) -> Tensor {

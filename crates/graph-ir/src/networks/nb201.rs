@@ -85,7 +85,7 @@ fn cell_block(b: &mut NetworkBuilder, x: &Tensor, cell: &Nb201Cell) -> Tensor {
     // Node values, created when first needed; a node without incoming edges is zeros.
     let mut nodes: Vec<Option<Tensor>> = vec![Some(x.clone()), None, None, None];
     let value = |b: &mut NetworkBuilder, nodes: &mut Vec<Option<Tensor>>, i: usize| {
-        nodes[i].get_or_insert_with(|| b.scale(x)).clone()
+        nodes[i].get_or_insert_with(|| b.zeros_like(x)).clone()
     };
     for j in 1..4 {
         let mut sum: Option<Tensor> = None;

@@ -11,7 +11,7 @@ use crate::attrs::Attrs;
 use crate::constant::Const;
 use crate::proto::{GraphProto, ModelProto, NodeProto};
 use crate::shape::{self, Operand};
-use graph_ir::{Graph, GraphBuilder, Node, NodeId, Op};
+use graph_ir::{Graph, GraphBuilder, Node, NodeId, Op, PlainOp};
 use order::{display_name, topological};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -513,6 +513,12 @@ impl Importer {
                 _ => 0,
             })
             .sum();
+        // `x * 0` is zeros whatever `x` is (NAS-Bench-201's `none` is written so).
+        let zeros = op == Op::Plain(PlainOp::Mul)
+            && inputs.iter().flatten().any(|v| {
+                matches!(v, Value::Const(Const { values: Some(values), .. })
+                    if !values.is_empty() && values.iter().all(|&x| x == 0.0))
+            });
         let base = display_name(node);
         for (k, (out, shape)) in node.output.iter().zip(shapes).enumerate() {
             // Optional outputs nobody reads (Dropout's mask, ...) are not nodes.
@@ -525,11 +531,12 @@ impl Importer {
                 format!("{base}:{k}")
             };
             // Weights belong to the op, so only its first output carries them.
-            let id = self.builder.add_node(
-                Node::new(name, op.clone())
+            let id = self.builder.add_node(Node {
+                zeros,
+                ..Node::new(name, op.clone())
                     .with_shape(shape.clone())
-                    .with_params(if k == 0 { params } else { 0 }),
-            );
+                    .with_params(if k == 0 { params } else { 0 })
+            });
             for (slot, v) in inputs.iter().enumerate() {
                 if let Some(Value::Data { node: from, .. }) = v {
                     self.builder.connect(*from, id, slot);

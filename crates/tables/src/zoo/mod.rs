@@ -185,14 +185,14 @@ pub fn job_hash(job: &Job, protocol: &ZooProtocol, data: &ZooData) -> String {
         Kind::Regression => hash_of(&(
             labels,
             protocol.vocab,
-            trainer::regression::KERNEL_ADDITIVE_VERSION,
+            trainer::regression::kernel_additive_version(data.pruning),
         )),
         // Its prior is the kernel-level baseline's fit.
         Kind::V2Residual => hash_of(&(
             protocol.config(job.kind),
             labels,
             protocol.vocab,
-            trainer::regression::KERNEL_ADDITIVE_VERSION,
+            trainer::regression::kernel_additive_version(data.pruning),
         )),
         kind => hash_of(&(protocol.config(kind), labels, protocol.vocab)),
     }
