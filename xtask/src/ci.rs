@@ -1,8 +1,9 @@
 //! `cargo xtask ci`: what `.ci/run` runs, as two lanes side by side with a
 //! per-step timing table at the end.
 //!
-//! - **main lane**: fmt, clippy, the test build and suite (release mode:
-//!   numeric tests are ~40x slower in debug), ONNX's node tests as a
+//! - **main lane**: fmt, clippy, the test build and suite (the `ci` profile:
+//!   release with tract at opt-level 1; numeric tests are ~40x slower in
+//!   debug), ONNX's node tests as a
 //!   shape-inference conformance gate (95% of the `ai.onnx` tests), a
 //!   fresh-machine run from the data mirror with the binary the test build
 //!   made, then tidy;
@@ -197,11 +198,11 @@ fn main_lane(root: &Path, args: &CiArgs, timings: &Timings) -> Result<()> {
     })?;
     let test = || {
         let mut test = cargo();
-        test.args(["test", "--release", "--workspace"])
+        test.args(["test", "--profile", "ci", "--workspace"])
             .env(sysio::onnxruntime::ENV_VAR, &ort_library);
         test
     };
-    timings.step(LANE, "build (release, tests)", || {
+    timings.step(LANE, "build (ci profile, tests)", || {
         let mut build = test();
         build.arg("--no-run");
         crate::run_command(build)
@@ -300,7 +301,7 @@ fn fresh_machine(root: &Path) -> Result<()> {
         std::fs::remove_dir_all(&fresh)
             .with_context(|| format!("cannot clear {}", fresh.display()))?;
     }
-    let binary = root.join("target/release/narformer");
+    let binary = root.join("target/ci/narformer");
     if !binary.is_file() {
         bail!("{} is missing: the test build makes it", binary.display());
     }

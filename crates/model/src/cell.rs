@@ -292,6 +292,7 @@ mod tests {
 
     #[test]
     fn prediction_does_not_depend_on_padding_or_batch_mates() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         for architecture in Architecture::ALL {
             device.seed(0);
@@ -318,6 +319,7 @@ mod tests {
 
     #[test]
     fn baselines_at_quick_sizes_have_about_the_parameters_of_v2() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         let quick = |a: Architecture, hidden| {
             CellModelConfig::new()
@@ -344,6 +346,7 @@ mod tests {
 
     #[test]
     fn paper_size_has_about_8_6_million_parameters() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         let n = CellModelConfig::new().init(&device).num_params();
         assert!((8_400_000..8_800_000).contains(&n), "{n} parameters");
@@ -351,6 +354,7 @@ mod tests {
 
     #[test]
     fn output_is_positive_and_finite() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         for architecture in Architecture::ALL {
             let model = tiny_of(architecture).init(&device);

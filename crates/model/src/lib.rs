@@ -11,6 +11,8 @@ pub mod grouped_ffn;
 pub mod head;
 pub mod layer;
 pub mod network;
+#[cfg(test)]
+mod test_lock;
 pub mod transformer;
 pub mod v2;
 

@@ -357,6 +357,7 @@ mod tests {
 
     #[test]
     fn paper_size_has_about_2_3_million_parameters() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         let model = V2NetworkModel::new(Encoder::V2, sizes(152, 40, 512, 0), &device);
         let params = model.num_params();
@@ -381,6 +382,7 @@ mod tests {
 
     #[test]
     fn padding_does_not_change_the_prediction_and_statics_matter() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         device.seed(1);
         let model = V2NetworkModel::new(Encoder::V2, sizes(12, 4, 16, 0), &device);
@@ -435,6 +437,7 @@ mod tests {
 
     #[test]
     fn flat_and_padded_batches_give_the_same_predictions() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         for encoder in [Encoder::V2, Encoder::Sage] {
             device.seed(4);
@@ -456,6 +459,7 @@ mod tests {
 
     #[test]
     fn device_settings_change_predictions_only_through_the_embedding() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         device.seed(2);
         let model = V2NetworkModel::new(Encoder::V2, sizes(12, 4, 16, 3), &device);
@@ -490,6 +494,7 @@ mod tests {
 
     #[test]
     fn the_residual_readout_adds_the_prior_to_each_nodes_share() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         let per_node = |readout| {
             let mut s = sizes(12, 4, 16, 0);
@@ -521,6 +526,7 @@ mod tests {
 
     #[test]
     fn the_additive_readout_sums_node_shares_over_a_graph() {
+        let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
         for encoder in [Encoder::V2, Encoder::Sage] {
             device.seed(5);
