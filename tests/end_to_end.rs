@@ -623,8 +623,18 @@ fn a_measured_zoo_trains_into_a_bundle_that_predicts_onnx_files() {
     assert_eq!(card["test"]["n"], 2, "{card}"); // the last tenth of each family's 10
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["model"]["readout"], "additive");
+    assert_eq!(config["model"]["readout"], "residual");
+    // The residual readout's baseline travels with the run, with tract's pruning.
+    let prior: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("prior.json")).unwrap()).unwrap();
+    assert_eq!(prior["pruning"], "constants", "{prior}");
     let resnet = fixtures().join("onnx/resnet18.onnx");
     let out = success_stdout(&narformer(&["predict", "--run", &s(&run), &s(&resnet)]));
     assert!(out.trim_end().ends_with("resnet18.onnx"), "{out}");
+    let ms: f64 = out.split(" ms").next().unwrap().parse().unwrap();
+    assert!(ms.is_finite() && ms > 0.0, "{out}");
+    // A damaged prior is an error naming it, not a panic or a silent guess.
+    std::fs::write(run.join("prior.json"), r#"{"pruning": "none"}"#).unwrap();
+    let broken = narformer(&["predict", "--run", &s(&run), &s(&resnet)]);
+    assert_clean_failure(&broken, &["prior.json"]);
 }

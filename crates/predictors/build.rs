@@ -1,6 +1,7 @@
 //! Compiles every complete predictor directory under `data/predictors/` into
 //! the crate (`$OUT_DIR/bundled.rs`): a directory with `card.json`,
-//! `config.json`, `target.json`, `format.json` and `model.bpk`. With none
+//! `config.json`, `target.json`, `format.json` and `model.bpk` (and `prior.json`
+//! for a residual predictor). With none
 //! there the crate still builds, with no bundled predictor.
 
 use std::fmt::Write as _;
@@ -13,6 +14,9 @@ const FILES: [&str; 5] = [
     "format.json",
     "model.bpk",
 ];
+
+/// The residual readout's prior, beside the files every predictor has.
+const PRIOR: &str = "prior.json";
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -42,10 +46,17 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
             format!("{:?}", absolute(&path))
         };
+        // A residual predictor's prior: optional, the loader says if one is missing.
+        let prior = if dir.join(PRIOR).is_file() {
+            format!("Some(include_str!({}))", file(PRIOR))
+        } else {
+            "None".to_string()
+        };
         let _ = writeln!(
             out,
             "    BundledFiles {{ id: {:?}, card: include_str!({}), config: include_str!({}), \
-             target: include_str!({}), format: include_str!({}), model: include_bytes!({}) }},",
+             target: include_str!({}), format: include_str!({}), model: include_bytes!({}), \
+             prior: {prior} }},",
             dir.file_name().unwrap_or_default().to_string_lossy(),
             file("card.json"),
             file("config.json"),

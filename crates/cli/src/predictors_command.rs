@@ -33,7 +33,11 @@ struct BundleArgs {
     /// Where each predictor's directory goes.
     #[arg(long, default_value = "data/predictors")]
     out: PathBuf,
-    /// Override the additive variant's epochs (quick profile: 40).
+    /// The readout: residual (each node corrects its kernel-level baseline
+    /// cost; generalises best to unseen families) or additive.
+    #[arg(long, default_value = "residual")]
+    readout: model::Readout,
+    /// Override the profile's epochs (quick profile: 40).
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long, default_value_t = 0)]
@@ -54,7 +58,7 @@ fn list(device: &burn::prelude::Device) -> Result<()> {
         return Ok(());
     }
     println!(
-        "id\tdevice\tengine\tthreads\tdataset\ttest MAPE %\ttest Acc(10%) %\tformat\ttrained with"
+        "id\tmodel\tdevice\tengine\tthreads\tdataset\ttest MAPE %\ttest Acc(10%) %\tformat\ttrained with"
     );
     for p in all {
         let c = &p.card;
@@ -64,8 +68,9 @@ fn list(device: &burn::prelude::Device) -> Result<()> {
             (Err(e), _) => format!("cannot load: {e}"),
         };
         println!(
-            "{}\t{}\t{} {} ({})\t{}\t{}\t{:.2} (n={})\t{:.1}\t{format}\t{}",
+            "{}\t{}\t{}\t{} {} ({})\t{}\t{}\t{:.2} (n={})\t{:.1}\t{format}\t{}",
             p.id(),
+            c.model,
             c.device,
             c.engine,
             c.engine_version,
@@ -93,12 +98,16 @@ fn bundle(args: BundleArgs, device: &burn::prelude::Device) -> Result<()> {
     }
     for platform in platforms {
         let metadata = measure::read_metadata(&args.data, &platform)?;
-        let mut config = TrainingConfig::log_latency(
+        let base = TrainingConfig::log_latency(
             Profile::Quick,
             trainer::Benchmark::Nnlqp,
             tokenizer::NetworkVocab::Extended,
-        )
-        .additive();
+        );
+        let mut config = match args.readout {
+            model::Readout::Residual => base.residual(),
+            model::Readout::Additive => base.additive(),
+            model::Readout::Sum => bail!("bundled predictors use --readout residual or additive"),
+        };
         config.seed = args.seed;
         if let Some(network) = config.network.as_mut() {
             network.platform = Some(platform.clone());
@@ -136,9 +145,11 @@ fn bundle(args: BundleArgs, device: &burn::prelude::Device) -> Result<()> {
                 .repeatability
                 .as_ref()
                 .map(|r| r.median_relative_difference),
+            model: format!("V2, {} readout", args.readout),
             trained_with: format!(
-                "narformer predictors bundle --data {} --platform {platform} --seed {}{}",
+                "narformer predictors bundle --data {} --platform {platform} --readout {} --seed {}{}",
                 args.data.display(),
+                args.readout,
                 args.seed,
                 args.epochs
                     .map(|e| format!(" --epochs {e}"))

@@ -35,9 +35,11 @@ pub struct TrainArgs {
     #[arg(long, default_value = "extended-v2")]
     vocab: tokenizer::NetworkVocab,
     /// nnlqp: how node embeddings become the latency: sum (the paper's sum
-    /// readout) or additive (a per-node latency head whose shares add up, on
+    /// readout), additive (a per-node latency head whose shares add up, on
     /// tokens with each node's cost: vocabulary extended-costs, ln(latency)
-    /// loss; the variant that generalises to unseen families).
+    /// loss) or residual (additive, each node's share a correction of its
+    /// cost under the kernel-level baseline fitted on the training rows; a
+    /// measured zoo only: the variant that generalises best to unseen families).
     #[arg(long, default_value = "sum")]
     readout: model::Readout,
     /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
@@ -100,13 +102,8 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     }
     match args.readout {
         model::Readout::Additive if latency => config = config.additive(),
-        model::Readout::Residual => {
-            bail!(
-                "--readout residual needs the kernel-level baseline's per-node costs, which \
-                 only the zoo table computes so far (cargo xtask reproduce-table zoo); use \
-                 --readout additive"
-            );
-        }
+        model::Readout::Residual if latency => config = config.residual(),
+        model::Readout::Residual => bail!("--readout residual is for latency benchmarks"),
         _ => {}
     }
     if let Some(epochs) = args.epochs {

@@ -17,6 +17,7 @@
 
 use crate::cost::{node_flops, node_traffic};
 use crate::{Graph, NodeId, Op, PlainOp};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The kernel class of a SiLU (`x * sigmoid(x)` as one kernel).
@@ -103,7 +104,8 @@ pub fn kernel_group(class: &str) -> Option<&'static str> {
 }
 
 /// Which nodes an engine leaves out of what it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pruning {
     /// Every compute node runs. ONNX Runtime, as measured on the zoo:
     /// NAS-Bench-201 cells with computation on zeros cost what their kernels

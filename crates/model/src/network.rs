@@ -72,6 +72,16 @@ impl std::str::FromStr for Readout {
     }
 }
 
+impl std::fmt::Display for Readout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Readout::Sum => "sum",
+            Readout::Additive => "additive",
+            Readout::Residual => "residual",
+        })
+    }
+}
+
 /// A node's `ln` latency share is kept in `[MIN_NODE_LN, MAX_NODE_LN]` before
 /// `exp` (about 1e-13 ms to 3e6 ms): finite in f32 whatever the weights.
 const MIN_NODE_LN: f64 = -30.0;

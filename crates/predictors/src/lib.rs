@@ -26,6 +26,8 @@ pub(crate) struct BundledFiles {
     target: &'static str,
     format: &'static str,
     model: &'static [u8],
+    /// A residual predictor's `prior.json`.
+    prior: Option<&'static str>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
@@ -49,8 +51,16 @@ pub struct Card {
     pub test: LatencyScores,
     /// Median relative difference of a repeat measurement of the labels (their own noise).
     pub label_repeatability: Option<f64>,
+    /// The predictor: `V2, residual readout`.
+    #[serde(default = "additive_model")]
+    pub model: String,
     /// The command that trained it.
     pub trained_with: String,
+}
+
+/// What the cards written before they named their model hold.
+fn additive_model() -> String {
+    "V2, additive readout".into()
 }
 
 /// A bundled predictor: its card, loadable into a [`LoadedRun`].
@@ -94,18 +104,19 @@ impl Predictor {
     /// The model, ready to predict on `device`.
     pub fn load(&self, device: &burn::prelude::Device) -> Result<LoadedRun, PredictorError> {
         let f = self.files;
-        LoadedRun::from_bytes(
-            &PathBuf::from("data/predictors").join(f.id),
-            f.format,
-            f.config,
-            f.target,
-            f.model,
-            device,
+        let files = trainer::loaded::RunFiles {
+            format: f.format,
+            config: f.config,
+            target: f.target,
+            model: f.model,
+            prior: f.prior,
+        };
+        LoadedRun::from_bytes(&PathBuf::from("data/predictors").join(f.id), files, device).map_err(
+            |source| PredictorError::Load {
+                id: f.id.to_string(),
+                source: Box::new(source),
+            },
         )
-        .map_err(|source| PredictorError::Load {
-            id: f.id.to_string(),
-            source: Box::new(source),
-        })
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::experiment::Experiment;
 use crate::fit::Selection;
 use crate::metrics::{accuracy_within, kendall_tau_b, mape};
+use crate::prior::KernelPrior;
 use crate::report::{Metrics, Report};
 use crate::run_dir::{METRICS_FILE, PREDICTIONS_FILE};
 use crate::train::{self, EvalSet, TrainSet};
@@ -117,6 +118,37 @@ pub fn load_dataset(
     })
 }
 
+/// A residual run's rows ([`model::Readout::Residual`]): a measured zoo's,
+/// each token ending with its node's prior under the kernel-level baseline
+/// fitted on the split's training rows, and that prior. Only a zoo has the
+/// graphs the baseline needs beside the labels.
+pub fn load_with_prior(
+    root: &Path,
+    network: &NetworkOptions,
+    seed: u64,
+) -> Result<(LatencyDataset, KernelPrior), TrainError> {
+    if !root.join(zoo::MANIFEST).is_file() {
+        return Err(TrainError::InvalidConfig(format!(
+            "the residual readout trains on a measured model zoo (a directory with {}, from \
+             `narformer zoo generate` and `narformer measure`), and {} has none; use --readout \
+             additive",
+            zoo::MANIFEST,
+            root.display()
+        )));
+    }
+    let data = ZooData::load(root, network.platform.as_deref(), network.vocab)?;
+    let parts = data.parts(&network.split, seed)?;
+    let prior = data.prior(&parts, &network.split);
+    let rows: Vec<usize> = (0..data.labels.rows.len()).collect();
+    let tokens = data.tokens_with_prior(&rows, network.vocab, &prior)?;
+    let dataset = LatencyDataset {
+        labels: data.labels,
+        tokens,
+        unknown_ops: data.unknown_ops,
+    };
+    Ok((dataset, prior))
+}
+
 pub(crate) fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
     EvalSet {
         tokens: indices.iter().map(|&i| data.tokens[i].clone()).collect(),
@@ -144,14 +176,20 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
             .clone()
             .unwrap_or_else(default_cache_dir),
     );
-    let data = load_dataset(
-        &experiment.data_dir,
-        network.platform.as_deref(),
-        network.vocab,
-        &cache,
-        experiment.bad_rows,
-        experiment.show_progress,
-    )?;
+    let data = if config.model.readout == model::Readout::Residual {
+        let (data, prior) = load_with_prior(&experiment.data_dir, network, config.seed)?;
+        prior.write(&experiment.run_dir)?;
+        data
+    } else {
+        load_dataset(
+            &experiment.data_dir,
+            network.platform.as_deref(),
+            network.vocab,
+            &cache,
+            experiment.bad_rows,
+            experiment.show_progress,
+        )?
+    };
     let parts = nnlqp::split(&data.labels, &network.split, config.seed)?;
     let train_part = eval_set(&data, &parts.train);
     let train_set = TrainSet {

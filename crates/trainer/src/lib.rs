@@ -27,6 +27,7 @@ pub mod loaded;
 pub mod metrics;
 pub mod nb201_latency;
 mod pipeline;
+pub mod prior;
 pub mod regression;
 pub mod report;
 pub mod resume;

@@ -5,6 +5,7 @@
 use crate::cells::{eval_set, load_samples, split_of, tokenize, vocab};
 use crate::latency::{self, network_of};
 use crate::metrics::{LatencyScores, kendall_tau_b};
+use crate::prior::{KernelPrior, PRIOR_FILE};
 use crate::run_dir::{CONFIG_FILE, FORMAT_FILE, MODEL_FILE, TARGET_FILE};
 use crate::train::{self, TargetScaling};
 use crate::{TrainError, TrainingConfig};
@@ -26,12 +27,25 @@ pub enum SplitPart {
     Test,
 }
 
+/// The files of a run held in memory, as [`LoadedRun::from_bytes`] reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFiles<'a> {
+    pub format: &'a str,
+    pub config: &'a str,
+    pub target: &'a str,
+    pub model: &'a [u8],
+    /// A residual run's `prior.json`.
+    pub prior: Option<&'a str>,
+}
+
 /// A finished run loaded back for inference.
 #[derive(Debug)]
 pub struct LoadedRun {
     pub config: TrainingConfig,
     pub scaling: TargetScaling,
     pub model: CellModel,
+    /// A residual run's prior (`prior.json`), appended to every token.
+    pub prior: Option<KernelPrior>,
     device: Device,
 }
 
@@ -53,25 +67,35 @@ impl LoadedRun {
             .init(device)
             .try_load_file(&model_path)
             .map_err(|e| TrainError::checkpoint(&model_path, e))?;
+        let prior = match config.model.readout {
+            model::Readout::Residual => Some(KernelPrior::read(run_dir)?),
+            _ => None,
+        };
         Ok(Self {
             config,
             scaling,
             model,
+            prior,
             device: device.clone(),
         })
     }
 
     /// A run held in memory (a predictor compiled into the binary): the
-    /// contents of its `format.json`, `config.json`, `target.json` and
-    /// `model.bpk`; `origin` names it in errors.
+    /// contents of its `format.json`, `config.json`, `target.json`,
+    /// `model.bpk` and, for a residual run, `prior.json`; `origin` names it
+    /// in errors.
     pub fn from_bytes(
         origin: &Path,
-        format: &str,
-        config: &str,
-        target: &str,
-        model: &[u8],
+        files: RunFiles<'_>,
         device: &Device,
     ) -> Result<Self, TrainError> {
+        let RunFiles {
+            format,
+            config,
+            target,
+            model,
+            prior,
+        } = files;
         fn parse<T: serde::de::DeserializeOwned>(
             path: PathBuf,
             text: &str,
@@ -95,10 +119,24 @@ impl LoadedRun {
             .init(device)
             .try_load_record(record)
             .map_err(|e| TrainError::checkpoint(&model_path, e))?;
+        let prior_path = origin.join(PRIOR_FILE);
+        let prior = match (config.model.readout, prior) {
+            (model::Readout::Residual, Some(text)) => {
+                Some(KernelPrior::from_json(text, &prior_path)?)
+            }
+            (model::Readout::Residual, None) => {
+                return Err(TrainError::run_dir(
+                    &prior_path,
+                    "a residual-readout run needs its prior, and there is none",
+                ));
+            }
+            _ => None,
+        };
         Ok(Self {
             config,
             scaling,
             model,
+            prior,
             device: device.clone(),
         })
     }
@@ -159,12 +197,16 @@ impl LoadedRun {
         let vocab = network_of(&self.config)?.vocab;
         let imported = onnx_io::read_file(path, options)?;
         let compact = NetworkTokenizer::new(vocab).compact(&imported.graph, options.batch_size);
+        let tokens = match &self.prior {
+            Some(prior) => prior.append_to(&imported.graph, compact.encode())?,
+            None => compact.encode(),
+        };
         Ok(NetworkInput {
             source: path.to_path_buf(),
             unknown_ops: compact.unknown_ops.clone(),
             batched_inputs: imported.batched_inputs,
             inputs: imported.inputs,
-            tokens: compact.encode(),
+            tokens,
         })
     }
 
@@ -191,14 +233,18 @@ impl LoadedRun {
         bad_rows: BadRows,
     ) -> Result<LatencyScores, TrainError> {
         let network = network_of(&self.config)?;
-        let data = latency::load_dataset(
-            root,
-            network.platform.as_deref(),
-            network.vocab,
-            cache,
-            bad_rows,
-            false,
-        )?;
+        let data = match &self.prior {
+            // The prior the run was trained with, recomputed from the same rows.
+            Some(_) => latency::load_with_prior(root, network, self.config.seed)?.0,
+            None => latency::load_dataset(
+                root,
+                network.platform.as_deref(),
+                network.vocab,
+                cache,
+                bad_rows,
+                false,
+            )?,
+        };
         let parts = nnlqp::split(&data.labels, &network.split, self.config.seed)?;
         let indices = match part {
             SplitPart::Train => &parts.train,

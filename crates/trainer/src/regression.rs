@@ -86,7 +86,7 @@ pub const SHRINKAGES: [f64; 6] = [1e-9, 1e-3, 1e-2, 1e-1, 1.0, 10.0];
 /// measurements exist here, so the coefficients are fitted on the training
 /// networks' whole latencies, minimising the squared *relative* error (the
 /// tables score MAPE).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KernelAdditive {
     /// The classes seen in training, in column order after the shared three.
     classes: Vec<String>,
@@ -275,6 +275,32 @@ impl KernelAdditive {
     /// of [`Self::predict`], which is the sum of its kernels' costs.
     pub fn kernel_cost(&self, class: &str, totals: KernelTotals) -> f64 {
         self.predict(&Kernels::from([(class.to_string(), totals)]))
+    }
+
+    /// Whether a fit read back from a file is one [`Self::fit`] could have
+    /// made: sorted classes, three coefficients and scales per column, all
+    /// finite, coefficients non-negative and scales positive.
+    pub fn check(&self) -> Result<(), String> {
+        let columns = 3 + 3 * self.classes.len();
+        if self.weights.len() != columns || self.scales.len() != columns {
+            return Err(format!(
+                "the kernel baseline has {} classes, so {columns} coefficients and scales, \
+                 not {} and {}",
+                self.classes.len(),
+                self.weights.len(),
+                self.scales.len()
+            ));
+        }
+        if !self.classes.is_sorted() {
+            return Err("the kernel baseline's classes are not sorted".into());
+        }
+        if self.weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err("a kernel baseline coefficient is negative or not finite".into());
+        }
+        if self.scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err("a kernel baseline scale is not positive and finite".into());
+        }
+        Ok(())
     }
 
     /// Predicted latency (milliseconds) of a graph's kernels.

@@ -1,6 +1,7 @@
 //! A run directory holds `config.json` (the [`crate::TrainingConfig`]),
 //! `target.json` (label scaling), `model.bpk` (best checkpoint on validation),
-//! `metrics.json` (the report) and `format.json` (the layout's version). Every
+//! `metrics.json` (the report), `format.json` (the layout's version) and, for
+//! a residual-readout run, `prior.json` (its kernel baseline). Every
 //! file is written through [`sysio::write_atomic`], so an interrupted run
 //! never leaves a torn file.
 
@@ -18,8 +19,10 @@ pub const FORMAT_FILE: &str = "format.json";
 
 /// The run-directory layout this build writes. Version 1 is the first that
 /// records itself; a directory without `format.json` was written before and
-/// has the same layout, so it loads as version 1.
-pub const FORMAT_VERSION: u32 = 1;
+/// has the same layout, so it loads as version 1. Version 2: a run of the
+/// residual readout holds its prior (`prior.json`, [`crate::prior`]), which a
+/// build of version 1 would not read.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What `format.json` records: the layout version and the program that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

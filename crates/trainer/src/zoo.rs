@@ -6,6 +6,7 @@
 //! is `tables::zoo`.
 
 use crate::fit::{Selection, Session};
+use crate::prior::KernelPrior;
 use crate::regression::{KernelAdditive, Kernels, RegressionFeatures, fit_and_predict};
 use crate::train::{self, EvalSet, TrainSet};
 use crate::{TrainError, TrainingConfig};
@@ -144,32 +145,29 @@ impl ZooData {
             .collect()
     }
 
-    /// [`Self::tokens_in`] with one more feature per token: `ln` of the node's
-    /// cost under `baseline` (ms; [`NO_KERNEL_LN`] for a node that is no
-    /// kernel, [`MIN_KERNEL_LN`] at the least for one that is).
+    /// [`Self::tokens_in`] with one more feature per token, `prior`'s cost of
+    /// the node ([`KernelPrior::column`]).
     pub fn tokens_with_prior(
         &self,
         rows: &[usize],
         vocab: NetworkVocab,
-        baseline: &KernelAdditive,
+        prior: &KernelPrior,
     ) -> Result<Vec<GraphTokens>, TrainError> {
         let tokens = self.tokens_in(rows, vocab)?;
         Ok(tokens
             .into_iter()
             .zip(rows)
-            .map(|(t, &r)| {
-                let prior: Vec<f32> = self.node_kernels[r]
-                    .iter()
-                    .map(|kernel| match kernel {
-                        Some((class, totals)) => {
-                            (baseline.kernel_cost(class, *totals).ln() as f32).max(MIN_KERNEL_LN)
-                        }
-                        None => NO_KERNEL_LN,
-                    })
-                    .collect();
-                t.with_column(&prior)
-            })
+            .map(|(t, &r)| t.with_column(&prior.column(&self.node_kernels[r])))
             .collect())
+    }
+
+    /// The residual readout's prior fitted on the split's training rows
+    /// ([`kernel_additive_fit`]), for this data's engine.
+    pub fn prior(&self, parts: &LatencyParts, split: &LatencySplit) -> KernelPrior {
+        KernelPrior {
+            pruning: self.pruning,
+            baseline: kernel_additive_fit(self, parts, split),
+        }
     }
 
     /// The split's rows: in domain, or with one family held out.
@@ -177,13 +175,6 @@ impl ZooData {
         Ok(datasets::nnlqp::split(&self.labels, split, seed)?)
     }
 }
-
-/// A node with no kernel costs `exp(NO_KERNEL_LN)` ms under the residual
-/// readout's prior: nothing, whatever the head adds (it is clamped).
-pub const NO_KERNEL_LN: f32 = -30.0;
-/// A kernel costs at least `exp(MIN_KERNEL_LN)` ms (1e-5) under the prior,
-/// so a class the baseline priced at zero can still be corrected upwards.
-pub const MIN_KERNEL_LN: f32 = -11.5;
 
 /// Trains `config` (seeded by `seed`) on the split's training rows, picks the
 /// epoch by validation MAPE, and predicts the test rows. A residual readout's
@@ -204,10 +195,10 @@ pub fn train_and_predict(
         .network
         .as_ref()
         .map_or(data.vocab, |network| network.vocab);
-    let baseline = (config.model.readout == model::Readout::Residual)
-        .then(|| kernel_additive_fit(data, parts, split));
-    let tokens = |rows: &[usize]| match &baseline {
-        Some(baseline) => data.tokens_with_prior(rows, vocab, baseline),
+    let prior =
+        (config.model.readout == model::Readout::Residual).then(|| data.prior(parts, split));
+    let tokens = |rows: &[usize]| match &prior {
+        Some(prior) => data.tokens_with_prior(rows, vocab, prior),
         None => data.tokens_in(rows, vocab),
     };
     let train_set = TrainSet {

@@ -5,6 +5,7 @@
 
 use burn::prelude::Device;
 use std::path::{Path, PathBuf};
+use trainer::loaded::RunFiles;
 use trainer::{Benchmark, LoadedRun, Report};
 
 fn run_dir() -> PathBuf {
@@ -55,15 +56,16 @@ fn a_run_held_in_memory_loads_like_its_directory_and_a_newer_format_is_named() {
     let format = r#"{"format_version": 1, "written_by": "narformer 0.1.0"}"#;
     let origin = Path::new("bundled/nb201-tiny");
     let device = Device::flex();
-    let from_bytes = LoadedRun::from_bytes(
-        origin,
+    let (config, target) = (read("config.json"), read("target.json"));
+    let files = |format, config| RunFiles {
         format,
-        &read("config.json"),
-        &read("target.json"),
-        &model,
-        &device,
-    )
-    .expect("loads from memory");
+        config,
+        target: &target,
+        model: &model,
+        prior: None,
+    };
+    let from_bytes =
+        LoadedRun::from_bytes(origin, files(format, &config), &device).expect("loads from memory");
     let from_dir = LoadedRun::open(&dir, &device).expect("loads from its directory");
     let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|";
     let graphs = vec![(cell.to_string(), Benchmark::Nb201.parse_cell(cell).unwrap())];
@@ -72,21 +74,14 @@ fn a_run_held_in_memory_loads_like_its_directory_and_a_newer_format_is_named() {
         from_dir.predict(&graphs).unwrap()
     );
     let newer = r#"{"format_version": 99, "written_by": "narformer 9.0.0"}"#;
-    let err = LoadedRun::from_bytes(
-        origin,
-        newer,
-        &read("config.json"),
-        &read("target.json"),
-        &model,
-        &device,
-    )
-    .expect_err("a newer format is refused")
-    .to_string();
+    let err = LoadedRun::from_bytes(origin, files(newer, &config), &device)
+        .expect_err("a newer format is refused")
+        .to_string();
     assert!(
         err.contains("99") && err.contains("narformer 9.0.0") && err.contains("update narformer"),
         "{err}"
     );
-    let torn = LoadedRun::from_bytes(origin, format, "{", &read("target.json"), &model, &device)
+    let torn = LoadedRun::from_bytes(origin, files(format, "{"), &device)
         .expect_err("a torn config is an error")
         .to_string();
     assert!(torn.contains("config.json"), "{torn}");
