@@ -88,9 +88,16 @@ fn nb101_data_dir(root: &Path, cells: usize) -> PathBuf {
 }
 
 fn narformer(args: &[&str]) -> Output {
+    narformer_calibrated(args, Path::new("/nonexistent/narformer-calibration"))
+}
+
+/// `narformer` with its calibrations in `calibration_dir` (the other tests
+/// point it nowhere, so no calibration of the machine running them applies).
+fn narformer_calibrated(args: &[&str], calibration_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_narformer"))
         .args(args)
         .env_remove("NARFORMER_DATA")
+        .env("NARFORMER_CALIBRATION_DIR", calibration_dir)
         .output()
         .unwrap()
 }
@@ -565,6 +572,55 @@ fn bundled_predictors_answer_without_a_run_for_both_engines() {
         resnet.to_str().unwrap(),
     ]);
     assert_clean_failure(&wrong, &["gpu-nowhere-1t", "cpu-ort-1t"]);
+}
+
+/// The latency `predict` prints for `model` with bundled predictor `id`.
+fn bundled_latency(model: &Path, id: &str, calibration_dir: &Path) -> (f64, String) {
+    let out = success_stdout(&narformer_calibrated(
+        &["predict", "--predictor", id, model.to_str().unwrap()],
+        calibration_dir,
+    ));
+    let line = out.lines().next().unwrap_or_default().to_string();
+    let ms: f64 = line.split(" ms").next().unwrap().parse().unwrap();
+    (ms, line)
+}
+
+#[test]
+fn a_calibration_of_this_cpu_scales_predictions_and_others_are_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resnet = fixtures().join("onnx/resnet18.onnx");
+    let (plain, line) = bundled_latency(&resnet, "cpu-ort-1t", tmp.path());
+    assert!(!line.contains("calibrated"), "{line}");
+    let cpu = sysio::machine::cpu_model().unwrap_or_default();
+    let write = |cpu: &str| {
+        let calibration = serde_json::json!({
+            "predictor": "cpu-ort-1t", "scale": 1.25, "ratio_quartiles": [1.2, 1.3],
+            "models": 22, "cpu_model": cpu, "measured_at": 0
+        });
+        std::fs::write(tmp.path().join("cpu-ort-1t.json"), calibration.to_string()).unwrap();
+    };
+    write(&cpu);
+    let (scaled, line) = bundled_latency(&resnet, "cpu-ort-1t", tmp.path());
+    assert!(line.contains("calibrated here: x1.250"), "{line}");
+    assert!((scaled / plain - 1.25).abs() < 1e-3, "{plain} -> {scaled}");
+    let listed = success_stdout(&narformer_calibrated(&["predictors"], tmp.path()));
+    assert!(listed.contains("x1.250 (22 models)"), "{listed}");
+    // Made on another CPU: not this machine's, so not applied.
+    write("Some Other CPU @ 1.00GHz");
+    let (other, line) = bundled_latency(&resnet, "cpu-ort-1t", tmp.path());
+    assert!(!line.contains("calibrated") && other == plain, "{line}");
+    // A damaged calibration is an error naming its file.
+    std::fs::write(tmp.path().join("cpu-ort-1t.json"), "{").unwrap();
+    let broken = narformer_calibrated(
+        &[
+            "predict",
+            "--predictor",
+            "cpu-ort-1t",
+            resnet.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_clean_failure(&broken, &["cpu-ort-1t.json"]);
 }
 
 #[test]

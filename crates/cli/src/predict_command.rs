@@ -45,7 +45,12 @@ pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> 
     };
     let run = LoadedRun::open(run_dir, device)?;
     if run.config.benchmark.is_latency() {
-        return predict_latency::predict_latency(&[(None, run)], &onnx);
+        let scorer = predict_latency::Scorer {
+            id: None,
+            run,
+            scale: None,
+        };
+        return predict_latency::predict_latency(&[scorer], &onnx);
     }
     if args.inputs.len() > 1 {
         bail!("a cell run reads one file of architectures (or stdin)");

@@ -53,16 +53,7 @@ pub(crate) struct OnnxArgs<'a> {
 
 /// ONNX models scored by bundled predictors: all, or those `--predictor` names.
 pub(crate) fn predict_bundled(args: &OnnxArgs<'_>, device: &burn::prelude::Device) -> Result<()> {
-    let chosen = if args.predictors.is_empty() {
-        predictors::all()?
-    } else {
-        let found: Result<Vec<_>, _> = args
-            .predictors
-            .iter()
-            .map(|id| predictors::find(id))
-            .collect();
-        found?
-    };
+    let chosen = chosen_predictors(args.predictors)?;
     if chosen.is_empty() {
         bail!(
             "no predictor is bundled into this build: pass --run with a run directory from \
@@ -71,18 +62,39 @@ pub(crate) fn predict_bundled(args: &OnnxArgs<'_>, device: &burn::prelude::Devic
     }
     let mut runs = Vec::with_capacity(chosen.len());
     for p in &chosen {
-        runs.push((Some(p.id()), p.load(device)?));
+        let calibration = crate::predictors_calibrate::calibration_here(p.id())?;
+        runs.push(Scorer {
+            id: Some(p.id()),
+            run: p.load(device)?,
+            scale: calibration.map(|c| c.scale),
+        });
     }
     predict_latency(&runs, args)
 }
 
+/// A run that scores ONNX models: a bundled predictor's (named by its id) or
+/// one from `--run`, with the scale of its calibration on this machine.
+pub(crate) struct Scorer<'a> {
+    pub id: Option<&'a str>,
+    pub run: LoadedRun,
+    /// Multiplies every prediction ([`predictors::Calibration`]).
+    pub scale: Option<f64>,
+}
+
+/// The bundled predictors named by `ids` (an unknown id is an error listing
+/// the known ones), or every one when `ids` is empty.
+pub(crate) fn chosen_predictors(ids: &[String]) -> Result<Vec<predictors::Predictor>> {
+    if ids.is_empty() {
+        return Ok(predictors::all()?);
+    }
+    let found: Result<Vec<_>, _> = ids.iter().map(|id| predictors::find(id)).collect();
+    Ok(found?)
+}
+
 /// Scores the ONNX files of `args` with each run; a run named by a bundled
 /// predictor's id says so in every line.
-pub(crate) fn predict_latency(
-    runs: &[(Option<&str>, LoadedRun)],
-    args: &OnnxArgs<'_>,
-) -> Result<()> {
-    for (id, run) in runs {
+pub(crate) fn predict_latency(runs: &[Scorer<'_>], args: &OnnxArgs<'_>) -> Result<()> {
+    for Scorer { id, run, .. } in runs {
         if !run.config.benchmark.is_latency() {
             bail!(
                 "{} predicts cells, not ONNX models",
@@ -95,7 +107,8 @@ pub(crate) fn predict_latency(
     let options = args.shapes.options()?;
     // Runs of one token layout share one tokenisation (the bundled predictors do).
     let mut tokenised: Option<(Option<tokenizer::NetworkVocab>, Vec<NetworkInput>, usize)> = None;
-    for (id, run) in runs {
+    for scorer in runs {
+        let run = &scorer.run;
         let vocab = run.config.network.as_ref().map(|n| n.vocab);
         if tokenised.as_ref().is_none_or(|(v, _, _)| *v != vocab) {
             let (inputs, failed) = tokenize_all(run, &files, &options);
@@ -104,8 +117,13 @@ pub(crate) fn predict_latency(
         let Some((_, inputs, _)) = &tokenised else {
             continue;
         };
-        let latencies = run.predict_networks(inputs)?;
-        write_latencies(&mut out, *id, inputs, &latencies, args)?;
+        let scale = scorer.scale.unwrap_or(1.0);
+        let latencies: Vec<f64> = run
+            .predict_networks(inputs)?
+            .into_iter()
+            .map(|l| l * scale)
+            .collect();
+        write_latencies(&mut out, scorer, inputs, &latencies, args)?;
     }
     let failed = tokenised.map_or(0, |(_, _, failed)| failed);
     if failed > 0 {
@@ -151,7 +169,7 @@ fn tokenize_all(
 
 fn write_latencies(
     out: &mut impl Write,
-    predictor: Option<&str>,
+    scorer: &Scorer<'_>,
     inputs: &[NetworkInput],
     latencies: &[f64],
     args: &OnnxArgs<'_>,
@@ -175,12 +193,21 @@ fn write_latencies(
                     "input_shapes": shapes,
                     "nodes": input.tokens.n,
                     "unknown_ops": unknown,
-                    "predictor": predictor,
+                    "predictor": scorer.id,
+                    "calibration_scale": scorer.scale,
                 })
             )?;
         } else {
-            match predictor {
-                Some(id) => writeln!(out, "{latency:.4} ms\t{}\t{id}", input.source.display())?,
+            let calibrated = scorer
+                .scale
+                .map(|s| format!(" (calibrated here: x{s:.3})"))
+                .unwrap_or_default();
+            match scorer.id {
+                Some(id) => writeln!(
+                    out,
+                    "{latency:.4} ms\t{}\t{id}{calibrated}",
+                    input.source.display()
+                )?,
                 None => writeln!(out, "{latency:.4} ms\t{}", input.source.display())?,
             }
         }

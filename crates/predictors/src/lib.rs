@@ -9,6 +9,9 @@
 //! loading one this build cannot read names both versions
 //! ([`trainer::LoadedRun::from_bytes`]).
 
+pub mod calibration;
+
+pub use calibration::{Calibration, CalibrationError, Reference, ReferenceModel};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use trainer::metrics::LatencyScores;
@@ -56,6 +59,10 @@ pub struct Card {
     pub model: String,
     /// The command that trained it.
     pub trained_with: String,
+    /// Labelled models to measure again on a machine
+    /// ([`calibration`]); absent from cards written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
 }
 
 /// What the cards written before they named their model hold.
@@ -167,6 +174,48 @@ mod tests {
             assert!(run.config.benchmark.is_latency());
             assert!(predictor.card.test.n > 0 && predictor.card.test.mape.is_finite());
         }
+        let err = find("gpu-nowhere-1t").err().unwrap().to_string();
+        assert!(
+            err.contains("gpu-nowhere-1t") && err.contains("cpu-ort-1t"),
+            "{err}"
+        );
+    }
+
+    /// `(name, platform) -> label` of the committed zoo's `gt.txt`.
+    fn zoo_labels() -> std::collections::HashMap<(String, String), f64> {
+        let gt = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/zoo/gt.txt");
+        let text = std::fs::read_to_string(gt).unwrap();
+        text.lines()
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let name = f
+                    .get(1)?
+                    .trim_start_matches("onnx/")
+                    .trim_end_matches(".onnx");
+                Some((
+                    (name.to_string(), f.get(5)?.to_string()),
+                    f.get(3)?.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_card_names_two_reference_models_per_family_with_their_zoo_labels() {
+        let labels = zoo_labels();
+        for predictor in all().unwrap() {
+            let reference = predictor.card.reference.as_ref().unwrap();
+            assert_eq!(reference.models.len(), 22, "{}", predictor.id());
+            for m in &reference.models {
+                let key = (m.name.clone(), predictor.id().to_string());
+                assert_eq!(labels.get(&key), Some(&m.latency_ms), "{key:?}");
+                assert_eq!(m.name, format!("{}_{:04}", m.family, m.index));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_predictor_is_an_error_listing_the_bundled_ones() {
         let err = find("gpu-nowhere-1t").err().unwrap().to_string();
         assert!(
             err.contains("gpu-nowhere-1t") && err.contains("cpu-ort-1t"),

@@ -31,6 +31,23 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry of model `id`, generated to count what it costs.
+    pub fn of(id: ModelId) -> Entry {
+        let model = generate(id);
+        let cost = graph_cost(&model.graph);
+        let name = id.name();
+        Entry {
+            onnx: PathBuf::from("onnx").join(format!("{name}.onnx")),
+            name,
+            family: id.family,
+            index: id.index,
+            description: model.description,
+            nodes: model.graph.len(),
+            flops: cost.flops,
+            params: cost.params,
+        }
+    }
+
     pub fn id(&self, seed: u64) -> ModelId {
         ModelId {
             family: self.family,
@@ -64,23 +81,11 @@ impl Manifest {
         let mut models = Vec::with_capacity(families.len() * per_family);
         for index in 0..per_family {
             for &family in families {
-                let model = generate(ModelId {
+                models.push(Entry::of(ModelId {
                     family,
                     index,
                     seed,
-                });
-                let cost = graph_cost(&model.graph);
-                let name = model.id.name();
-                models.push(Entry {
-                    onnx: PathBuf::from("onnx").join(format!("{name}.onnx")),
-                    name,
-                    family,
-                    index,
-                    description: model.description,
-                    nodes: model.graph.len(),
-                    flops: cost.flops,
-                    params: cost.params,
-                });
+                }));
             }
         }
         Manifest { seed, models }
