@@ -2,15 +2,19 @@
 //! command lives in its own file; this is the command enum and its dispatch.
 
 mod backend;
+mod bundled;
 mod data_command;
 mod data_dir;
 mod eval_command;
 mod input_shapes;
 mod inspect_command;
+mod onnx_files;
 mod predict_command;
 mod predict_latency;
 mod predictors_bundle;
 mod predictors_calibrate;
+mod predictors_calibrate_child;
+mod predictors_card;
 mod predictors_check;
 mod predictors_command;
 mod table_command;

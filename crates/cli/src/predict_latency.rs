@@ -3,44 +3,11 @@
 //! model and predictor.
 
 use crate::input_shapes::InputShapeArgs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::io::Write;
 use std::path::PathBuf;
 use trainer::LoadedRun;
 use trainer::loaded::NetworkInput;
-
-/// The ONNX files named on the command line: files as given, directories
-/// searched recursively for `*.onnx`, in sorted order.
-fn onnx_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<_>>()
-            .with_context(|| format!("cannot list {}", dir.display()))?;
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, out)?;
-            } else if path.extension().is_some_and(|e| e == "onnx") {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut files)?;
-        } else {
-            files.push(input.clone());
-        }
-    }
-    if files.is_empty() {
-        bail!("no ONNX files given (name files or directories holding *.onnx)");
-    }
-    Ok(files)
-}
 
 /// What `predict` was asked about ONNX models.
 pub(crate) struct OnnxArgs<'a> {
@@ -53,7 +20,7 @@ pub(crate) struct OnnxArgs<'a> {
 
 /// ONNX models scored by bundled predictors: all, or those `--predictor` names.
 pub(crate) fn predict_bundled(args: &OnnxArgs<'_>, device: &burn::prelude::Device) -> Result<()> {
-    let chosen = chosen_predictors(args.predictors)?;
+    let chosen = crate::bundled::chosen_predictors(args.predictors)?;
     if chosen.is_empty() {
         bail!(
             "no predictor is bundled into this build: pass --run with a run directory from \
@@ -62,7 +29,7 @@ pub(crate) fn predict_bundled(args: &OnnxArgs<'_>, device: &burn::prelude::Devic
     }
     let mut runs = Vec::with_capacity(chosen.len());
     for p in &chosen {
-        let calibration = crate::predictors_calibrate::calibration_here(p.id())?;
+        let calibration = crate::bundled::calibration_here(p.id())?;
         runs.push(Scorer {
             id: Some(p.id()),
             run: p.load(device)?,
@@ -81,16 +48,6 @@ pub(crate) struct Scorer<'a> {
     pub scale: Option<f64>,
 }
 
-/// The bundled predictors named by `ids` (an unknown id is an error listing
-/// the known ones), or every one when `ids` is empty.
-pub(crate) fn chosen_predictors(ids: &[String]) -> Result<Vec<predictors::Predictor>> {
-    if ids.is_empty() {
-        return Ok(predictors::all()?);
-    }
-    let found: Result<Vec<_>, _> = ids.iter().map(|id| predictors::find(id)).collect();
-    Ok(found?)
-}
-
 /// Scores the ONNX files of `args` with each run; a run named by a bundled
 /// predictor's id says so in every line.
 pub(crate) fn predict_latency(runs: &[Scorer<'_>], args: &OnnxArgs<'_>) -> Result<()> {
@@ -103,7 +60,7 @@ pub(crate) fn predict_latency(runs: &[Scorer<'_>], args: &OnnxArgs<'_>) -> Resul
         }
     }
     let mut out = std::io::stdout().lock();
-    let files = onnx_files(args.inputs)?;
+    let files = crate::onnx_files::onnx_files(args.inputs)?;
     let options = args.shapes.options()?;
     // Runs of one token layout share one tokenisation (the bundled predictors do).
     let mut tokenised: Option<(Option<tokenizer::NetworkVocab>, Vec<NetworkInput>, usize)> = None;

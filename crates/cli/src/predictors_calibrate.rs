@@ -31,6 +31,26 @@ pub struct CalibrateArgs {
     work_dir: Option<PathBuf>,
 }
 
+impl CalibrateArgs {
+    /// These arguments but the predictors, as command-line flags.
+    fn child_flags(&self) -> Vec<std::ffi::OsString> {
+        let mut flags: Vec<std::ffi::OsString> =
+            vec!["--passes".into(), self.passes.to_string().into()];
+        let paths = [
+            ("--ort-library", &self.ort_library),
+            ("--dir", &self.dir),
+            ("--work-dir", &self.work_dir),
+        ];
+        for (flag, path) in paths {
+            if let Some(path) = path {
+                flags.push(flag.into());
+                flags.push(path.into());
+            }
+        }
+        flags
+    }
+}
+
 /// The timing protocol of `data/zoo`'s labels (its metadata files): the
 /// reference models are timed as their labels were.
 fn label_protocol(threads: usize, passes: usize) -> measure::Protocol {
@@ -47,33 +67,9 @@ fn label_protocol(threads: usize, passes: usize) -> measure::Protocol {
     }
 }
 
-fn calibration_dir(given: Option<&Path>) -> Result<PathBuf> {
-    match given {
-        Some(dir) => Ok(dir.to_path_buf()),
-        None => Calibration::dir().context(
-            "no place for calibrations: set NARFORMER_CALIBRATION_DIR (or HOME), or pass --dir",
-        ),
-    }
-}
-
-/// `predictor`'s calibration for this machine's CPU, if one was made here
-/// (one made on another CPU is not this machine's and is left out).
-pub fn calibration_here(predictor: &str) -> Result<Option<Calibration>> {
-    let Some(dir) = Calibration::dir() else {
-        return Ok(None);
-    };
-    let cpu = this_cpu();
-    Ok(Calibration::load(&dir, predictor)?.filter(|c| c.cpu_model == cpu))
-}
-
-/// The CPU model a calibration is made on and applies to.
-fn this_cpu() -> String {
-    sysio::machine::cpu_model().unwrap_or_else(|| "unknown".into())
-}
-
 pub fn calibrate(args: CalibrateArgs) -> Result<()> {
-    let dir = calibration_dir(args.dir.as_deref())?;
-    let chosen = crate::predict_latency::chosen_predictors(&args.predictor)?;
+    let dir = crate::bundled::calibration_dir(args.dir.as_deref())?;
+    let chosen = crate::bundled::chosen_predictors(&args.predictor)?;
     if chosen.is_empty() {
         bail!("no predictor is bundled into this build: nothing to calibrate");
     }
@@ -82,7 +78,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
         // threads behind that slowed tract's timings in the same process by
         // up to 1.5x (measured: x1.19 after ORT, x0.93 alone).
         for predictor in &chosen {
-            calibrate_in_child(predictor.id(), &args)?;
+            crate::predictors_calibrate_child::calibrate_in_child(
+                predictor.id(),
+                &args.child_flags(),
+            )?;
         }
         return Ok(());
     }
@@ -108,32 +107,6 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
-/// `narformer predictors calibrate --predictor ID` with the rest of `args`,
-/// in a child process.
-fn calibrate_in_child(id: &str, args: &CalibrateArgs) -> Result<()> {
-    let exe = std::env::current_exe().context("locating the narformer binary")?;
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["predictors", "calibrate", "--predictor", id])
-        .args(["--passes", &args.passes.to_string()]);
-    let paths = [
-        ("--ort-library", &args.ort_library),
-        ("--dir", &args.dir),
-        ("--work-dir", &args.work_dir),
-    ];
-    for (flag, path) in paths {
-        if let Some(path) = path {
-            cmd.arg(flag).arg(path);
-        }
-    }
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {}", exe.display()))?;
-    if !status.success() {
-        bail!("calibrating {id} failed ({status})");
-    }
-    Ok(())
-}
-
 /// Measures `predictor`'s reference models in `work` and compares them with
 /// their labels.
 fn calibrate_one(predictor: &Predictor, args: &CalibrateArgs, work: &Path) -> Result<Calibration> {
@@ -145,7 +118,7 @@ fn calibrate_one(predictor: &Predictor, args: &CalibrateArgs, work: &Path) -> Re
              existed: `narformer predictors bundle --card-only`, then rebuild)"
         );
     };
-    let cpu = this_cpu();
+    let cpu = crate::bundled::this_cpu();
     if cpu != card.device {
         eprintln!(
             "warning: {id} was trained on {:?} and this is {cpu:?}: one scale corrects a \

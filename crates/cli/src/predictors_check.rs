@@ -26,7 +26,7 @@ pub struct CheckArgs {
 pub fn check(args: CheckArgs, device: &burn::prelude::Device) -> Result<()> {
     let labels = datasets::nnlqp::read_labels(&args.dir.join("gt.txt"), datasets::BadRows::Fail)?;
     let measured = labels.platforms();
-    let chosen = crate::predict_latency::chosen_predictors(&args.predictor)?;
+    let chosen = crate::bundled::chosen_predictors(&args.predictor)?;
     let mut out = std::io::stdout().lock();
     let mut checked = 0;
     for predictor in chosen {
@@ -54,7 +54,7 @@ pub fn check(args: CheckArgs, device: &burn::prelude::Device) -> Result<()> {
             );
         }
         let run = predictor.load(device)?;
-        let scale = crate::predictors_calibrate::calibration_here(predictor.id())?.map(|c| c.scale);
+        let scale = crate::bundled::calibration_here(predictor.id())?.map(|c| c.scale);
         let options = args.shapes.options()?;
         let (mut predicted, mut truth) = (Vec::new(), Vec::new());
         let calibrated = scale.map_or("uncalibrated".to_string(), |s| {

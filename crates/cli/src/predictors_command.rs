@@ -56,7 +56,7 @@ fn list(device: &burn::prelude::Device) -> Result<()> {
             (Ok(_), None) => "?".to_string(),
             (Err(e), _) => format!("cannot load: {e}"),
         };
-        let calibration = match crate::predictors_calibrate::calibration_here(p.id()) {
+        let calibration = match crate::bundled::calibration_here(p.id()) {
             Ok(Some(cal)) => format!("x{:.3} ({} models)", cal.scale, cal.models),
             Ok(None) => "none".to_string(),
             Err(e) => format!("unreadable: {e}"),
