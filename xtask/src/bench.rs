@@ -1,24 +1,41 @@
-//! `cargo xtask bench`: runs the criterion benches (release, CPU backend) and prints
-//! one summary table of throughputs against the reference PyTorch figures of
-//! issue 8 (same kind of machine, 2 threads, median of 7).
+//! `cargo xtask bench`: runs the criterion benches (release, CPU backend) and
+//! prints one table of throughputs. With `--peer`, the batched PyTorch peer
+//! (`xtask/peer.py`) runs the same models on the same inputs in the same run,
+//! after checking that it predicts what we predict, and each figure gets its
+//! ratio to the peer's; the machine's attainable sgemm rate gives the
+//! scoring's fraction of it.
 
 use crate::{cargo, run_command, workspace_root};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Only print the table from the last run's criterion results.
+    /// Only print the table from the last run's results.
     #[arg(long)]
     no_run: bool,
-    /// Peak fp32 FLOP/s the training fraction is taken of (default: cores x GHz x
-    /// 32 FLOP/cycle: one AVX-512 FMA unit per core, 16 lanes x 2 FLOP).
+    /// Also time the batched PyTorch peer on the same models and inputs.
     #[arg(long)]
-    peak_gflops: Option<f64>,
+    peer: bool,
+    /// The Python with torch the peer runs on (default: target/peer-venv,
+    /// made on first use with `pip install torch==2.9.0`, about 7 GB).
+    #[arg(long)]
+    python: Option<PathBuf>,
 }
 
-/// One row: a criterion benchmark, how to turn its median time into a figure.
+/// The torch the peer is made with (the LibTorch of the `tch` backend's).
+const PEER_TORCH: &str = "torch==2.9.0";
+
+/// The peer's predictions may differ from ours by this much (relative).
+const PEER_TOLERANCE: f64 = 1e-4;
+
+/// Where the peer's figures of the last run are kept, beside criterion's.
+const PEER_RESULT: &str = "target/criterion/narformer-peer.json";
+
+/// One row: a criterion benchmark, how to turn its median time into a
+/// figure, and the peer's figure of the same work.
 struct Row {
     what: &'static str,
     /// `group/function` under target/criterion.
@@ -26,152 +43,256 @@ struct Row {
     /// Items processed per iteration (figure = items / seconds), or None for ms per iteration.
     items: Option<f64>,
     unit: &'static str,
-    reference: Option<f64>,
-    target: Option<(f64, bool)>,
+    /// `(case, key)` of the peer's seconds for the same work.
+    peer: Option<(&'static str, &'static str)>,
+    /// The ratio to the peer this figure should reach (issue 19).
+    goal: Option<f64>,
 }
 
 const ROWS: &[Row] = &[
     Row {
-        what: "NB201 training (paper model, batch 8, twins)",
+        what: "NB201 training, paper model (6 x 512), batch 8, twins",
         id: "nb201/train_80_cells_batch_8",
         items: Some(80.0),
         unit: "samples/s",
-        reference: Some(31.0),
-        target: Some((155.0, true)),
+        peer: Some(("nb201_paper", "train_80_cells_batch_8_s")),
+        goal: Some(1.5),
     },
     Row {
-        what: "NB201 scoring, all 15,625 cells",
+        what: "NB201 scoring, paper model, 15,625 cells, model only",
         id: "nb201/score_15625_cells",
         items: Some(15_625.0),
         unit: "cells/s",
-        reference: Some(1_430.0),
-        target: Some((15_000.0, true)),
+        peer: Some(("nb201_paper", "score_15625_cells_s")),
+        goal: Some(1.5),
+    },
+    Row {
+        what: "NB201 training, quick model (3 x 128), batch 32",
+        id: "nb201_quick/train_80_cells_batch_32",
+        items: Some(80.0),
+        unit: "samples/s",
+        peer: Some(("nb201_quick", "train_80_cells_batch_32_s")),
+        goal: Some(2.0),
+    },
+    Row {
+        what: "NB201 scoring, quick model, 15,625 cells, model only",
+        id: "nb201_quick/score_15625_cells",
+        items: Some(15_625.0),
+        unit: "cells/s",
+        peer: Some(("nb201_quick", "score_15625_cells_s")),
+        goal: Some(3.0),
     },
     Row {
         what: "whole-network training, 60 nodes, batch 16",
         id: "network_train/60_nodes_32_graphs_batch_16",
         items: Some(32.0),
         unit: "graphs/s",
-        reference: None,
-        target: None,
+        peer: None,
+        goal: None,
     },
     Row {
         what: "whole-network training, 120 nodes, batch 16",
         id: "network_train/120_nodes_32_graphs_batch_16",
         items: Some(32.0),
         unit: "graphs/s",
-        reference: Some(60.0),
-        target: Some((300.0, true)),
+        peer: Some(("network_120", "train_32_graphs_batch_16_s")),
+        goal: Some(2.0),
     },
     Row {
         what: "whole-network training, 250 nodes, batch 16",
         id: "network_train/250_nodes_32_graphs_batch_16",
         items: Some(32.0),
         unit: "graphs/s",
-        reference: Some(31.0),
-        target: Some((155.0, true)),
+        peer: None,
+        goal: None,
     },
     Row {
         what: "one 120-node graph, model only",
         id: "network_predict/120_nodes_one_graph",
         items: None,
         unit: "ms",
-        reference: Some(4.8),
-        target: None,
+        peer: Some(("network_120", "predict_one_graph_s")),
+        goal: None,
     },
     Row {
         what: "one 250-node graph, model only",
         id: "network_predict/250_nodes_one_graph",
         items: None,
         unit: "ms",
-        reference: Some(8.2),
-        target: None,
+        peer: None,
+        goal: None,
     },
     Row {
-        what: "predict ResNet-18 ONNX end to end",
+        what: "ResNet-18 ONNX: parse, shapes, tokens, model",
         id: "predict_onnx/resnet18_end_to_end",
         items: None,
         unit: "ms",
-        reference: Some(4.8),
-        target: Some((3.0, false)),
+        peer: None,
+        goal: None,
     },
     Row {
         what: "tokenizer, 120-node network",
         id: "tokenize/network_120_nodes",
         items: Some(1.0),
         unit: "graphs/s",
-        reference: None,
-        target: None,
+        peer: None,
+        goal: None,
     },
 ];
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    let root = workspace_root();
+    let python = if args.peer && !args.no_run {
+        Some(peer_python(&root, args.python.as_deref())?)
+    } else {
+        None
+    };
     if !args.no_run {
         let mut bench = cargo();
-        bench.args([
-            "bench",
-            "--package",
-            "trainer",
-            "--bench",
-            "throughput",
-            "--bench",
-            "predict_onnx",
-        ]);
+        bench.args(["bench", "--package", "trainer"]);
+        for name in ["throughput", "predict_onnx", "peer_cases"] {
+            bench.args(["--bench", name]);
+        }
         run_command(bench)?;
     }
-    let criterion = workspace_root().join("target/criterion");
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let ghz = cpu_ghz().unwrap_or(2.5);
-    let peak = args.peak_gflops.unwrap_or(cores * ghz * 32.0);
-    println!("| figure | this machine | reference (PyTorch) | ratio | target |");
+    if let Some(python) = python {
+        run_peer(&root, &python)?;
+    }
+    let peer = if args.peer {
+        Some(read_json(&root.join(PEER_RESULT))?.with_context(|| {
+            format!("no peer results at {PEER_RESULT}: run `cargo xtask bench --peer`")
+        })?)
+    } else {
+        None
+    };
+    print_table(&root.join("target/criterion"), peer.as_ref())
+}
+
+fn print_table(criterion: &Path, peer: Option<&serde_json::Value>) -> Result<()> {
+    if let Some(peer) = peer {
+        println!(
+            "peer: torch {} on {} threads, predictions within {:.1e} of ours (largest relative gap)\n",
+            peer["torch"].as_str().unwrap_or("?"),
+            peer["threads"],
+            peer_gap(peer)
+        );
+    }
+    println!("| figure | narformer | batched PyTorch peer | ratio | goal |");
     println!("|---|---|---|---|---|");
-    let mut nb201_rate = None;
+    let mut paper_scoring = None;
     for row in ROWS {
-        let Some(seconds) = median_seconds(&criterion, row.id)? else {
+        let Some(seconds) = median_seconds(criterion, row.id)? else {
             println!("| {} | not run | | | |", row.what);
             continue;
         };
-        let value = row.items.map_or(seconds * 1e3, |n| n / seconds);
-        if row.id.starts_with("nb201/train") {
-            nb201_rate = Some(value);
+        let figure = |s: f64| row.items.map_or(s * 1e3, |n| n / s);
+        let ours = figure(seconds);
+        if row.id == "nb201/score_15625_cells" {
+            paper_scoring = Some(ours);
         }
-        let ratio = row.reference.map_or(String::new(), |r| {
-            let x = if row.items.is_some() {
-                value / r
-            } else {
-                r / value
-            };
-            format!("{x:.2}x")
-        });
-        let target = row.target.map_or(String::new(), |(t, at_least)| {
-            let met = if at_least { value >= t } else { value <= t };
-            format!(
-                "{} {t} {}: {}",
-                if at_least { ">=" } else { "<=" },
-                row.unit,
-                if met { "met" } else { "missed" }
-            )
+        let theirs = row
+            .peer
+            .zip(peer)
+            .and_then(|((case, key), peer)| peer[case][key].as_f64());
+        // How many times faster we are: the peer's time over ours.
+        let ratio = theirs.map(|t| t / seconds);
+        let goal = row.goal.zip(ratio).map_or(String::new(), |(goal, ratio)| {
+            let met = if ratio >= goal { "met" } else { "missed" };
+            format!(">= {goal}x: {met}")
         });
         println!(
-            "| {} | {} {} | {} | {ratio} | {target} |",
+            "| {} | {} {} | {} | {} | {goal} |",
             row.what,
-            fmt(value),
+            fmt(ours),
             row.unit,
-            row.reference
-                .map_or(String::new(), |r| format!("{} {}", fmt(r), row.unit)),
+            theirs.map_or(String::new(), |t| format!(
+                "{} {}",
+                fmt(figure(t)),
+                row.unit
+            )),
+            ratio.map_or(String::new(), |r| format!("{r:.2}x")),
         );
     }
-    if let (Some(rate), Some(flops)) = (nb201_rate, nb201_training_flops(&criterion)?) {
-        let achieved = rate * flops / 1e9;
+    let flops = read_json(&criterion.join("narformer-flops.json"))?;
+    let sgemm = median_seconds(criterion, "sgemm/2048")?.map(|s| 2.0 * 2048f64.powi(3) / s / 1e9);
+    if let Some(gflops) = sgemm {
+        println!("\nattainable here: {gflops:.1} GFLOP/s (flex's f32 matmul, 2048^3, median)");
+    }
+    let per_cell = flops
+        .as_ref()
+        .and_then(|f| f["nb201_score_flops_per_cell"].as_f64());
+    if let (Some(rate), Some(per_cell), Some(gflops)) = (paper_scoring, per_cell, sgemm) {
+        let achieved = rate * per_cell / 1e9;
         println!(
-            "\nNB201 training step: {:.2} GFLOP per sample (forward of cell and twin, x3 for backward), \
-             {achieved:.1} GFLOP/s = {:.1}% of an assumed peak of {peak:.0} GFLOP/s \
-             ({cores} cores x {ghz:.2} GHz x 32 fp32 FLOP/cycle; --peak-gflops to change)",
-            flops / 1e9,
-            100.0 * achieved / peak
+            "NB201 paper-model scoring: {:.1} MFLOP per cell, {achieved:.1} GFLOP/s = {:.0}% of it",
+            per_cell / 1e6,
+            100.0 * achieved / gflops
         );
     }
     Ok(())
+}
+
+/// The largest relative gap between the peer's predictions and ours over the cases.
+fn peer_gap(peer: &serde_json::Value) -> f64 {
+    peer.as_object()
+        .into_iter()
+        .flat_map(|cases| cases.values())
+        .filter_map(|case| case["max_relative_gap"].as_f64())
+        // A NaN gap (the peer computed NaN) counts as the largest.
+        .map(|gap| if gap.is_nan() { f64::INFINITY } else { gap })
+        .fold(0.0, f64::max)
+}
+
+/// Runs the peer on the cases `peer_cases` wrote and keeps its figures;
+/// predictions further from ours than [`PEER_TOLERANCE`] are an error (the
+/// two would not be timing the same function).
+fn run_peer(root: &Path, python: &Path) -> Result<()> {
+    let output = Command::new(python)
+        .arg(root.join("xtask/peer.py"))
+        .args(["--dir", "target/peer"])
+        .current_dir(root)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        bail!("the PyTorch peer failed ({})", output.status);
+    }
+    let text = String::from_utf8(output.stdout).context("the peer's output is not UTF-8")?;
+    let result: serde_json::Value =
+        serde_json::from_str(&text).context("the peer's output is not JSON")?;
+    let gap = peer_gap(&result);
+    if gap > PEER_TOLERANCE {
+        bail!(
+            "the PyTorch peer predicts up to {gap:.2e} away from narformer (tolerance {PEER_TOLERANCE:.0e}): it would not time the same model"
+        );
+    }
+    sysio::write_atomic(&root.join(PEER_RESULT), text.as_bytes())
+        .with_context(|| format!("writing {PEER_RESULT}"))?;
+    Ok(())
+}
+
+/// The Python the peer runs on: `given`, else target/peer-venv (made now if missing).
+fn peer_python(root: &Path, given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(python) = given {
+        return Ok(python.to_path_buf());
+    }
+    let venv = root.join("target/peer-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        eprintln!(
+            "making the peer's Python at {} ({PEER_TORCH}, about 7 GB)",
+            venv.display()
+        );
+        let mut make = Command::new("python3");
+        make.args(["-m", "venv"]).arg(&venv);
+        run_command(make)?;
+        let mut install = Command::new(venv.join("bin/pip"));
+        install.args(["install", "--quiet", PEER_TORCH, "numpy"]);
+        run_command(install).context(
+            "installing torch for the peer failed: pass --python with a Python that has torch",
+        )?;
+    }
+    Ok(python)
 }
 
 fn fmt(x: f64) -> String {
@@ -186,31 +307,19 @@ fn fmt(x: f64) -> String {
 
 /// Median time of one iteration, from criterion's `new/estimates.json`.
 fn median_seconds(criterion: &Path, id: &str) -> Result<Option<f64>> {
-    let path = criterion.join(id).join("new/estimates.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(value) = read_json(&criterion.join(id).join("new/estimates.json"))? else {
         return Ok(None);
     };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
     Ok(value["median"]["point_estimate"]
         .as_f64()
         .map(|ns| ns / 1e9))
 }
 
-/// FLOPs of one NB201 training sample, written by the throughput bench.
-fn nb201_training_flops(criterion: &Path) -> Result<Option<f64>> {
-    let path = criterion.join("narformer-flops.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+/// A JSON file's value, or None when there is no such file.
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None);
     };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    Ok(value["nb201_train_flops_per_sample"].as_f64())
-}
-
-/// The nominal clock from /proc/cpuinfo's model name (`... @ 2.50GHz`).
-fn cpu_ghz() -> Option<f64> {
-    let name = sysio::machine::cpu_model()?;
-    let at = name.rsplit('@').next()?.trim();
-    at.strip_suffix("GHz")?.trim().parse().ok()
+    let value = serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    Ok(Some(value))
 }

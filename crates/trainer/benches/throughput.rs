@@ -5,22 +5,28 @@
 //! - `nb201_train`: NB201 cell model (6 layers x 512), batch 8 with the consistency
 //!   twins, 80 cells = 10 optimiser steps per iteration (plus one validation pass of 8 cells).
 //! - `nb201_score`: all 15,625 NB201 cells scored at batch 512 (model only, tokens ready).
+//! - `nb201_quick/*`: the same two for the quick profile's cell model (3 layers x 128, batch 32).
 //! - `network_train/{60,120,250}`: whole-network model (2 layers x 512), batch 16,
 //!   32 graphs of about that many nodes per iteration.
 //! - `network_predict/{120,250}`: one graph, model only.
 //! - `tokenize`: the network tokenizer on a 120-node graph.
+//! - `sgemm/2048`: one 2048^3 f32 matrix product, the attainable rate the
+//!   scoring figures are a fraction of.
 
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use criterion::{Criterion, criterion_group, criterion_main};
 use graph_ir::cells::{Nb201Cell, relabelled_twin};
-use graph_ir::networks::NetworkBuilder;
-use graph_ir::{ConvAttrs, Graph};
 use model::Architecture;
 use std::time::Duration;
 use tokenizer::{CellTokenizer, CellVocab, GraphTokens, NetworkTokenizer, NetworkVocab};
 use trainer::fit::{Selection, Session};
 use trainer::train::{EvalSet, TargetScaling, TrainSet, predict, train_cells};
 use trainer::{Benchmark, Profile, TrainingConfig};
+
+#[path = "common/networks.rs"]
+mod networks;
+use networks::network;
 
 /// NB201 cell number `index` (0..15,625): its six ops as base-5 digits.
 fn nb201_cell(index: usize) -> Nb201Cell {
@@ -39,49 +45,6 @@ fn cell_tokens(range: std::ops::Range<usize>) -> (Vec<GraphTokens>, Vec<GraphTok
             )
         })
         .unzip()
-}
-
-fn conv(kernel: usize, stride: usize) -> ConvAttrs {
-    ConvAttrs {
-        stride,
-        ..ConvAttrs::same(kernel)
-    }
-}
-
-/// A ResNet-like network of about `nodes` nodes (conv-BN-ReLU pairs with
-/// residual adds, widths varying with `seed`), as the whole-network model reads them.
-fn network(nodes: usize, seed: usize) -> Graph {
-    let mut b = NetworkBuilder::new();
-    let mut x = b.input(vec![1, 3, 224, 224]);
-    let mut width = 32 + 16 * (seed % 4);
-    x = b.conv(&x, width, conv(7, 2));
-    let mut count = 2;
-    let mut block = 0;
-    while count + 8 < nodes {
-        let stride = if block % 4 == 3 { 2 } else { 1 };
-        if stride == 2 {
-            width = (width * 2).min(512);
-        }
-        let y = b.conv(&x, width, conv(3, stride));
-        let y = b.batch_norm(&y);
-        let y = b.relu(&y);
-        let y = b.conv(&y, width, conv(3, 1));
-        let y = b.batch_norm(&y);
-        let shortcut = if stride == 2 || y.channels() != x.channels() {
-            count += 1;
-            b.conv(&x, width, conv(1, stride))
-        } else {
-            x.clone()
-        };
-        let y = b.add(&y, &shortcut);
-        x = b.relu(&y);
-        count += 7;
-        block += 1;
-    }
-    let x = b.global_average_pool(&x);
-    let x = b.flatten(&x);
-    b.linear(&x, 1000);
-    b.build().expect("the bench network is a DAG")
 }
 
 fn network_tokens(nodes: usize, count: usize) -> Vec<GraphTokens> {
@@ -135,24 +98,46 @@ fn v2_cell_forward_flops(model: &model::CellModelConfig, nodes: usize) -> f64 {
     flops
 }
 
-/// Writes the FLOPs of one NB201 training sample where `cargo xtask bench` reads
-/// them: the cell and its twin, forward plus backward (taken as twice the forward).
+/// Writes the FLOPs `cargo xtask bench` reads: one NB201 training sample (the
+/// cell and its twin, forward plus backward, taken as twice the forward) and
+/// one scored cell (a forward).
 fn write_flops(config: &TrainingConfig) {
-    let per_sample = 3.0 * 2.0 * v2_cell_forward_flops(&config.model, 8);
+    let forward = v2_cell_forward_flops(&config.model, 8);
+    let per_sample = 3.0 * 2.0 * forward;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/criterion");
-    let json = format!("{{\"nb201_train_flops_per_sample\": {per_sample}}}\n");
+    let json = format!(
+        "{{\"nb201_train_flops_per_sample\": {per_sample}, \"nb201_score_flops_per_cell\": {forward}}}\n"
+    );
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join("narformer-flops.json"), json);
     }
 }
 
-fn nb201(c: &mut Criterion) {
+/// The machine's attainable f32 rate through the backend's matrix product
+/// (the kernel every model's projections run on): one 2048^3 product.
+fn sgemm(c: &mut Criterion) {
+    let device = Device::flex();
+    let a = Tensor::<2>::random([2048, 2048], Distribution::Uniform(-1.0, 1.0), &device);
+    let b = Tensor::<2>::random([2048, 2048], Distribution::Uniform(-1.0, 1.0), &device);
+    let mut group = c.benchmark_group("sgemm");
+    group.sample_size(10);
+    group.bench_function("2048", |bench| {
+        bench.iter(|| a.clone().matmul(b.clone()).into_data())
+    });
+    group.finish();
+}
+
+/// Training (80 cells with twins, plus a validation pass of 8) and scoring
+/// (all 15,625 cells at batch 512) of the NB201 cell model of `profile`.
+fn nb201_profile(c: &mut Criterion, group_name: &str, profile: Profile) {
     let device = Device::flex();
     let mut config =
-        TrainingConfig::for_profile(Profile::Paper, Benchmark::Nb201, Architecture::V2, 80, 0);
+        TrainingConfig::for_profile(profile, Benchmark::Nb201, Architecture::V2, 80, 0);
     config.epochs = 1;
     config.eval_every = 1;
-    write_flops(&config);
+    if profile == Profile::Paper {
+        write_flops(&config);
+    }
     let (tokens, twins) = cell_tokens(0..80);
     let train = TrainSet {
         tokens,
@@ -164,11 +149,11 @@ fn nb201(c: &mut Criterion) {
         tokens: val_tokens,
         labels: labels(8),
     };
-    let mut group = c.benchmark_group("nb201");
+    let mut group = c.benchmark_group(group_name);
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(30));
-    group.bench_function("train_80_cells_batch_8", |b| {
+    group.bench_function(format!("train_80_cells_batch_{}", config.batch_size), |b| {
         b.iter(|| train_once(&config, &train, &validation, &device))
     });
     let model = config.model.init(&device);
@@ -180,6 +165,11 @@ fn nb201(c: &mut Criterion) {
         b.iter(|| predict(&model, &all, &TargetScaling::IDENTITY, &device, 512).expect("scores"))
     });
     group.finish();
+}
+
+fn nb201(c: &mut Criterion) {
+    nb201_profile(c, "nb201", Profile::Paper);
+    nb201_profile(c, "nb201_quick", Profile::Quick);
 }
 
 fn networks(c: &mut Criterion) {
@@ -231,5 +221,5 @@ fn networks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, nb201, networks);
+criterion_group!(benches, sgemm, nb201, networks);
 criterion_main!(benches);
