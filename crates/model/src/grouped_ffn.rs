@@ -11,13 +11,13 @@ use burn::tensor::activation::relu;
 #[derive(Module, Debug)]
 pub struct GroupedLinearNorm {
     /// `[groups, in/groups, out/groups]`
-    weight: Param<Tensor<3>>,
+    pub(crate) weight: Param<Tensor<3>>,
     /// `[groups, 1, out/groups]`
-    bias: Param<Tensor<3>>,
+    pub(crate) bias: Param<Tensor<3>>,
     /// LayerNorm scale, `[groups, 1, out/groups]`
-    gamma: Param<Tensor<3>>,
+    pub(crate) gamma: Param<Tensor<3>>,
     /// LayerNorm shift, `[groups, 1, out/groups]`
-    beta: Param<Tensor<3>>,
+    pub(crate) beta: Param<Tensor<3>>,
 }
 
 impl GroupedLinearNorm {
@@ -77,10 +77,10 @@ impl GroupedFfnConfig {
 /// 4H -> H, group LayerNorm, dropout.
 #[derive(Module, Debug)]
 pub struct GroupedFfn {
-    up: GroupedLinearNorm,
-    down: GroupedLinearNorm,
+    pub(crate) up: GroupedLinearNorm,
+    pub(crate) down: GroupedLinearNorm,
     dropout: Dropout,
-    groups: usize,
+    pub(crate) groups: usize,
 }
 
 impl GroupedFfn {

@@ -21,9 +21,9 @@ pub fn masked_mean(x: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
 /// `softplus(-z)` (always positive, the reference) or `z` (standardised targets).
 #[derive(Module, Debug)]
 pub struct RegressionHead {
-    layers: [Linear; 3],
+    pub(crate) layers: [Linear; 3],
     dropout: Dropout,
-    positive_output: bool,
+    pub(crate) positive_output: bool,
 }
 
 impl RegressionHead {

@@ -53,17 +53,17 @@ impl V2LayerConfig {
 #[derive(Module, Debug)]
 pub struct V2Layer {
     /// Linear(1 -> d_input) on the node degree, through a sigmoid.
-    degree_gate: Linear,
+    pub(crate) degree_gate: Linear,
     /// The one projection that serves as both query and key.
-    qk: Linear,
+    pub(crate) qk: Linear,
     /// W_l: the message from the neighbourhood.
-    neighbour: Linear,
+    pub(crate) neighbour: Linear,
     /// W_r: the root term, no bias.
-    root: Linear,
-    norm: LayerNorm,
-    ffn: GroupedFfn,
+    pub(crate) root: Linear,
+    pub(crate) norm: LayerNorm,
+    pub(crate) ffn: GroupedFfn,
     /// gamma of `x + gamma * FFN(LN(x))`
-    layer_scale: Param<Tensor<1>>,
+    pub(crate) layer_scale: Param<Tensor<1>>,
     dropout: Dropout,
 }
 

@@ -6,6 +6,7 @@
 
 mod batch;
 pub mod cell;
+pub mod fused;
 pub mod gnn;
 pub mod grouped_ffn;
 pub mod head;

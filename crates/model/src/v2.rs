@@ -11,10 +11,10 @@ use burn::tensor::activation::{relu, sigmoid};
 
 #[derive(Module, Debug)]
 pub struct V2CellModel {
-    layers: Vec<V2Layer>,
-    fusion_hidden: Linear,
-    fusion_out: Linear,
-    head: RegressionHead,
+    pub(crate) layers: Vec<V2Layer>,
+    pub(crate) fusion_hidden: Linear,
+    pub(crate) fusion_out: Linear,
+    pub(crate) head: RegressionHead,
 }
 
 impl V2CellModel {

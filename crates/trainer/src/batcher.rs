@@ -6,24 +6,56 @@ use burn::tensor::{Int, TensorData};
 use model::{CellModel, FlatBatch, GraphBatch};
 use tokenizer::GraphTokens;
 
-/// Pads `graphs` to the largest node count; pad tokens and adjacency are 0,
-/// the mask marks real nodes.
-pub fn batch(graphs: &[&GraphTokens], device: &Device) -> GraphBatch {
-    let b = graphs.len();
-    let nodes = graphs.iter().map(|g| g.n).max().unwrap_or(0);
-    let dim = graphs.first().map_or(0, |g| g.dim);
-    let mut tokens = vec![0.0f32; b * nodes * dim];
-    let mut adjacency = vec![0.0f32; b * nodes * nodes];
-    let mut mask = vec![0.0f32; b * nodes];
-    for (k, g) in graphs.iter().enumerate() {
-        let t0 = k * nodes * dim;
-        tokens[t0..t0 + g.n * dim].copy_from_slice(&g.features);
-        for i in 0..g.n {
-            let a0 = k * nodes * nodes + i * nodes;
-            adjacency[a0..a0 + g.n].copy_from_slice(&g.adjacency[i * g.n..(i + 1) * g.n]);
-            mask[k * nodes + i] = 1.0;
+/// Graphs padded to the largest node count, on the host: tokens
+/// `[graphs, nodes, dim]`, adjacency `[graphs, nodes, nodes]`, mask
+/// `[graphs, nodes]`, row-major; pad tokens and adjacency are 0, the mask
+/// marks real nodes.
+#[derive(Debug, Clone)]
+pub struct Padded {
+    pub nodes: usize,
+    pub dim: usize,
+    pub tokens: Vec<f32>,
+    pub adjacency: Vec<f32>,
+    pub mask: Vec<f32>,
+}
+
+impl Padded {
+    pub fn of(graphs: &[&GraphTokens]) -> Padded {
+        let b = graphs.len();
+        let nodes = graphs.iter().map(|g| g.n).max().unwrap_or(0);
+        let dim = graphs.first().map_or(0, |g| g.dim);
+        let mut tokens = vec![0.0f32; b * nodes * dim];
+        let mut adjacency = vec![0.0f32; b * nodes * nodes];
+        let mut mask = vec![0.0f32; b * nodes];
+        for (k, g) in graphs.iter().enumerate() {
+            let t0 = k * nodes * dim;
+            tokens[t0..t0 + g.n * dim].copy_from_slice(&g.features);
+            for i in 0..g.n {
+                let a0 = k * nodes * nodes + i * nodes;
+                adjacency[a0..a0 + g.n].copy_from_slice(&g.adjacency[i * g.n..(i + 1) * g.n]);
+                mask[k * nodes + i] = 1.0;
+            }
+        }
+        Padded {
+            nodes,
+            dim,
+            tokens,
+            adjacency,
+            mask,
         }
     }
+}
+
+/// [`Padded`] graphs as a [`GraphBatch`].
+pub fn batch(graphs: &[&GraphTokens], device: &Device) -> GraphBatch {
+    let b = graphs.len();
+    let Padded {
+        nodes,
+        dim,
+        tokens,
+        adjacency,
+        mask,
+    } = Padded::of(graphs);
     GraphBatch {
         statics: statics(graphs, device),
         tokens: Tensor::from_data(TensorData::new(tokens, [b, nodes, dim]), device),

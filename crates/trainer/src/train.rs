@@ -2,13 +2,14 @@
 //! pairwise-difference loss + consistency with the relabelled twin, as a
 //! [`Steps`] adapter of the one loop; label scaling; batched prediction.
 
-use crate::batcher::forward;
+use crate::batcher::{Padded, forward};
 use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::kendall_tau_b;
 use crate::{Objective, TrainError, TrainingConfig};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use model::CellModel;
+use model::fused::{CellChunk, FusedV2Cell};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -268,10 +269,10 @@ pub fn batch_loss(
 }
 
 /// Predicted labels (in label units) for `tokens`, `batch_size` graphs at a time.
-/// More graphs than one batch are split over the machine's cores, one contiguous
-/// part per thread: the backend runs matrix products on its own thread pool but the
-/// element-wise work of one forward on the calling thread, so one caller leaves
-/// cores idle.
+/// The V2 cell model scores through the fused path ([`model::fused`], Burn's
+/// predictions within 1e-5), every other model through Burn. More graphs than
+/// one batch are split over the machine's cores, one contiguous part per
+/// thread (whole batches, so the split does not change what each forward sees).
 pub fn predict(
     model: &CellModel,
     tokens: &[GraphTokens],
@@ -280,21 +281,24 @@ pub fn predict(
     batch_size: usize,
 ) -> Result<Vec<f64>, TrainError> {
     let batch_size = batch_size.max(1);
+    let fused = match model {
+        CellModel::V2(v2) => Some(FusedV2Cell::of(v2)),
+        _ => None,
+    };
+    let score = |part: &[GraphTokens]| match &fused {
+        Some(fused) => Ok(predict_fused(fused, part, scaling, batch_size)),
+        None => predict_on_this_thread(model, part, scaling, device, batch_size),
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || tokens.len() <= batch_size {
-        return predict_on_this_thread(model, tokens, scaling, device, batch_size);
+        return score(tokens);
     }
-    // Whole batches per part, so the split does not change what each forward sees.
     let batches = tokens.len().div_ceil(batch_size);
     let part = batches.div_ceil(threads) * batch_size;
     let parts: Vec<Result<Vec<f64>, TrainError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = tokens
             .chunks(part)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    predict_on_this_thread(model, chunk, scaling, device, batch_size)
-                })
-            })
+            .map(|chunk| scope.spawn(move || score(chunk)))
             .collect();
         handles
             .into_iter()
@@ -308,7 +312,30 @@ pub fn predict(
     Ok(out)
 }
 
-/// [`predict`] on the calling thread only (for comparisons).
+/// The fused path on the calling thread, `batch_size` graphs at a time.
+fn predict_fused(
+    fused: &FusedV2Cell,
+    tokens: &[GraphTokens],
+    scaling: &TargetScaling,
+    batch_size: usize,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(tokens.len());
+    for chunk in tokens.chunks(batch_size) {
+        let graphs: Vec<&GraphTokens> = chunk.iter().collect();
+        let padded = Padded::of(&graphs);
+        let values = fused.forward(CellChunk {
+            nodes: padded.nodes,
+            tokens: &padded.tokens,
+            adjacency: &padded.adjacency,
+            mask: &padded.mask,
+        });
+        out.extend(values.into_iter().map(|v| scaling.to_label(v)));
+    }
+    out
+}
+
+/// Burn's modules on the calling thread: the reference every faster path
+/// is compared with.
 pub fn predict_on_this_thread(
     model: &CellModel,
     tokens: &[GraphTokens],
@@ -338,15 +365,9 @@ mod tests {
     use tokenizer::{CellTokenizer, CellVocab};
 
     #[test]
-    fn split_prediction_equals_one_thread_prediction() {
+    fn split_and_fused_prediction_equals_burn_on_one_thread() {
         let _seeded = crate::test_lock::seeded();
         let device = Device::flex();
-        device.seed(5);
-        let model = model::CellModelConfig::new()
-            .with_hidden(32)
-            .with_layers(2)
-            .with_dropout(0.0)
-            .init(&device);
         let tokenizer = CellTokenizer::new(CellVocab::Nb201);
         let tokens: Vec<GraphTokens> = (0..37)
             .map(|i| {
@@ -355,10 +376,26 @@ mod tests {
             })
             .collect();
         let scaling = TargetScaling::IDENTITY;
-        let split = predict(&model, &tokens, &scaling, &device, 4).unwrap();
-        let single = predict_on_this_thread(&model, &tokens, &scaling, &device, 4).unwrap();
-        assert_eq!(split.len(), 37);
-        assert_eq!(split, single);
+        for architecture in [Architecture::V2, Architecture::Gnn] {
+            device.seed(5);
+            let model = model::CellModelConfig::new()
+                .with_architecture(architecture)
+                .with_hidden(32)
+                .with_layers(2)
+                .with_dropout(0.0)
+                .init(&device);
+            let split = predict(&model, &tokens, &scaling, &device, 4).unwrap();
+            let single = predict_on_this_thread(&model, &tokens, &scaling, &device, 4).unwrap();
+            assert_eq!(split.len(), 37);
+            if architecture == Architecture::V2 {
+                // The fused path: Burn's predictions within 1e-5.
+                for (a, b) in split.iter().zip(&single) {
+                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} vs {b}");
+                }
+            } else {
+                assert_eq!(split, single);
+            }
+        }
     }
 
     /// The `k`-th NB201 cell in base-5 order and a label that depends on its ops.

@@ -1,0 +1,424 @@
+//! The inference path for scoring: the V2 cell model ([`crate::v2::V2CellModel`])
+//! evaluated on plain `f32` buffers, with no autodiff and no tensor per op.
+//! Each cell's attention (a few nodes) runs in cache; the projections of a
+//! whole chunk of cells are one matrix product each ([`sgemm`]); the
+//! element-wise work (gates, norms, the FFN's group norms) is done in place on
+//! the product's output. Burn's modules stay the definition: this path must
+//! give their predictions within 1e-5 (relative; tested on random weights).
+
+mod sgemm;
+
+use crate::v2::V2CellModel;
+use burn::module::Param;
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+use sgemm::{Mat, matmul};
+
+/// Epsilon of Burn's `LayerNorm` (its default, which the models keep) and of
+/// the grouped FFN's norms (`grouped_ffn.rs`).
+const NORM_EPS: f32 = 1e-5;
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("a float tensor converts to f32")
+}
+
+fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+    values(p.val())
+}
+
+/// A Linear's `[in, out]` weight and its bias (zeros when it has none).
+#[derive(Debug, Clone)]
+struct Dense {
+    d_in: usize,
+    d_out: usize,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    fn of(linear: &Linear) -> Self {
+        let [d_in, d_out] = linear.weight.dims();
+        Dense {
+            d_in,
+            d_out,
+            weight: param(&linear.weight),
+            bias: linear.bias.as_ref().map_or_else(|| vec![0.0; d_out], param),
+        }
+    }
+
+    /// `out = x W + b` for `rows` rows of `x` (`[rows, d_in]`), into `out` (`[rows, d_out]`).
+    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        matmul(
+            Mat::dense(x, rows, self.d_in),
+            Mat::dense(&self.weight, self.d_in, self.d_out),
+            out,
+            self.d_out,
+            false,
+        );
+        for row in out.chunks_exact_mut(self.d_out).take(rows) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                *v += b;
+            }
+        }
+    }
+}
+
+/// One group of the FFN: `[in/g, out/g]` weights, then a norm with its own scale and shift.
+#[derive(Debug, Clone)]
+struct GroupLinearNorm {
+    d_in: usize,
+    d_out: usize,
+    /// `[groups, in/g, out/g]`
+    weight: Vec<f32>,
+    /// `[groups, out/g]` each
+    bias: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl GroupLinearNorm {
+    fn of(g: &crate::grouped_ffn::GroupedLinearNorm) -> Self {
+        let [groups, d_in, d_out] = g.weight.dims();
+        let _ = groups;
+        GroupLinearNorm {
+            d_in,
+            d_out,
+            weight: param(&g.weight),
+            bias: param(&g.bias),
+            gamma: param(&g.gamma),
+            beta: param(&g.beta),
+        }
+    }
+
+    /// Group `g` of `x` (`[rows, groups * d_in]`) into columns `g * d_out..`
+    /// of `out` (`[rows, groups * d_out]`), normalised.
+    fn forward(&self, g: usize, groups: usize, x: &[f32], rows: usize, out: &mut [f32]) {
+        let (gi, go) = (self.d_in, self.d_out);
+        let out_width = groups * go;
+        let w = &self.weight[g * gi * go..(g + 1) * gi * go];
+        matmul(
+            Mat {
+                data: &x[g * gi..],
+                rows,
+                cols: gi,
+                stride: groups * gi,
+            },
+            Mat::dense(w, gi, go),
+            &mut out[g * go..],
+            out_width,
+            false,
+        );
+        let params = g * go..(g + 1) * go;
+        let (bias, gamma, beta) = (
+            &self.bias[params.clone()],
+            &self.gamma[params.clone()],
+            &self.beta[params],
+        );
+        for row in out.chunks_exact_mut(out_width).take(rows) {
+            let y = &mut row[g * go..(g + 1) * go];
+            for (v, b) in y.iter_mut().zip(bias) {
+                *v += b;
+            }
+            normalise(y, gamma, beta);
+        }
+    }
+}
+
+/// `(y - mean) / sqrt(var + eps) * gamma + beta`, in place (biased variance).
+fn normalise(y: &mut [f32], gamma: &[f32], beta: &[f32]) {
+    let n = y.len() as f32;
+    let mean = y.iter().sum::<f32>() / n;
+    let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + NORM_EPS).sqrt();
+    for ((v, g), b) in y.iter_mut().zip(gamma).zip(beta) {
+        *v = (*v - mean) * inv * g + b;
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    d_in: usize,
+    hidden: usize,
+    groups: usize,
+    degree_gate: Dense,
+    qk: Dense,
+    neighbour: Dense,
+    root: Dense,
+    norm_gamma: Vec<f32>,
+    norm_beta: Vec<f32>,
+    up: GroupLinearNorm,
+    down: GroupLinearNorm,
+    layer_scale: Vec<f32>,
+}
+
+fn layer_norm_params(norm: &LayerNorm, width: usize) -> (Vec<f32>, Vec<f32>) {
+    let gamma = param(&norm.gamma);
+    let beta = norm.beta.as_ref().map_or_else(|| vec![0.0; width], param);
+    (gamma, beta)
+}
+
+/// Scratch buffers of one chunk, reused across layers and chunks.
+#[derive(Debug, Default)]
+struct Scratch {
+    z: Vec<f32>,
+    aggregated: Vec<f32>,
+    out: Vec<f32>,
+    normed: Vec<f32>,
+    wide: Vec<f32>,
+    ffn: Vec<f32>,
+}
+
+fn resize(buffer: &mut Vec<f32>, len: usize) {
+    buffer.clear();
+    buffer.resize(len, 0.0);
+}
+
+impl Layer {
+    fn of(layer: &crate::layer::V2Layer) -> Self {
+        let qk = Dense::of(&layer.qk);
+        let neighbour = Dense::of(&layer.neighbour);
+        let (norm_gamma, norm_beta) = layer_norm_params(&layer.norm, neighbour.d_out);
+        Layer {
+            d_in: qk.d_in,
+            hidden: neighbour.d_out,
+            groups: layer.ffn.groups,
+            degree_gate: Dense::of(&layer.degree_gate),
+            qk,
+            root: Dense::of(&layer.root),
+            neighbour,
+            norm_gamma,
+            norm_beta,
+            up: GroupLinearNorm::of(&layer.ffn.up),
+            down: GroupLinearNorm::of(&layer.ffn.down),
+            layer_scale: param(&layer.layer_scale),
+        }
+    }
+
+    /// `x` (`[cells * n, d_in]`, gated in place) -> `[cells * n, hidden]`.
+    fn forward(&self, x: &mut [f32], adjacency: &[f32], n: usize, s: &mut Scratch) -> Vec<f32> {
+        let (d, h) = (self.d_in, self.hidden);
+        let rows = x.len() / d;
+        // The degree gate: x * sigmoid(degree * w + b).
+        for (r, row) in x.chunks_exact_mut(d).enumerate() {
+            let (cell, i) = (r / n, r % n);
+            let degree: f32 = adjacency[cell * n * n + i * n..][..n].iter().sum();
+            for ((v, w), b) in row
+                .iter_mut()
+                .zip(&self.degree_gate.weight)
+                .zip(&self.degree_gate.bias)
+            {
+                *v *= sigmoid(degree * w + b);
+            }
+        }
+        resize(&mut s.z, rows * d);
+        self.qk.forward(x, rows, &mut s.z);
+        s.z.iter_mut().for_each(|v| *v = sigmoid(*v));
+        // Masked attention with linear normalisation, per cell.
+        resize(&mut s.aggregated, rows * d);
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut weights = vec![0.0f32; n];
+        for cell in 0..rows / n {
+            let block = cell * n * d..(cell + 1) * n * d;
+            let (z, xs) = (&s.z[block.clone()], &x[block.clone()]);
+            let agg = &mut s.aggregated[block];
+            for i in 0..n {
+                let adj = &adjacency[cell * n * n + i * n..][..n];
+                let zi = &z[i * d..(i + 1) * d];
+                let mut total = 0.0;
+                for j in 0..n {
+                    weights[j] = if adj[j] == 0.0 {
+                        0.0
+                    } else {
+                        let dot: f32 = zi
+                            .iter()
+                            .zip(&z[j * d..(j + 1) * d])
+                            .map(|(a, b)| a * b)
+                            .sum();
+                        dot * scale * adj[j]
+                    };
+                    total += weights[j];
+                }
+                let inv = 1.0 / (total + 1e-6);
+                let out = &mut agg[i * d..(i + 1) * d];
+                for j in 0..n {
+                    let w = weights[j] * inv;
+                    if w != 0.0 {
+                        for (o, v) in out.iter_mut().zip(&xs[j * d..(j + 1) * d]) {
+                            *o += w * v;
+                        }
+                    }
+                }
+            }
+        }
+        // out = aggregated Wn + bn + x Wr
+        resize(&mut s.out, rows * h);
+        self.neighbour.forward(&s.aggregated, rows, &mut s.out);
+        matmul(
+            Mat::dense(x, rows, d),
+            Mat::dense(&self.root.weight, d, h),
+            &mut s.out,
+            h,
+            true,
+        );
+        self.finish(rows, s)
+    }
+
+    /// Row normalisation, ReLU, then `x + gamma * FFN(LN(x))` on `s.out`.
+    fn finish(&self, rows: usize, s: &mut Scratch) -> Vec<f32> {
+        let h = self.hidden;
+        let mut x = std::mem::take(&mut s.out);
+        resize(&mut s.normed, rows * h);
+        for (row, normed) in x.chunks_exact_mut(h).zip(s.normed.chunks_exact_mut(h)) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            for v in row.iter_mut() {
+                *v = (*v / norm).max(0.0);
+            }
+            normed.copy_from_slice(row);
+            normalise(normed, &self.norm_gamma, &self.norm_beta);
+        }
+        let g = self.groups;
+        let wide = g * self.up.d_out;
+        resize(&mut s.wide, rows * wide);
+        resize(&mut s.ffn, rows * h);
+        for group in 0..g {
+            self.up.forward(group, g, &s.normed, rows, &mut s.wide);
+        }
+        s.wide.iter_mut().for_each(|v| *v = v.max(0.0));
+        for group in 0..g {
+            self.down.forward(group, g, &s.wide, rows, &mut s.ffn);
+        }
+        for (row, ffn) in x.chunks_exact_mut(h).zip(s.ffn.chunks_exact(h)) {
+            for ((v, f), scale) in row.iter_mut().zip(ffn).zip(&self.layer_scale) {
+                *v += f * scale;
+            }
+        }
+        x
+    }
+}
+
+/// A trained [`V2CellModel`]'s weights, laid out for [`FusedV2Cell::forward`].
+#[derive(Debug, Clone)]
+pub struct FusedV2Cell {
+    layers: Vec<Layer>,
+    fusion_hidden: Dense,
+    fusion_out: Dense,
+    head: [Dense; 3],
+    positive_output: bool,
+}
+
+/// Cells of one size: tokens `[cells, nodes, d_input]`, adjacency `[cells, nodes, nodes]`
+/// (symmetric 0/1, no self-loops) and mask `[cells, nodes]` (1 real, 0 pad), row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct CellChunk<'a> {
+    pub nodes: usize,
+    pub tokens: &'a [f32],
+    pub adjacency: &'a [f32],
+    pub mask: &'a [f32],
+}
+
+impl FusedV2Cell {
+    pub fn of(model: &V2CellModel) -> Self {
+        let head = &model.head;
+        FusedV2Cell {
+            layers: model.layers.iter().map(Layer::of).collect(),
+            fusion_hidden: Dense::of(&model.fusion_hidden),
+            fusion_out: Dense::of(&model.fusion_out),
+            head: [
+                Dense::of(&head.layers[0]),
+                Dense::of(&head.layers[1]),
+                Dense::of(&head.layers[2]),
+            ],
+            positive_output: head.positive_output,
+        }
+    }
+
+    /// What [`V2CellModel::forward`] predicts for the chunk's cells, on the calling thread.
+    ///
+    /// # Shapes
+    /// - chunk: as [`CellChunk`]; output: `[cells]`
+    pub fn forward(&self, chunk: CellChunk<'_>) -> Vec<f32> {
+        let n = chunk.nodes;
+        let d_input = self.layers.first().map_or(0, |l| l.d_in);
+        let cells = chunk.mask.len() / n.max(1);
+        assert_eq!(
+            chunk.tokens.len(),
+            cells * n * d_input,
+            "tokens do not match the chunk"
+        );
+        assert_eq!(
+            chunk.adjacency.len(),
+            cells * n * n,
+            "adjacency does not match the chunk"
+        );
+        let hidden = self.layers.first().map_or(0, |l| l.hidden);
+        let layers = self.layers.len();
+        let mut scratch = Scratch::default();
+        let mut x = chunk.tokens.to_vec();
+        // Per cell, each layer's masked node mean: [cells, layers * hidden].
+        let mut means = vec![0.0f32; cells * layers * hidden];
+        for (l, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&mut x, chunk.adjacency, n, &mut scratch);
+            for cell in 0..cells {
+                let mask = &chunk.mask[cell * n..(cell + 1) * n];
+                let count = mask.iter().sum::<f32>().max(1.0);
+                let mean = &mut means[(cell * layers + l) * hidden..][..hidden];
+                for (i, m) in mask.iter().enumerate() {
+                    let row = &x[(cell * n + i) * hidden..][..hidden];
+                    for (o, v) in mean.iter_mut().zip(row) {
+                        *o += v * m;
+                    }
+                }
+                mean.iter_mut().for_each(|v| *v /= count);
+            }
+        }
+        // Gated fusion of the layer means.
+        let mut fused_hidden = vec![0.0f32; cells * self.fusion_hidden.d_out];
+        self.fusion_hidden.forward(&means, cells, &mut fused_hidden);
+        fused_hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut gates = vec![0.0f32; cells * layers];
+        self.fusion_out.forward(&fused_hidden, cells, &mut gates);
+        let mut embedding = vec![0.0f32; cells * hidden];
+        for cell in 0..cells {
+            let out = &mut embedding[cell * hidden..(cell + 1) * hidden];
+            for l in 0..layers {
+                let gate = sigmoid(gates[cell * layers + l]);
+                let mean = &means[(cell * layers + l) * hidden..][..hidden];
+                for (o, v) in out.iter_mut().zip(mean) {
+                    *o += gate * v;
+                }
+            }
+        }
+        self.head_forward(&embedding, cells)
+    }
+
+    /// The MLP head: `[cells, hidden] -> [cells]`.
+    fn head_forward(&self, embedding: &[f32], cells: usize) -> Vec<f32> {
+        let [first, second, last] = &self.head;
+        let mut a = vec![0.0f32; cells * first.d_out];
+        first.forward(embedding, cells, &mut a);
+        a.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut b = vec![0.0f32; cells * second.d_out];
+        second.forward(&a, cells, &mut b);
+        b.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut z = vec![0.0f32; cells * last.d_out];
+        last.forward(&b, cells, &mut z);
+        if self.positive_output {
+            // softplus(-z) = ln(1 + exp(-z)), in the form that cannot overflow.
+            z.iter_mut().for_each(|v| {
+                let x = -*v;
+                *v = x.max(0.0) + (-x.abs()).exp().ln_1p();
+            });
+        }
+        z
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! The fused path against Burn's modules, on random weights.
+
+use super::*;
+use crate::GraphBatch;
+use burn::tensor::{Distribution, TensorData};
+
+/// A V2 cell model whose every parameter is random (the defaults would
+/// leave the FFN at a 1e-4 layer scale and its norms at identity, hiding
+/// mistakes there).
+fn random_model(
+    d_input: usize,
+    hidden: usize,
+    layers: usize,
+    positive: bool,
+    device: &Device,
+) -> V2CellModel {
+    let mut model = V2CellModel::new(d_input, hidden, layers, 4, 0.0, positive, device);
+    let noise = |dims: [usize; 3]| {
+        Param::from_tensor(Tensor::<3>::random(
+            dims,
+            Distribution::Normal(0.0, 0.5),
+            device,
+        ))
+    };
+    for layer in &mut model.layers {
+        layer.layer_scale = Param::from_tensor(Tensor::<1>::random(
+            [hidden],
+            Distribution::Uniform(0.5, 1.5),
+            device,
+        ));
+        for g in [&mut layer.ffn.up, &mut layer.ffn.down] {
+            g.bias = noise(g.bias.dims());
+            g.gamma = noise(g.gamma.dims());
+            g.beta = noise(g.beta.dims());
+        }
+        layer.norm.gamma = Param::from_tensor(Tensor::<1>::random(
+            [hidden],
+            Distribution::Normal(1.0, 0.3),
+            device,
+        ));
+    }
+    model
+}
+
+/// `cells` random graphs of `real[c]` nodes padded to `n`, with garbage in the pads.
+fn random_chunk(cells: usize, n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f32) / (u32::MAX >> 1) as f32
+    };
+    let (mut tokens, mut adjacency, mut mask) = (
+        vec![0.0; cells * n * d],
+        vec![0.0; cells * n * n],
+        vec![0.0; cells * n],
+    );
+    for c in 0..cells {
+        let real = 2 + c % (n - 1);
+        for i in 0..n {
+            for k in 0..d {
+                tokens[(c * n + i) * d + k] = if i < real { next() * 2.0 - 1.0 } else { 7.0 };
+            }
+            mask[c * n + i] = if i < real { 1.0 } else { 0.0 };
+            for j in i + 1..real.max(i + 1) {
+                if j == i + 1 || next() < 0.4 {
+                    adjacency[(c * n + i) * n + j] = 1.0;
+                    adjacency[(c * n + j) * n + i] = 1.0;
+                }
+            }
+        }
+    }
+    (tokens, adjacency, mask)
+}
+
+#[test]
+fn the_fused_path_predicts_what_burn_predicts() {
+    let _seeded = crate::test_lock::seeded();
+    let device = Device::flex();
+    for (seed, positive, layers) in [(1u64, true, 3), (2, false, 2)] {
+        device.seed(seed);
+        let (d, hidden, n, cells) = (12, 16, 7, 9);
+        let model = random_model(d, hidden, layers, positive, &device);
+        let (tokens, adjacency, mask) = random_chunk(cells, n, d, seed);
+        let burn: Vec<f32> = model
+            .forward(GraphBatch {
+                tokens: Tensor::from_data(TensorData::new(tokens.clone(), [cells, n, d]), &device),
+                adjacency: Tensor::from_data(
+                    TensorData::new(adjacency.clone(), [cells, n, n]),
+                    &device,
+                ),
+                mask: Tensor::from_data(TensorData::new(mask.clone(), [cells, n]), &device),
+                statics: None,
+            })
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let fused = FusedV2Cell::of(&model).forward(CellChunk {
+            nodes: n,
+            tokens: &tokens,
+            adjacency: &adjacency,
+            mask: &mask,
+        });
+        assert_eq!(fused.len(), cells);
+        for (b, f) in burn.iter().zip(&fused) {
+            let gap = (b - f).abs() / b.abs().max(1e-3);
+            assert!(gap <= 1e-5, "seed {seed}: burn {burn:?} fused {fused:?}");
+        }
+    }
+}
