@@ -105,21 +105,21 @@ pub struct NetworkSizes {
 #[derive(Module, Debug)]
 pub struct V2NetworkModel {
     /// The V2 encoder (empty for the GNN).
-    layers: Vec<V2Layer>,
+    pub(crate) layers: Vec<V2Layer>,
     /// The GraphSAGE encoder (empty for V2).
-    sage: Vec<SageLayer>,
-    static_branch: Linear,
-    dropout: Dropout,
+    pub(crate) sage: Vec<SageLayer>,
+    pub(crate) static_branch: Linear,
+    pub(crate) dropout: Dropout,
     /// `[devices, hidden]`, multi-device models only.
-    devices: Option<Param<Tensor<2>>>,
-    head: RegressionHead,
+    pub(crate) devices: Option<Param<Tensor<2>>>,
+    pub(crate) head: RegressionHead,
     /// Per-node readouts only: `[hidden + d_input] -> ln` of a node's share
     /// (or its correction of the prior).
-    node_head: Option<RegressionHead>,
+    pub(crate) node_head: Option<RegressionHead>,
     /// [`Readout::Residual`]: the token's last feature is the prior. Set by
     /// the config, not stored with the weights.
     #[module(skip)]
-    residual: bool,
+    pub(crate) residual: bool,
 }
 
 impl V2NetworkModel {

@@ -76,38 +76,80 @@ fn statics(graphs: &[&GraphTokens], device: &Device) -> Option<Tensor<2>> {
     })
 }
 
-/// Stacks `graphs` node after node (no padding) with their edges as index
-/// lists: the input of the whole-network models.
+/// Graphs stacked node after node on the host, edges as neighbour lists:
+/// node `t`'s neighbours are `neighbour[row_start[t]..row_start[t + 1]]`
+/// (global node indices, in row order), graph `k` owns nodes
+/// `graph_start[k]..graph_start[k + 1]`.
+#[derive(Debug, Clone)]
+pub struct Flat {
+    pub dim: usize,
+    /// `[nodes, dim]`
+    pub tokens: Vec<f32>,
+    pub row_start: Vec<usize>,
+    pub neighbour: Vec<usize>,
+    pub graph_start: Vec<usize>,
+    /// `[graphs, d_static]` (empty when the graphs have none)
+    pub statics: Vec<f32>,
+}
+
+impl Flat {
+    pub fn of(graphs: &[&GraphTokens]) -> Flat {
+        let nodes: usize = graphs.iter().map(|g| g.n).sum();
+        let dim = graphs.first().map_or(0, |g| g.dim);
+        let mut flat = Flat {
+            dim,
+            tokens: Vec::with_capacity(nodes * dim),
+            row_start: Vec::with_capacity(nodes + 1),
+            neighbour: Vec::new(),
+            graph_start: Vec::with_capacity(graphs.len() + 1),
+            statics: graphs
+                .iter()
+                .flat_map(|g| g.statics.iter().copied())
+                .collect(),
+        };
+        flat.row_start.push(0);
+        flat.graph_start.push(0);
+        let mut offset = 0;
+        for g in graphs {
+            flat.tokens.extend_from_slice(&g.features);
+            for i in 0..g.n {
+                let row = &g.adjacency[i * g.n..(i + 1) * g.n];
+                let edges = row.iter().enumerate().filter(|(_, a)| **a != 0.0);
+                flat.neighbour.extend(edges.map(|(j, _)| offset + j));
+                flat.row_start.push(flat.neighbour.len());
+            }
+            offset += g.n;
+            flat.graph_start.push(offset);
+        }
+        flat
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.row_start.len() - 1
+    }
+}
+
+/// [`Flat`] graphs as a [`FlatBatch`]: the input of the whole-network models.
 pub fn flat_batch(graphs: &[&GraphTokens], device: &Device) -> FlatBatch {
-    let nodes: usize = graphs.iter().map(|g| g.n).sum();
-    let dim = graphs.first().map_or(0, |g| g.dim);
-    let mut tokens = Vec::with_capacity(nodes * dim);
-    let mut target = Vec::new();
-    let mut neighbour = Vec::new();
+    let flat = Flat::of(graphs);
+    let nodes = flat.nodes();
+    let mut target = Vec::with_capacity(flat.neighbour.len());
     let mut degree = Vec::with_capacity(nodes);
     let mut graph_of_node = Vec::with_capacity(nodes);
-    let mut offset = 0i64;
-    for (k, g) in graphs.iter().enumerate() {
-        tokens.extend_from_slice(&g.features);
-        for i in 0..g.n {
-            let row = &g.adjacency[i * g.n..(i + 1) * g.n];
-            let mut count = 0.0f32;
-            for (j, &a) in row.iter().enumerate() {
-                if a != 0.0 {
-                    target.push(offset + i as i64);
-                    neighbour.push(offset + j as i64);
-                    count += 1.0;
-                }
-            }
-            degree.push(count);
-            graph_of_node.push(k as i64);
-        }
-        offset += g.n as i64;
+    for t in 0..nodes {
+        let count = flat.row_start[t + 1] - flat.row_start[t];
+        target.extend(std::iter::repeat_n(t as i64, count));
+        degree.push(count as f32);
     }
+    for k in 0..graphs.len() {
+        let owned = flat.graph_start[k + 1] - flat.graph_start[k];
+        graph_of_node.extend(std::iter::repeat_n(k as i64, owned));
+    }
+    let neighbour: Vec<i64> = flat.neighbour.iter().map(|&j| j as i64).collect();
     let edges = target.len();
     let ints = |v: Vec<i64>, n: usize| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device);
     FlatBatch {
-        tokens: Tensor::from_data(TensorData::new(tokens, [nodes, dim]), device),
+        tokens: Tensor::from_data(TensorData::new(flat.tokens, [nodes, flat.dim]), device),
         target: ints(target, edges),
         neighbour: ints(neighbour, edges),
         degree: Tensor::from_data(TensorData::new(degree, [nodes, 1]), device),

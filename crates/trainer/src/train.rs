@@ -2,14 +2,14 @@
 //! pairwise-difference loss + consistency with the relabelled twin, as a
 //! [`Steps`] adapter of the one loop; label scaling; batched prediction.
 
-use crate::batcher::{Padded, forward};
+use crate::batcher::{Flat, Padded, forward};
 use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::kendall_tau_b;
 use crate::{Objective, TrainError, TrainingConfig};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use model::CellModel;
-use model::fused::{CellChunk, FusedV2Cell};
+use model::fused::{CellChunk, FlatGraphs, FusedV2Cell, FusedV2Network};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -282,7 +282,8 @@ pub fn predict(
 ) -> Result<Vec<f64>, TrainError> {
     let batch_size = batch_size.max(1);
     let fused = match model {
-        CellModel::V2(v2) => Some(FusedV2Cell::of(v2)),
+        CellModel::V2(v2) => Some(Fused::Cell(FusedV2Cell::of(v2))),
+        CellModel::V2Network(network) => FusedV2Network::of(network).map(Fused::Network),
         _ => None,
     };
     let score = |part: &[GraphTokens]| match &fused {
@@ -312,9 +313,15 @@ pub fn predict(
     Ok(out)
 }
 
+/// A model on the fused path ([`model::fused`]).
+enum Fused {
+    Cell(FusedV2Cell),
+    Network(FusedV2Network),
+}
+
 /// The fused path on the calling thread, `batch_size` graphs at a time.
 fn predict_fused(
-    fused: &FusedV2Cell,
+    fused: &Fused,
     tokens: &[GraphTokens],
     scaling: &TargetScaling,
     batch_size: usize,
@@ -322,13 +329,27 @@ fn predict_fused(
     let mut out = Vec::with_capacity(tokens.len());
     for chunk in tokens.chunks(batch_size) {
         let graphs: Vec<&GraphTokens> = chunk.iter().collect();
-        let padded = Padded::of(&graphs);
-        let values = fused.forward(CellChunk {
-            nodes: padded.nodes,
-            tokens: &padded.tokens,
-            adjacency: &padded.adjacency,
-            mask: &padded.mask,
-        });
+        let values = match fused {
+            Fused::Cell(cell) => {
+                let padded = Padded::of(&graphs);
+                cell.forward(CellChunk {
+                    nodes: padded.nodes,
+                    tokens: &padded.tokens,
+                    adjacency: &padded.adjacency,
+                    mask: &padded.mask,
+                })
+            }
+            Fused::Network(network) => {
+                let flat = Flat::of(&graphs);
+                network.forward(FlatGraphs {
+                    tokens: &flat.tokens,
+                    row_start: &flat.row_start,
+                    neighbour: &flat.neighbour,
+                    graph_start: &flat.graph_start,
+                    statics: &flat.statics,
+                })
+            }
+        };
         out.extend(values.into_iter().map(|v| scaling.to_label(v)));
     }
     out

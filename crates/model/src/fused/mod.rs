@@ -6,7 +6,10 @@
 //! the product's output. Burn's modules stay the definition: this path must
 //! give their predictions within 1e-5 (relative; tested on random weights).
 
+mod network;
 mod sgemm;
+
+pub use network::{FlatGraphs, FusedV2Network};
 
 use crate::v2::V2CellModel;
 use burn::module::Param;
@@ -201,14 +204,58 @@ impl Layer {
         }
     }
 
-    /// `x` (`[cells * n, d_in]`, gated in place) -> `[cells * n, hidden]`.
+    /// `x` (`[cells * n, d_in]`, gated in place) -> `[cells * n, hidden]`, on
+    /// padded cells (adjacency `[cells, n, n]`, zero on pads).
     fn forward(&self, x: &mut [f32], adjacency: &[f32], n: usize, s: &mut Scratch) -> Vec<f32> {
-        let (d, h) = (self.d_in, self.hidden);
+        let d = self.d_in;
         let rows = x.len() / d;
-        // The degree gate: x * sigmoid(degree * w + b).
-        for (r, row) in x.chunks_exact_mut(d).enumerate() {
+        self.gate(x, |r| {
             let (cell, i) = (r / n, r % n);
-            let degree: f32 = adjacency[cell * n * n + i * n..][..n].iter().sum();
+            adjacency[cell * n * n + i * n..][..n].iter().sum()
+        });
+        self.queries(x, rows, s);
+        resize(&mut s.aggregated, rows * d);
+        let mut weights = vec![0.0f32; n];
+        for cell in 0..rows / n {
+            for i in 0..n {
+                let adj = &adjacency[cell * n * n + i * n..][..n];
+                let neighbours = (0..n)
+                    .filter(|&j| adj[j] != 0.0)
+                    .map(|j| (cell * n + j, adj[j]));
+                self.attend(x, cell * n + i, neighbours, &mut weights, s);
+            }
+        }
+        self.project(x, rows, s)
+    }
+
+    /// The same layer on graphs stacked node after node: node `t`'s
+    /// neighbours are `neighbour[row_start[t]..row_start[t + 1]]`.
+    fn forward_flat(
+        &self,
+        x: &mut [f32],
+        row_start: &[usize],
+        neighbour: &[usize],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
+        let d = self.d_in;
+        let rows = x.len() / d;
+        self.gate(x, |t| (row_start[t + 1] - row_start[t]) as f32);
+        self.queries(x, rows, s);
+        resize(&mut s.aggregated, rows * d);
+        let mut weights = Vec::new();
+        for t in 0..rows {
+            let edges = &neighbour[row_start[t]..row_start[t + 1]];
+            weights.resize(edges.len(), 0.0);
+            self.attend(x, t, edges.iter().map(|&j| (j, 1.0)), &mut weights, s);
+        }
+        self.project(x, rows, s)
+    }
+
+    /// The degree gate, in place: `x * sigmoid(degree * w + b)`.
+    fn gate(&self, x: &mut [f32], degree_of_row: impl Fn(usize) -> f32) {
+        let d = self.d_in;
+        for (r, row) in x.chunks_exact_mut(d).enumerate() {
+            let degree = degree_of_row(r);
             for ((v, w), b) in row
                 .iter_mut()
                 .zip(&self.degree_gate.weight)
@@ -217,47 +264,51 @@ impl Layer {
                 *v *= sigmoid(degree * w + b);
             }
         }
-        resize(&mut s.z, rows * d);
+    }
+
+    /// The shared query/key projection, `s.z = sigmoid(x Wqk + b)`.
+    fn queries(&self, x: &[f32], rows: usize, s: &mut Scratch) {
+        resize(&mut s.z, rows * self.d_in);
         self.qk.forward(x, rows, &mut s.z);
         s.z.iter_mut().for_each(|v| *v = sigmoid(*v));
-        // Masked attention with linear normalisation, per cell.
-        resize(&mut s.aggregated, rows * d);
+    }
+
+    /// Row `t` of `s.aggregated`: its neighbours' rows of `x`, weighted by
+    /// their linearly normalised scores `adj * z_t . z_j / sqrt(d)`.
+    fn attend(
+        &self,
+        x: &[f32],
+        t: usize,
+        neighbours: impl Iterator<Item = (usize, f32)> + Clone,
+        weights: &mut [f32],
+        s: &mut Scratch,
+    ) {
+        let d = self.d_in;
         let scale = 1.0 / (d as f32).sqrt();
-        let mut weights = vec![0.0f32; n];
-        for cell in 0..rows / n {
-            let block = cell * n * d..(cell + 1) * n * d;
-            let (z, xs) = (&s.z[block.clone()], &x[block.clone()]);
-            let agg = &mut s.aggregated[block];
-            for i in 0..n {
-                let adj = &adjacency[cell * n * n + i * n..][..n];
-                let zi = &z[i * d..(i + 1) * d];
-                let mut total = 0.0;
-                for j in 0..n {
-                    weights[j] = if adj[j] == 0.0 {
-                        0.0
-                    } else {
-                        let dot: f32 = zi
-                            .iter()
-                            .zip(&z[j * d..(j + 1) * d])
-                            .map(|(a, b)| a * b)
-                            .sum();
-                        dot * scale * adj[j]
-                    };
-                    total += weights[j];
-                }
-                let inv = 1.0 / (total + 1e-6);
-                let out = &mut agg[i * d..(i + 1) * d];
-                for j in 0..n {
-                    let w = weights[j] * inv;
-                    if w != 0.0 {
-                        for (o, v) in out.iter_mut().zip(&xs[j * d..(j + 1) * d]) {
-                            *o += w * v;
-                        }
-                    }
-                }
+        let zt = &s.z[t * d..(t + 1) * d];
+        let mut total = 0.0;
+        for (w, (j, a)) in weights.iter_mut().zip(neighbours.clone()) {
+            let dot: f32 = zt
+                .iter()
+                .zip(&s.z[j * d..(j + 1) * d])
+                .map(|(p, q)| p * q)
+                .sum();
+            *w = dot * scale * a;
+            total += *w;
+        }
+        let inv = 1.0 / (total + 1e-6);
+        let out = &mut s.aggregated[t * d..(t + 1) * d];
+        for (w, (j, _)) in weights.iter().zip(neighbours) {
+            let w = w * inv;
+            for (o, v) in out.iter_mut().zip(&x[j * d..(j + 1) * d]) {
+                *o += w * v;
             }
         }
-        // out = aggregated Wn + bn + x Wr
+    }
+
+    /// `aggregated Wn + bn + x Wr`, then [`Self::finish`].
+    fn project(&self, x: &[f32], rows: usize, s: &mut Scratch) -> Vec<f32> {
+        let (d, h) = (self.d_in, self.hidden);
         resize(&mut s.out, rows * h);
         self.neighbour.forward(&s.aggregated, rows, &mut s.out);
         matmul(
@@ -330,11 +381,7 @@ impl FusedV2Cell {
             layers: model.layers.iter().map(Layer::of).collect(),
             fusion_hidden: Dense::of(&model.fusion_hidden),
             fusion_out: Dense::of(&model.fusion_out),
-            head: [
-                Dense::of(&head.layers[0]),
-                Dense::of(&head.layers[1]),
-                Dense::of(&head.layers[2]),
-            ],
+            head: dense_head(head),
             positive_output: head.positive_output,
         }
     }
@@ -395,29 +442,39 @@ impl FusedV2Cell {
                 }
             }
         }
-        self.head_forward(&embedding, cells)
+        head_forward(&self.head, &embedding, cells, self.positive_output)
     }
+}
 
-    /// The MLP head: `[cells, hidden] -> [cells]`.
-    fn head_forward(&self, embedding: &[f32], cells: usize) -> Vec<f32> {
-        let [first, second, last] = &self.head;
-        let mut a = vec![0.0f32; cells * first.d_out];
-        first.forward(embedding, cells, &mut a);
-        a.iter_mut().for_each(|v| *v = v.max(0.0));
-        let mut b = vec![0.0f32; cells * second.d_out];
-        second.forward(&a, cells, &mut b);
-        b.iter_mut().for_each(|v| *v = v.max(0.0));
-        let mut z = vec![0.0f32; cells * last.d_out];
-        last.forward(&b, cells, &mut z);
-        if self.positive_output {
-            // softplus(-z) = ln(1 + exp(-z)), in the form that cannot overflow.
-            z.iter_mut().for_each(|v| {
-                let x = -*v;
-                *v = x.max(0.0) + (-x.abs()).exp().ln_1p();
-            });
-        }
-        z
+/// A [`crate::head::RegressionHead`]'s three layers.
+fn dense_head(head: &crate::head::RegressionHead) -> [Dense; 3] {
+    [
+        Dense::of(&head.layers[0]),
+        Dense::of(&head.layers[1]),
+        Dense::of(&head.layers[2]),
+    ]
+}
+
+/// The MLP head, `[rows, d_in] -> [rows]`: two ReLU layers, a linear one,
+/// then `softplus(-z)` when `positive`.
+fn head_forward(head: &[Dense; 3], x: &[f32], rows: usize, positive: bool) -> Vec<f32> {
+    let [first, second, last] = head;
+    let mut a = vec![0.0f32; rows * first.d_out];
+    first.forward(x, rows, &mut a);
+    a.iter_mut().for_each(|v| *v = v.max(0.0));
+    let mut b = vec![0.0f32; rows * second.d_out];
+    second.forward(&a, rows, &mut b);
+    b.iter_mut().for_each(|v| *v = v.max(0.0));
+    let mut z = vec![0.0f32; rows * last.d_out];
+    last.forward(&b, rows, &mut z);
+    if positive {
+        // softplus(-z) = ln(1 + exp(-z)), in the form that cannot overflow.
+        z.iter_mut().for_each(|v| {
+            let x = -*v;
+            *v = x.max(0.0) + (-x.abs()).exp().ln_1p();
+        });
     }
+    z
 }
 
 #[cfg(test)]

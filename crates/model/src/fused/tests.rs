@@ -109,3 +109,138 @@ fn the_fused_path_predicts_what_burn_predicts() {
         }
     }
 }
+
+/// Random graphs as a flat batch for Burn and as index lists for the fused path.
+struct RandomFlat {
+    batch: crate::FlatBatch,
+    tokens: Vec<f32>,
+    row_start: Vec<usize>,
+    neighbour: Vec<usize>,
+    graph_start: Vec<usize>,
+    statics: Vec<f32>,
+}
+
+fn random_flat(
+    sizes: &[usize],
+    d: usize,
+    d_static: usize,
+    seed: u64,
+    device: &Device,
+) -> RandomFlat {
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f32) / (u32::MAX >> 1) as f32
+    };
+    let nodes: usize = sizes.iter().sum();
+    let tokens: Vec<f32> = (0..nodes * d).map(|_| next() * 2.0 - 1.0).collect();
+    let statics: Vec<f32> = (0..sizes.len() * d_static).map(|_| next()).collect();
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); nodes];
+    let mut graph_start = vec![0];
+    let mut graph_of_node = Vec::new();
+    let mut offset = 0;
+    for (k, &n) in sizes.iter().enumerate() {
+        for i in 0..n {
+            graph_of_node.push(k as i64);
+            for j in i + 1..n {
+                if j == i + 1 || next() < 0.2 {
+                    lists[offset + i].push(offset + j);
+                    lists[offset + j].push(offset + i);
+                }
+            }
+        }
+        offset += n;
+        graph_start.push(offset);
+    }
+    let mut row_start = vec![0];
+    let mut neighbour = Vec::new();
+    let (mut target, mut source, mut degree) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, list) in lists.iter_mut().enumerate() {
+        list.sort_unstable();
+        for &j in list.iter() {
+            target.push(t as i64);
+            source.push(j as i64);
+        }
+        neighbour.extend_from_slice(list);
+        row_start.push(neighbour.len());
+        degree.push(list.len() as f32);
+    }
+    let e = target.len();
+    let ints = |v: Vec<i64>, n: usize| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device);
+    let batch = crate::FlatBatch {
+        tokens: Tensor::from_data(TensorData::new(tokens.clone(), [nodes, d]), device),
+        target: ints(target, e),
+        neighbour: ints(source, e),
+        degree: Tensor::from_data(TensorData::new(degree, [nodes, 1]), device),
+        graph_of_node: ints(graph_of_node, nodes),
+        graphs: sizes.len(),
+        statics: Some(Tensor::from_data(
+            TensorData::new(statics.clone(), [sizes.len(), d_static]),
+            device,
+        )),
+    };
+    RandomFlat {
+        batch,
+        tokens,
+        row_start,
+        neighbour,
+        graph_start,
+        statics,
+    }
+}
+
+#[test]
+fn the_fused_network_path_predicts_what_burn_predicts_for_every_readout() {
+    use crate::network::{Encoder, NetworkSizes, Readout, V2NetworkModel};
+    let _seeded = crate::test_lock::seeded();
+    let device = Device::flex();
+    for (seed, readout, positive) in [
+        (3u64, Readout::Sum, true),
+        (4, Readout::Additive, false),
+        (5, Readout::Residual, false),
+    ] {
+        device.seed(seed);
+        let (d, d_static, hidden) = (10, 4, 16);
+        let sizes = NetworkSizes {
+            d_input: d,
+            d_static,
+            hidden,
+            layers: 2,
+            groups: 4,
+            dropout: 0.0,
+            positive_output: positive,
+            devices: 0,
+            readout,
+        };
+        let mut model = V2NetworkModel::new(Encoder::V2, sizes, &device);
+        for layer in &mut model.layers {
+            layer.layer_scale = Param::from_tensor(Tensor::<1>::random(
+                [hidden],
+                Distribution::Uniform(0.5, 1.5),
+                &device,
+            ));
+        }
+        let g = random_flat(&[9, 1, 14], d, d_static, seed, &device);
+        let burn: Vec<f32> = model
+            .forward_flat(&g.batch)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let fused = FusedV2Network::of(&model)
+            .expect("a single-setting V2 model is covered")
+            .forward(FlatGraphs {
+                tokens: &g.tokens,
+                row_start: &g.row_start,
+                neighbour: &g.neighbour,
+                graph_start: &g.graph_start,
+                statics: &g.statics,
+            });
+        assert_eq!(fused.len(), 3);
+        for (b, f) in burn.iter().zip(&fused) {
+            let gap = (b - f).abs() / b.abs().max(1e-3);
+            assert!(gap <= 1e-5, "{readout:?}: burn {burn:?} fused {fused:?}");
+        }
+    }
+}
