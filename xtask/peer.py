@@ -126,8 +126,8 @@ def head(w, x, positive):
     return F.softplus(-z) if positive else z
 
 
-class CellModel(torch.nn.Module):
-    """V2 on padded NB201 cells (every cell has the same 8 nodes: no mask needed)."""
+class SavedModel(torch.nn.Module):
+    """A saved model's weights and the sizes its metadata gives."""
 
     def __init__(self, tensors, meta):
         super().__init__()
@@ -135,6 +135,10 @@ class CellModel(torch.nn.Module):
         self.layers = int(meta["layers"])
         self.groups = int(meta["groups"])
         self.positive = meta["positive_output"] == "true"
+
+
+class CellModel(SavedModel):
+    """V2 on padded NB201 cells (every cell has the same 8 nodes: no mask needed)."""
 
     def forward(self, tokens, adjacency):
         x, means = tokens, []
@@ -147,15 +151,8 @@ class CellModel(torch.nn.Module):
         return head(self.w, (stacked * gates.unsqueeze(2)).sum(1), self.positive)
 
 
-class NetworkModel(torch.nn.Module):
+class NetworkModel(SavedModel):
     """V2 on edge-list networks, sum readout, static branch."""
-
-    def __init__(self, tensors, meta):
-        super().__init__()
-        self.w = Weights(tensors)
-        self.layers = int(meta["layers"])
-        self.groups = int(meta["groups"])
-        self.positive = meta["positive_output"] == "true"
 
     def forward(self, graph):
         x = graph["tokens"]

@@ -235,13 +235,7 @@ mod tests {
 
     /// A random graph of `n` real nodes, padded to `pad_to`.
     fn graph(n: usize, pad_to: usize, seed: u64) -> Padded {
-        let mut state = seed;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32) / (u32::MAX >> 1) as f32
-        };
+        let mut next = crate::test_noise::uniform(seed);
         let mut tokens = vec![0.0; pad_to * 16];
         for v in tokens.iter_mut().take(n * 16) {
             *v = next() * 2.0 - 1.0;

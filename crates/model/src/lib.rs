@@ -14,6 +14,8 @@ pub mod layer;
 pub mod network;
 #[cfg(test)]
 mod test_lock;
+#[cfg(test)]
+mod test_noise;
 pub mod transformer;
 pub mod v2;
 

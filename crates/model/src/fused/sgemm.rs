@@ -106,32 +106,20 @@ mod tests {
         let a = [1.0, 2.0, 3.0, 99.0, 4.0, 5.0, 6.0, 99.0];
         let b = [1.0, 0.5, -1.0, 2.0, 0.0, 1.0];
         let mut out = [10.0f32; 4];
-        matmul(
-            Mat {
+        // Written, then accumulated onto.
+        for (accumulate, expected) in [
+            (false, [-1.0, 7.5, -1.0, 18.0]),
+            (true, [-2.0, 15.0, -2.0, 36.0]),
+        ] {
+            let a_view = Mat {
                 data: &a,
                 rows: 2,
                 cols: 3,
                 stride: 4,
-            },
-            Mat::dense(&b, 3, 2),
-            &mut out,
-            2,
-            false,
-        );
-        assert_eq!(out, [-1.0, 7.5, -1.0, 18.0]);
-        matmul(
-            Mat {
-                data: &a,
-                rows: 2,
-                cols: 3,
-                stride: 4,
-            },
-            Mat::dense(&b, 3, 2),
-            &mut out,
-            2,
-            true,
-        );
-        assert_eq!(out, [-2.0, 15.0, -2.0, 36.0]);
+            };
+            matmul(a_view, Mat::dense(&b, 3, 2), &mut out, 2, accumulate);
+            assert_eq!(out, expected);
+        }
     }
 
     #[test]

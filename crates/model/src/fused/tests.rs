@@ -44,13 +44,7 @@ fn random_model(
 
 /// `cells` random graphs of `real[c]` nodes padded to `n`, with garbage in the pads.
 fn random_chunk(cells: usize, n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut state = seed;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 33) as f32) / (u32::MAX >> 1) as f32
-    };
+    let mut next = crate::test_noise::uniform(seed);
     let (mut tokens, mut adjacency, mut mask) = (
         vec![0.0; cells * n * d],
         vec![0.0; cells * n * n],
@@ -127,13 +121,7 @@ fn random_flat(
     seed: u64,
     device: &Device,
 ) -> RandomFlat {
-    let mut state = seed;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 33) as f32) / (u32::MAX >> 1) as f32
-    };
+    let mut next = crate::test_noise::uniform(seed);
     let nodes: usize = sizes.iter().sum();
     let tokens: Vec<f32> = (0..nodes * d).map(|_| next() * 2.0 - 1.0).collect();
     let statics: Vec<f32> = (0..sizes.len() * d_static).map(|_| next()).collect();
