@@ -251,17 +251,30 @@ impl Layer {
         self.project(x, rows, s)
     }
 
-    /// The degree gate, in place: `x * sigmoid(degree * w + b)`.
+    /// The degree gate, in place: `x * sigmoid(degree * w + b)`. A graph has
+    /// few distinct degrees, so each one's gate is computed once and reused
+    /// (the same values: only the `exp`s of repeats are saved).
     fn gate(&self, x: &mut [f32], degree_of_row: impl Fn(usize) -> f32) {
         let d = self.d_in;
+        let mut gates: Vec<(f32, Vec<f32>)> = Vec::new();
         for (r, row) in x.chunks_exact_mut(d).enumerate() {
             let degree = degree_of_row(r);
-            for ((v, w), b) in row
-                .iter_mut()
-                .zip(&self.degree_gate.weight)
-                .zip(&self.degree_gate.bias)
-            {
-                *v *= sigmoid(degree * w + b);
+            let at = match gates.iter().position(|(seen, _)| *seen == degree) {
+                Some(at) => at,
+                None => {
+                    let gate = self
+                        .degree_gate
+                        .weight
+                        .iter()
+                        .zip(&self.degree_gate.bias)
+                        .map(|(w, b)| sigmoid(degree * w + b))
+                        .collect();
+                    gates.push((degree, gate));
+                    gates.len() - 1
+                }
+            };
+            for (v, g) in row.iter_mut().zip(&gates[at].1) {
+                *v *= g;
             }
         }
     }
