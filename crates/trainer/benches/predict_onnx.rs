@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokenizer::{NetworkTokenizer, NetworkVocab};
-use trainer::train::{TargetScaling, predict};
+use trainer::train::{Scoring, TargetScaling, predict_with};
 use trainer::{Profile, TrainingConfig};
 
 fn model_file() -> PathBuf {
@@ -29,6 +29,8 @@ fn bench(c: &mut Criterion) {
     let vocab = NetworkVocab::Extended;
     let config = TrainingConfig::latency(Profile::Paper, 0, vocab);
     let model = config.model.init(&device);
+    // The checkpoint is loaded and made ready to score once, as a loaded run is.
+    let scoring = Scoring::of(&model);
     let path = model_file();
     let options = onnx_io::ImportOptions::default();
     let mut group = c.benchmark_group("predict_onnx");
@@ -37,7 +39,15 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let imported = onnx_io::read_file(&path, &options).expect("imports");
             let tokens = NetworkTokenizer::new(vocab).tokenize(&imported.graph, 1);
-            predict(&model, &[tokens], &TargetScaling::IDENTITY, &device, 1).expect("predicts")
+            predict_with(
+                &model,
+                &scoring,
+                &[tokens],
+                &TargetScaling::IDENTITY,
+                &device,
+                1,
+            )
+            .expect("predicts")
         })
     });
     group.bench_function("resnet18_parse_and_tokenize", |b| {

@@ -21,7 +21,9 @@ use model::Architecture;
 use std::time::Duration;
 use tokenizer::{CellTokenizer, CellVocab, GraphTokens, NetworkTokenizer, NetworkVocab};
 use trainer::fit::{Selection, Session};
-use trainer::train::{EvalSet, TargetScaling, TrainSet, predict, train_cells};
+use trainer::train::{
+    EvalSet, Scoring, TargetScaling, TrainSet, predict, predict_with, train_cells,
+};
 use trainer::{Benchmark, Profile, TrainingConfig};
 
 #[path = "common/networks.rs"]
@@ -200,13 +202,16 @@ fn networks(c: &mut Criterion) {
     group.finish();
 
     let model = config.model.init(&device);
+    // Made once, as a loaded run makes it.
+    let scoring = Scoring::of(&model);
     let mut group = c.benchmark_group("network_predict");
     group.measurement_time(Duration::from_secs(10));
     for nodes in [120, 250] {
         let one = network_tokens(nodes, 1);
         group.bench_function(format!("{nodes}_nodes_one_graph"), |b| {
             b.iter(|| {
-                predict(&model, &one, &TargetScaling::IDENTITY, &device, 1).expect("predicts")
+                predict_with(&model, &scoring, &one, &TargetScaling::IDENTITY, &device, 1)
+                    .expect("predicts")
             })
         });
     }

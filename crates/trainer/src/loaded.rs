@@ -46,6 +46,8 @@ pub struct LoadedRun {
     pub model: CellModel,
     /// A residual run's prior (`prior.json`), appended to every token.
     pub prior: Option<KernelPrior>,
+    /// `model` made ready to score, once.
+    scoring: train::Scoring,
     device: Device,
 }
 
@@ -74,6 +76,7 @@ impl LoadedRun {
         Ok(Self {
             config,
             scaling,
+            scoring: train::Scoring::of(&model),
             model,
             prior,
             device: device.clone(),
@@ -135,6 +138,7 @@ impl LoadedRun {
         Ok(Self {
             config,
             scaling,
+            scoring: train::Scoring::of(&model),
             model,
             prior,
             device: device.clone(),
@@ -148,7 +152,14 @@ impl LoadedRun {
         for (arch, graph) in graphs {
             tokens.push(tokenize(&tokenizer, arch, graph)?);
         }
-        train::predict(&self.model, &tokens, &self.scaling, &self.device, 1024)
+        train::predict_with(
+            &self.model,
+            &self.scoring,
+            &tokens,
+            &self.scaling,
+            &self.device,
+            1024,
+        )
     }
 
     /// Kendall's tau of this run's model on a part of its own split, recomputed from the seed.
@@ -167,7 +178,14 @@ impl LoadedRun {
         };
         let tokenizer = CellTokenizer::new(vocab(self.config.benchmark)?);
         let set = eval_set(&samples, indices, &tokenizer)?;
-        let scores = train::predict(&self.model, &set.tokens, &self.scaling, &self.device, 1024)?;
+        let scores = train::predict_with(
+            &self.model,
+            &self.scoring,
+            &set.tokens,
+            &self.scaling,
+            &self.device,
+            1024,
+        )?;
         Ok((
             indices.len(),
             kendall_tau_b(&scores, &set.labels).unwrap_or(f64::NAN),
@@ -219,7 +237,14 @@ impl LoadedRun {
             });
         }
         let tokens: Vec<GraphTokens> = inputs.iter().map(|i| i.tokens.clone()).collect();
-        train::predict(&self.model, &tokens, &self.scaling, self.device(), 16)
+        train::predict_with(
+            &self.model,
+            &self.scoring,
+            &tokens,
+            &self.scaling,
+            self.device(),
+            16,
+        )
     }
 }
 
@@ -252,7 +277,14 @@ impl LoadedRun {
             SplitPart::Test => &parts.test,
         };
         let set = latency::eval_set(&data, indices);
-        let scores = train::predict(&self.model, &set.tokens, &self.scaling, self.device(), 64)?;
+        let scores = train::predict_with(
+            &self.model,
+            &self.scoring,
+            &set.tokens,
+            &self.scaling,
+            self.device(),
+            64,
+        )?;
         Ok(LatencyScores::of(&scores, &set.labels))
     }
 }

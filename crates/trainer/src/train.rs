@@ -268,11 +268,24 @@ pub fn batch_loss(
     }
 }
 
-/// Predicted labels (in label units) for `tokens`, `batch_size` graphs at a time.
-/// The V2 cell model scores through the fused path ([`model::fused`], Burn's
-/// predictions within 1e-5), every other model through Burn. More graphs than
-/// one batch are split over the machine's cores, one contiguous part per
-/// thread (whole batches, so the split does not change what each forward sees).
+/// A model made ready to score: its fused form ([`model::fused`]: the
+/// weights copied out of Burn's tensors) where it has one, made once for
+/// many [`predict_with`] calls.
+#[derive(Debug)]
+pub struct Scoring(Option<Fused>);
+
+impl Scoring {
+    pub fn of(model: &CellModel) -> Scoring {
+        Scoring(match model {
+            CellModel::V2(v2) => Some(Fused::Cell(FusedV2Cell::of(v2))),
+            CellModel::V2Network(network) => FusedV2Network::of(network).map(Fused::Network),
+            _ => None,
+        })
+    }
+}
+
+/// Predicted labels (in label units) for `tokens`, `batch_size` graphs at a time:
+/// [`predict_with`] the model's [`Scoring`], made for this call.
 pub fn predict(
     model: &CellModel,
     tokens: &[GraphTokens],
@@ -280,13 +293,33 @@ pub fn predict(
     device: &Device,
     batch_size: usize,
 ) -> Result<Vec<f64>, TrainError> {
+    predict_with(
+        model,
+        &Scoring::of(model),
+        tokens,
+        scaling,
+        device,
+        batch_size,
+    )
+}
+
+/// Predicted labels for `tokens`, `batch_size` graphs at a time, by
+/// `scoring` (made from `model` by [`Scoring::of`]). The V2 cell and network
+/// models score through the fused path (Burn's predictions within 1e-5),
+/// every other model through Burn. More graphs than one batch are split over
+/// the machine's cores, one contiguous part per thread (whole batches, so the
+/// split does not change what each forward sees).
+pub fn predict_with(
+    model: &CellModel,
+    scoring: &Scoring,
+    tokens: &[GraphTokens],
+    scaling: &TargetScaling,
+    device: &Device,
+    batch_size: usize,
+) -> Result<Vec<f64>, TrainError> {
     let batch_size = batch_size.max(1);
-    let fused = match model {
-        CellModel::V2(v2) => Some(Fused::Cell(FusedV2Cell::of(v2))),
-        CellModel::V2Network(network) => FusedV2Network::of(network).map(Fused::Network),
-        _ => None,
-    };
-    let score = |part: &[GraphTokens]| match &fused {
+    let fused = &scoring.0;
+    let score = |part: &[GraphTokens]| match fused {
         Some(fused) => Ok(predict_fused(fused, part, scaling, batch_size)),
         None => predict_on_this_thread(model, part, scaling, device, batch_size),
     };
@@ -314,6 +347,7 @@ pub fn predict(
 }
 
 /// A model on the fused path ([`model::fused`]).
+#[derive(Debug)]
 enum Fused {
     Cell(FusedV2Cell),
     Network(FusedV2Network),
