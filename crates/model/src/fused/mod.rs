@@ -130,11 +130,43 @@ impl GroupLinearNorm {
     }
 }
 
+/// The sum of `f(x)` over `xs`, in eight running sums: the order lets the
+/// compiler use vector lanes, where one running sum must add one at a time.
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += f(x);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `a . b`, in eight running sums ([`lane_sum`]).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for ((lane, p), q) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += p * q;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// `(y - mean) / sqrt(var + eps) * gamma + beta`, in place (biased variance).
 fn normalise(y: &mut [f32], gamma: &[f32], beta: &[f32]) {
     let n = y.len() as f32;
-    let mean = y.iter().sum::<f32>() / n;
-    let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum(y, |v| v) / n;
+    let var = lane_sum(y, |v| (v - mean) * (v - mean)) / n;
     let inv = 1.0 / (var + NORM_EPS).sqrt();
     for ((v, g), b) in y.iter_mut().zip(gamma).zip(beta) {
         *v = (*v - mean) * inv * g + b;
@@ -301,12 +333,7 @@ impl Layer {
         let zt = &s.z[t * d..(t + 1) * d];
         let mut total = 0.0;
         for (w, (j, a)) in weights.iter_mut().zip(neighbours.clone()) {
-            let dot: f32 = zt
-                .iter()
-                .zip(&s.z[j * d..(j + 1) * d])
-                .map(|(p, q)| p * q)
-                .sum();
-            *w = dot * scale * a;
+            *w = dot(zt, &s.z[j * d..(j + 1) * d]) * scale * a;
             total += *w;
         }
         let inv = 1.0 / (total + 1e-6);
@@ -340,7 +367,7 @@ impl Layer {
         let mut x = std::mem::take(&mut s.out);
         resize(&mut s.normed, rows * h);
         for (row, normed) in x.chunks_exact_mut(h).zip(s.normed.chunks_exact_mut(h)) {
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            let norm = lane_sum(row, |v| v * v).sqrt().max(1e-12);
             for v in row.iter_mut() {
                 *v = (*v / norm).max(0.0);
             }
