@@ -319,20 +319,21 @@ pub fn predict_with(
 ) -> Result<Vec<f64>, TrainError> {
     let batch_size = batch_size.max(1);
     let fused = &scoring.0;
-    let score = |part: &[GraphTokens]| match fused {
-        Some(fused) => Ok(predict_fused(fused, part, scaling, batch_size)),
+    let score = |part: &[GraphTokens], threads| match fused {
+        Some(fused) => Ok(predict_fused(fused, part, scaling, batch_size, threads)),
         None => predict_on_this_thread(model, part, scaling, device, batch_size),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || tokens.len() <= batch_size {
-        return score(tokens);
+        // One batch: the cores share each layer's rows instead.
+        return score(tokens, threads);
     }
     let batches = tokens.len().div_ceil(batch_size);
     let part = batches.div_ceil(threads) * batch_size;
     let parts: Vec<Result<Vec<f64>, TrainError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = tokens
             .chunks(part)
-            .map(|chunk| scope.spawn(move || score(chunk)))
+            .map(|chunk| scope.spawn(move || score(chunk, 1)))
             .collect();
         handles
             .into_iter()
@@ -353,12 +354,14 @@ enum Fused {
     Network(FusedV2Network),
 }
 
-/// The fused path on the calling thread, `batch_size` graphs at a time.
+/// The fused path, `batch_size` graphs at a time; a whole-network batch's
+/// rows are split over up to `threads` threads.
 fn predict_fused(
     fused: &Fused,
     tokens: &[GraphTokens],
     scaling: &TargetScaling,
     batch_size: usize,
+    threads: usize,
 ) -> Vec<f64> {
     let mut out = Vec::with_capacity(tokens.len());
     for chunk in tokens.chunks(batch_size) {
@@ -375,13 +378,14 @@ fn predict_fused(
             }
             Fused::Network(network) => {
                 let flat = Flat::of(&graphs);
-                network.forward(FlatGraphs {
+                let graphs = FlatGraphs {
                     tokens: &flat.tokens,
                     row_start: &flat.row_start,
                     neighbour: &flat.neighbour,
                     graph_start: &flat.graph_start,
                     statics: &flat.statics,
-                })
+                };
+                network.forward(graphs, threads)
             }
         };
         out.extend(values.into_iter().map(|v| scaling.to_label(v)));

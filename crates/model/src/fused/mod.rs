@@ -199,15 +199,55 @@ fn layer_norm_params(norm: &LayerNorm, width: usize) -> (Vec<f32>, Vec<f32>) {
     (gamma, beta)
 }
 
-/// Scratch buffers of one chunk, reused across layers and chunks.
+/// Scratch buffers of one part of a chunk's rows, reused across layers.
 #[derive(Debug, Default)]
 struct Scratch {
-    z: Vec<f32>,
+    weights: Vec<f32>,
     aggregated: Vec<f32>,
     out: Vec<f32>,
     normed: Vec<f32>,
     wide: Vec<f32>,
     ffn: Vec<f32>,
+}
+
+/// A chunk's buffers: the attention keys every row reads, and one
+/// [`Scratch`] per part of the rows (one per thread working on the chunk).
+#[derive(Debug)]
+struct Workspace {
+    z: Vec<f32>,
+    parts: Vec<Scratch>,
+}
+
+impl Workspace {
+    fn new(threads: usize) -> Self {
+        Workspace {
+            z: Vec::new(),
+            parts: (0..threads.max(1)).map(|_| Scratch::default()).collect(),
+        }
+    }
+}
+
+/// Fewer rows than this per part are not worth a thread.
+const MIN_ROWS_PER_PART: usize = 16;
+
+/// `f` of every item, the first on the calling thread and each other on a
+/// scoped thread of its own; results in item order.
+fn on_parts<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Vec<T> {
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|scope| {
+        let f = &f;
+        let others: Vec<_> = items.map(|item| scope.spawn(move || f(item))).collect();
+        let mut out = vec![f(first)];
+        out.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+        );
+        out
+    })
 }
 
 fn resize(buffer: &mut Vec<f32>, len: usize) {
@@ -237,50 +277,71 @@ impl Layer {
     }
 
     /// `x` (`[cells * n, d_in]`, gated in place) -> `[cells * n, hidden]`, on
-    /// padded cells (adjacency `[cells, n, n]`, zero on pads).
-    fn forward(&self, x: &mut [f32], adjacency: &[f32], n: usize, s: &mut Scratch) -> Vec<f32> {
+    /// padded cells (adjacency `[cells, n, n]`, zero on pads), on this thread.
+    fn forward(&self, x: &mut [f32], adjacency: &[f32], n: usize, w: &mut Workspace) -> Vec<f32> {
         let d = self.d_in;
         let rows = x.len() / d;
         self.gate(x, |r| {
             let (cell, i) = (r / n, r % n);
             adjacency[cell * n * n + i * n..][..n].iter().sum()
         });
-        self.queries(x, rows, s);
+        self.queries(x, rows, &mut w.z);
+        let s = &mut w.parts[0];
         resize(&mut s.aggregated, rows * d);
-        let mut weights = vec![0.0f32; n];
+        s.weights.resize(n, 0.0);
         for cell in 0..rows / n {
             for i in 0..n {
                 let adj = &adjacency[cell * n * n + i * n..][..n];
                 let neighbours = (0..n)
                     .filter(|&j| adj[j] != 0.0)
                     .map(|j| (cell * n + j, adj[j]));
-                self.attend(x, cell * n + i, neighbours, &mut weights, s);
+                let t = cell * n + i;
+                let out = &mut s.aggregated[t * d..(t + 1) * d];
+                self.attend(x, &w.z, t, neighbours, &mut s.weights, out);
             }
         }
         self.project(x, rows, s)
     }
 
     /// The same layer on graphs stacked node after node: node `t`'s
-    /// neighbours are `neighbour[row_start[t]..row_start[t + 1]]`.
+    /// neighbours are `neighbour[row_start[t]..row_start[t + 1]]`. The rows
+    /// are split into contiguous parts, one per [`Workspace`] part (fewer for
+    /// few rows), each on its own thread; the values do not depend on the
+    /// split (every row's arithmetic is the same).
     fn forward_flat(
         &self,
         x: &mut [f32],
         row_start: &[usize],
         neighbour: &[usize],
-        s: &mut Scratch,
+        w: &mut Workspace,
     ) -> Vec<f32> {
         let d = self.d_in;
         let rows = x.len() / d;
         self.gate(x, |t| (row_start[t + 1] - row_start[t]) as f32);
-        self.queries(x, rows, s);
-        resize(&mut s.aggregated, rows * d);
-        let mut weights = Vec::new();
-        for t in 0..rows {
-            let edges = &neighbour[row_start[t]..row_start[t + 1]];
-            weights.resize(edges.len(), 0.0);
-            self.attend(x, t, edges.iter().map(|&j| (j, 1.0)), &mut weights, s);
+        let x: &[f32] = x;
+        let parts = w.parts.len().min(rows / MIN_ROWS_PER_PART).max(1);
+        let per = rows.div_ceil(parts).max(1);
+        resize(&mut w.z, rows * d);
+        let pieces: Vec<_> = w.z.chunks_mut(per * d).zip(x.chunks(per * d)).collect();
+        on_parts(pieces, |(z, x)| self.queries_into(x, x.len() / d, z));
+        let z = &w.z;
+        let scratches: Vec<_> = w.parts.iter_mut().take(parts).enumerate().collect();
+        let outs = on_parts(scratches, |(p, s)| {
+            let part = p * per..((p + 1) * per).min(rows);
+            resize(&mut s.aggregated, part.len() * d);
+            for t in part.clone() {
+                let edges = &neighbour[row_start[t]..row_start[t + 1]];
+                s.weights.resize(edges.len(), 0.0);
+                let out = &mut s.aggregated[(t - part.start) * d..][..d];
+                let neighbours = edges.iter().map(|&j| (j, 1.0));
+                self.attend(x, z, t, neighbours, &mut s.weights, out);
+            }
+            self.project(&x[part.start * d..part.end * d], part.len(), s)
+        });
+        if outs.len() == 1 {
+            return outs.into_iter().next().unwrap_or_default();
         }
-        self.project(x, rows, s)
+        outs.concat()
     }
 
     /// The degree gate, in place: `x * sigmoid(degree * w + b)`. A graph has
@@ -311,33 +372,37 @@ impl Layer {
         }
     }
 
-    /// The shared query/key projection, `s.z = sigmoid(x Wqk + b)`.
-    fn queries(&self, x: &[f32], rows: usize, s: &mut Scratch) {
-        resize(&mut s.z, rows * self.d_in);
-        self.qk.forward(x, rows, &mut s.z);
-        s.z.iter_mut().for_each(|v| *v = sigmoid(*v));
+    /// The shared query/key projection, `z = sigmoid(x Wqk + b)` (`[rows, d_in]`).
+    fn queries(&self, x: &[f32], rows: usize, z: &mut Vec<f32>) {
+        resize(z, rows * self.d_in);
+        self.queries_into(x, rows, z);
     }
 
-    /// Row `t` of `s.aggregated`: its neighbours' rows of `x`, weighted by
-    /// their linearly normalised scores `adj * z_t . z_j / sqrt(d)`.
+    fn queries_into(&self, x: &[f32], rows: usize, z: &mut [f32]) {
+        self.qk.forward(x, rows, z);
+        z.iter_mut().for_each(|v| *v = sigmoid(*v));
+    }
+
+    /// Row `t`'s aggregate, into `out` (`[d_in]`): its neighbours' rows of
+    /// `x`, weighted by their linearly normalised scores `adj * z_t . z_j / sqrt(d)`.
     fn attend(
         &self,
         x: &[f32],
+        z: &[f32],
         t: usize,
         neighbours: impl Iterator<Item = (usize, f32)> + Clone,
         weights: &mut [f32],
-        s: &mut Scratch,
+        out: &mut [f32],
     ) {
         let d = self.d_in;
         let scale = 1.0 / (d as f32).sqrt();
-        let zt = &s.z[t * d..(t + 1) * d];
+        let zt = &z[t * d..(t + 1) * d];
         let mut total = 0.0;
         for (w, (j, a)) in weights.iter_mut().zip(neighbours.clone()) {
-            *w = dot(zt, &s.z[j * d..(j + 1) * d]) * scale * a;
+            *w = dot(zt, &z[j * d..(j + 1) * d]) * scale * a;
             total += *w;
         }
         let inv = 1.0 / (total + 1e-6);
-        let out = &mut s.aggregated[t * d..(t + 1) * d];
         for (w, (j, _)) in weights.iter().zip(neighbours) {
             let w = w * inv;
             for (o, v) in out.iter_mut().zip(&x[j * d..(j + 1) * d]) {
@@ -446,12 +511,12 @@ impl FusedV2Cell {
         );
         let hidden = self.layers.first().map_or(0, |l| l.hidden);
         let layers = self.layers.len();
-        let mut scratch = Scratch::default();
+        let mut workspace = Workspace::new(1);
         let mut x = chunk.tokens.to_vec();
         // Per cell, each layer's masked node mean: [cells, layers * hidden].
         let mut means = vec![0.0f32; cells * layers * hidden];
         for (l, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&mut x, chunk.adjacency, n, &mut scratch);
+            x = layer.forward(&mut x, chunk.adjacency, n, &mut workspace);
             for cell in 0..cells {
                 let mask = &chunk.mask[cell * n..(cell + 1) * n];
                 let count = mask.iter().sum::<f32>().max(1.0);

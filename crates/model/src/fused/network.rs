@@ -2,7 +2,7 @@
 //! encoder, one device setting) on the fused path: graphs stacked node after
 //! node, each node's neighbours a contiguous run of an index list.
 
-use super::{Dense, Layer, Scratch, dense_head};
+use super::{Dense, Layer, Workspace, dense_head};
 use crate::network::V2NetworkModel;
 
 /// A node's `ln` share is clamped to this range before `exp`, as the model does.
@@ -66,11 +66,13 @@ impl FusedV2Network {
         })
     }
 
-    /// What [`V2NetworkModel::forward_flat`] predicts for each graph.
+    /// What [`V2NetworkModel::forward_flat`] predicts for each graph, each
+    /// layer's rows split over up to `threads` threads (1: this thread only;
+    /// the values do not depend on it).
     ///
     /// # Shapes
     /// - graphs: as [`FlatGraphs`]; output: `[graphs]`
-    pub fn forward(&self, g: FlatGraphs<'_>) -> Vec<f32> {
+    pub fn forward(&self, g: FlatGraphs<'_>, threads: usize) -> Vec<f32> {
         let graphs = g.graph_start.len().saturating_sub(1);
         let nodes = g.row_start.len().saturating_sub(1);
         let d_input = self.layers[0].d_in;
@@ -79,10 +81,10 @@ impl FusedV2Network {
             nodes * d_input,
             "tokens do not match the graphs"
         );
-        let mut scratch = Scratch::default();
+        let mut workspace = Workspace::new(threads);
         let mut x = g.tokens.to_vec();
         for layer in &self.layers {
-            x = layer.forward_flat(&mut x, g.row_start, g.neighbour, &mut scratch);
+            x = layer.forward_flat(&mut x, g.row_start, g.neighbour, &mut workspace);
         }
         let hidden = self.layers[self.layers.len() - 1].hidden;
         match &self.readout {

@@ -210,22 +210,30 @@ fn the_fused_network_path_predicts_what_burn_predicts_for_every_readout() {
                 &device,
             ));
         }
-        let g = random_flat(&[9, 1, 14], d, d_static, seed, &device);
+        // 64 rows: split in up to three parts of at least 16 rows.
+        let g = random_flat(&[9, 1, 14, 40], d, d_static, seed, &device);
         let burn: Vec<f32> = model
             .forward_flat(&g.batch)
             .into_data()
             .try_to_vec()
             .unwrap();
-        let fused = FusedV2Network::of(&model)
-            .expect("a single-setting V2 model is covered")
-            .forward(FlatGraphs {
-                tokens: &g.tokens,
-                row_start: &g.row_start,
-                neighbour: &g.neighbour,
-                graph_start: &g.graph_start,
-                statics: &g.statics,
-            });
-        assert_eq!(fused.len(), 3);
+        let fused_network =
+            FusedV2Network::of(&model).expect("a single-setting V2 model is covered");
+        let on = |threads| {
+            fused_network.forward(
+                FlatGraphs {
+                    tokens: &g.tokens,
+                    row_start: &g.row_start,
+                    neighbour: &g.neighbour,
+                    graph_start: &g.graph_start,
+                    statics: &g.statics,
+                },
+                threads,
+            )
+        };
+        let fused = on(1);
+        assert_eq!(on(3), fused, "{readout:?}: the split changed the values");
+        assert_eq!(fused.len(), 4);
         for (b, f) in burn.iter().zip(&fused) {
             let gap = (b - f).abs() / b.abs().max(1e-3);
             assert!(gap <= 1e-5, "{readout:?}: burn {burn:?} fused {fused:?}");
