@@ -2,6 +2,7 @@
 //! mean aggregation over neighbours and a root term, a mean readout over
 //! nodes, and the same head as the V2 model.
 
+use crate::dropout::dropout;
 use crate::head::{RegressionHead, masked_mean};
 use crate::{FlatBatch, GraphBatch};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
@@ -34,7 +35,7 @@ impl SageLayer {
         let degree = adjacency.clone().sum_dim(2).clamp_min(1.0); // [batch, nodes, 1]
         let mean = adjacency.matmul(x.clone()) / degree; // [batch, nodes, d_in]
         let out = self.neighbour.forward(mean) + self.root.forward(x);
-        self.dropout.forward(relu(out))
+        dropout(&self.dropout, relu(out))
     }
 
     /// The same layer on a [`FlatBatch`] (messages along its edge lists).
@@ -56,7 +57,7 @@ impl SageLayer {
         };
         let mean = summed / graph.degree.clone().clamp_min(1.0); // [nodes, d_in]
         let out = self.neighbour.forward(mean) + self.root.forward(x);
-        self.dropout.forward(relu(out))
+        dropout(&self.dropout, relu(out))
     }
 }
 

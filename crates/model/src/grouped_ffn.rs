@@ -1,6 +1,7 @@
 //! The grouped feed-forward block of NAR-Former V2: block-diagonal linear
 //! layers with a LayerNorm inside each group.
 
+use crate::dropout::dropout;
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Initializer};
 use burn::prelude::*;
@@ -92,8 +93,8 @@ impl GroupedFfn {
         let g = self.groups;
         // [groups, batch*nodes, d_model/groups]
         let x = x.reshape([batch * nodes, g, d_model / g]).swap_dims(0, 1);
-        let h = self.dropout.forward(relu(self.up.forward(x)));
-        let y = self.dropout.forward(self.down.forward(h));
+        let h = dropout(&self.dropout, relu(self.up.forward(x)));
+        let y = dropout(&self.dropout, self.down.forward(h));
         // back to [batch, nodes, d_model]
         y.swap_dims(0, 1).reshape([batch, nodes, d_model])
     }

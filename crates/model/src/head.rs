@@ -1,6 +1,7 @@
 //! What every cell model shares after its encoder: a masked mean over real
 //! nodes and the reference's MLP head.
 
+use crate::dropout::dropout;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
@@ -57,10 +58,8 @@ impl RegressionHead {
     /// - output: `[batch]`
     pub fn forward(&self, embedding: Tensor<2>) -> Tensor<1> {
         let [b, _] = embedding.dims();
-        let h = self
-            .dropout
-            .forward(relu(self.layers[0].forward(embedding)));
-        let h = self.dropout.forward(relu(self.layers[1].forward(h)));
+        let h = dropout(&self.dropout, relu(self.layers[0].forward(embedding)));
+        let h = dropout(&self.dropout, relu(self.layers[1].forward(h)));
         let z = self.layers[2].forward(h).reshape([b]);
         if self.positive_output {
             softplus(z.neg(), 1.0)

@@ -2,6 +2,7 @@
 //! written as masked, linearly normalised attention, then a grouped FFN.
 
 use crate::FlatBatch;
+use crate::dropout::dropout;
 use crate::grouped_ffn::{GroupedFfn, GroupedFfnConfig};
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -137,7 +138,7 @@ impl V2Layer {
             .sum_dim(2)
             .sqrt()
             .clamp_min(1e-12); // [batch, nodes, 1]
-        let x = self.dropout.forward(relu(out / norm));
+        let x = dropout(&self.dropout, relu(out / norm));
         let ffn = self.ffn.forward(self.norm.forward(x.clone()));
         let scale = self.layer_scale.val().unsqueeze_dims::<3>(&[0, 1]); // [1, 1, d_hidden]
         x + ffn * scale

@@ -1,11 +1,13 @@
 //! NAR-Former V2 models as Burn modules (the paper's section 3; reference `predictor/model.py`), and the GNN and
 //! vanilla-Transformer baselines of the paper's analysis.
 //!
-//! The model crate knows nothing about files, tokenizers or backends: it takes
-//! padded tensors ([`GraphBatch`]) and returns predictions.
+//! The model crate knows nothing about files or tokenizers: it takes padded
+//! tensors ([`GraphBatch`]) and returns predictions. Of backends it knows one
+//! thing: on flex, [`dropout`] draws its masks on the host.
 
 mod batch;
 pub mod cell;
+pub mod dropout;
 pub mod fused;
 pub mod gnn;
 pub mod grouped_ffn;

@@ -20,6 +20,7 @@
 //! embedding per setting joins the head's input, so one encoder pass per network
 //! serves every setting (the encoder, the costly part, never sees the device).
 
+use crate::dropout::dropout;
 use crate::gnn::{SageLayer, sage_stack};
 use crate::head::RegressionHead;
 use crate::layer::{V2Layer, v2_stack};
@@ -205,7 +206,7 @@ impl V2NetworkModel {
         let [b, _] = graph.dims();
         let [d_static, _] = self.static_branch.weight.dims(); // Linear stores [in, out]
         let statics = statics.unwrap_or_else(|| Tensor::zeros([b, d_static], &graph.device()));
-        let statics = relu(self.dropout.forward(self.static_branch.forward(statics))); // [batch, hidden]
+        let statics = relu(dropout(&self.dropout, self.static_branch.forward(statics))); // [batch, hidden]
         Tensor::cat(vec![graph, statics], 1)
     }
 
