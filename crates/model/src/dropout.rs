@@ -41,26 +41,26 @@ fn seed_from(device: &Device) -> u64 {
     })
 }
 
-/// `n` mask values: `1 / keep` with probability `keep`, else 0.
+/// `n` mask values: `1 / keep` with probability `keep`, else 0. Hash `i`
+/// is SplitMix64's `i`-th output, computed from its counter directly, so the
+/// loop has no carried state and vectorises.
 fn host_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
-    let mut mask = Vec::with_capacity(n);
-    let mut state = seed;
-    while mask.len() < n {
-        let bits = splitmix64(&mut state);
-        for half in [bits & 0xffff_ffff, bits >> 32] {
-            if mask.len() < n {
-                mask.push(if half < threshold { scale } else { 0.0 });
-            }
+    let mut mask = vec![0.0f32; n];
+    for (i, pair) in mask.chunks_mut(2).enumerate() {
+        let bits = mix(seed.wrapping_add((i as u64 + 1).wrapping_mul(GAMMA)));
+        for (m, half) in pair.iter_mut().zip([bits & 0xffff_ffff, bits >> 32]) {
+            *m = if half < threshold { scale } else { 0.0 };
         }
     }
     mask
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output function of its state.
+fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
