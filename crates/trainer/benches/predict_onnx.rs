@@ -12,6 +12,10 @@ use tokenizer::{NetworkTokenizer, NetworkVocab};
 use trainer::train::{Scoring, TargetScaling, predict_with};
 use trainer::{Profile, TrainingConfig};
 
+/// The allocator the `narformer` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn model_file() -> PathBuf {
     let shared = std::env::var_os("NARFORMER_DATA")
         .map(PathBuf::from)

@@ -26,6 +26,10 @@ use trainer::train::{
 };
 use trainer::{Benchmark, Profile, TrainingConfig};
 
+/// The allocator the `narformer` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "common/networks.rs"]
 mod networks;
 use networks::network;
