@@ -5,7 +5,7 @@
 //! ratio to the peer's; the machine's attainable sgemm rate gives the
 //! scoring's fraction of it.
 
-use crate::{cargo, run_command, workspace_root};
+use crate::{bench_end_to_end, cargo, run_command, workspace_root};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,10 @@ pub struct BenchArgs {
     /// Also time the batched PyTorch peer on the same models and inputs.
     #[arg(long)]
     peer: bool,
+    /// Only time the `narformer` binary end to end (the other rows and the
+    /// peer's figures are read from the last full run).
+    #[arg(long, conflicts_with = "no_run")]
+    end_to_end_only: bool,
     /// The Python with torch the peer runs on (default: target/peer-venv,
     /// made on first use with `pip install torch==2.9.0`, about 7 GB).
     #[arg(long)]
@@ -142,6 +146,12 @@ const ROWS: &[Row] = &[
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let root = workspace_root();
+    if args.end_to_end_only {
+        bench_end_to_end::run(&root)?;
+        let peer = read_json(&root.join(PEER_RESULT))?;
+        print_table(&root.join("target/criterion"), peer.as_ref())?;
+        return print_end_to_end(&root, peer.as_ref());
+    }
     let python = if args.peer && !args.no_run {
         Some(peer_python(&root, args.python.as_deref())?)
     } else {
@@ -154,6 +164,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             bench.args(["--bench", name]);
         }
         run_command(bench)?;
+        bench_end_to_end::run(&root)?;
     }
     if let Some(python) = python {
         run_peer(&root, &python)?;
@@ -165,7 +176,47 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         None
     };
-    print_table(&root.join("target/criterion"), peer.as_ref())
+    print_table(&root.join("target/criterion"), peer.as_ref())?;
+    print_end_to_end(&root, peer.as_ref())
+}
+
+/// The `narformer` binary's rows (`bench_end_to_end`): scoring against the
+/// peer's model-only figure, ResNet-18 against the 50 ms.
+fn print_end_to_end(root: &Path, peer: Option<&serde_json::Value>) -> Result<()> {
+    let Some(result) = read_json(&root.join(bench_end_to_end::RESULT))? else {
+        println!("\nend to end: not run");
+        return Ok(());
+    };
+    println!("\nend to end, the release `narformer` binary, process start included (median):\n");
+    println!("| figure | narformer | batched PyTorch peer (model only) | ratio | goal |");
+    println!("|---|---|---|---|---|");
+    for (profile, goal) in [("paper", 1.5), ("quick", 3.0)] {
+        let Some(seconds) = result[format!("nb201_{profile}_predict_s")].as_f64() else {
+            continue;
+        };
+        let theirs =
+            peer.and_then(|p| p[format!("nb201_{profile}")]["score_15625_cells_s"].as_f64());
+        let ratio = theirs.map(|t| t / seconds);
+        println!(
+            "| `narformer predict`, {profile} run, all 15,625 NB201 cells | {} cells/s | {} | {} | {} |",
+            fmt(15_625.0 / seconds),
+            theirs.map_or(String::new(), |t| format!("{} cells/s", fmt(15_625.0 / t))),
+            ratio.map_or(String::new(), |r| format!("{r:.2}x")),
+            ratio.map_or(String::new(), |r| format!(
+                ">= {goal}x: {}",
+                if r >= goal { "met" } else { "missed" }
+            )),
+        );
+    }
+    if let Some(seconds) = result["resnet18_predict_s"].as_f64() {
+        let ms = seconds * 1e3;
+        let met = if ms <= 50.0 { "met" } else { "missed" };
+        println!(
+            "| `narformer predict resnet18.onnx`, bundled predictors | {} ms | | | <= 50 ms: {met} |",
+            fmt(ms)
+        );
+    }
+    Ok(())
 }
 
 fn print_table(criterion: &Path, peer: Option<&serde_json::Value>) -> Result<()> {

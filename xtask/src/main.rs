@@ -2,6 +2,7 @@
 //! Each task drives cargo and the `narformer` binary; logic lives in the crates.
 
 mod bench;
+mod bench_end_to_end;
 mod ci;
 mod conformance;
 mod onnx_models;
