@@ -14,8 +14,8 @@ use burn::tensor::activation::relu;
 /// bias, as PyG's `SAGEConv`), then dropout.
 #[derive(Module, Debug)]
 pub struct SageLayer {
-    neighbour: Linear,
-    root: Linear,
+    pub(crate) neighbour: Linear,
+    pub(crate) root: Linear,
     dropout: Dropout,
 }
 

@@ -278,7 +278,9 @@ impl Scoring {
     pub fn of(model: &CellModel) -> Scoring {
         Scoring(match model {
             CellModel::V2(v2) => Some(Fused::Cell(FusedV2Cell::of(v2))),
-            CellModel::V2Network(network) => FusedV2Network::of(network).map(Fused::Network),
+            CellModel::V2Network(network) | CellModel::GnnNetwork(network) => {
+                FusedV2Network::of(network).map(Fused::Network)
+            }
             _ => None,
         })
     }
@@ -304,9 +306,10 @@ pub fn predict(
 }
 
 /// Predicted labels for `tokens`, `batch_size` graphs at a time, by
-/// `scoring` (made from `model` by [`Scoring::of`]). The V2 cell and network
-/// models score through the fused path (Burn's predictions within 1e-5),
-/// every other model through Burn. More graphs than one batch are split over
+/// `scoring` (made from `model` by [`Scoring::of`]). The V2 cell model and
+/// every whole-network model (V2 or GNN encoder, one setting or many) score
+/// through the fused path (Burn's predictions within 1e-5), the cell GNN and
+/// Transformer baselines through Burn. More graphs than one batch are split over
 /// the machine's cores, one contiguous part per thread (whole batches, so the
 /// split does not change what each forward sees).
 pub fn predict_with(

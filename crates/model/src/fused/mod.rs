@@ -7,6 +7,7 @@
 //! give their predictions within 1e-5 (relative; tested on random weights).
 
 mod network;
+mod sage;
 mod sgemm;
 
 pub use network::{FlatGraphs, FusedV2Network};

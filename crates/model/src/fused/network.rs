@@ -1,7 +1,9 @@
-//! The whole-network model ([`crate::network::V2NetworkModel`] with the V2
-//! encoder, one device setting) on the fused path: graphs stacked node after
-//! node, each node's neighbours a contiguous run of an index list.
+//! The whole-network model ([`crate::network::V2NetworkModel`]: the V2 or
+//! the GraphSAGE encoder, one device setting or many) on the fused path:
+//! graphs stacked node after node, each node's neighbours a contiguous run of
+//! an index list.
 
+use super::sage::Sage;
 use super::{Dense, Layer, Workspace, dense_head};
 use crate::network::V2NetworkModel;
 
@@ -35,20 +37,48 @@ enum Readout {
     PerNode { head: [Dense; 3], residual: bool },
 }
 
-/// A trained single-setting V2 whole-network model's weights.
+#[derive(Debug, Clone)]
+enum Encoder {
+    V2(Vec<Layer>),
+    Sage(Vec<Sage>),
+}
+
+impl Encoder {
+    fn d_input(&self) -> usize {
+        match self {
+            Encoder::V2(layers) => layers[0].d_in,
+            Encoder::Sage(layers) => layers[0].d_in(),
+        }
+    }
+
+    fn hidden(&self) -> usize {
+        match self {
+            Encoder::V2(layers) => layers[layers.len() - 1].hidden,
+            Encoder::Sage(layers) => layers[layers.len() - 1].d_out(),
+        }
+    }
+}
+
+/// A trained whole-network model's weights.
 #[derive(Debug, Clone)]
 pub struct FusedV2Network {
-    layers: Vec<Layer>,
+    encoder: Encoder,
     readout: Readout,
+    /// `[settings, hidden]`: multi-setting models' setting embeddings, read
+    /// by the head beside the graph's embedding.
+    settings: Option<Vec<f32>>,
 }
 
 impl FusedV2Network {
-    /// `None` for what this path does not cover: the GraphSAGE encoder and
-    /// multi-setting models (they stay on Burn).
+    /// `None` for a model without layers (nothing to fuse).
     pub fn of(model: &V2NetworkModel) -> Option<Self> {
-        if !model.sage.is_empty() || model.devices.is_some() || model.layers.is_empty() {
+        let encoder = if !model.sage.is_empty() {
+            Encoder::Sage(model.sage.iter().map(Sage::of).collect())
+        } else if !model.layers.is_empty() {
+            Encoder::V2(model.layers.iter().map(Layer::of).collect())
+        } else {
             return None;
-        }
+        };
         let readout = match &model.node_head {
             Some(node_head) => Readout::PerNode {
                 head: dense_head(node_head),
@@ -61,40 +91,53 @@ impl FusedV2Network {
             },
         };
         Some(FusedV2Network {
-            layers: model.layers.iter().map(Layer::of).collect(),
+            encoder,
             readout,
+            settings: model.devices.as_ref().map(super::param),
         })
     }
 
-    /// What [`V2NetworkModel::forward_flat`] predicts for each graph, each
-    /// layer's rows split over up to `threads` threads (1: this thread only;
-    /// the values do not depend on it).
+    /// What [`V2NetworkModel::forward_flat`] predicts for each graph (a
+    /// multi-setting model: for setting 0, as Burn's does), each V2 layer's
+    /// rows split over up to `threads` threads (1: this thread only; the
+    /// values do not depend on it).
     ///
     /// # Shapes
     /// - graphs: as [`FlatGraphs`]; output: `[graphs]`
     pub fn forward(&self, g: FlatGraphs<'_>, threads: usize) -> Vec<f32> {
         let graphs = g.graph_start.len().saturating_sub(1);
         let nodes = g.row_start.len().saturating_sub(1);
-        let d_input = self.layers[0].d_in;
+        let d_input = self.encoder.d_input();
         assert_eq!(
             g.tokens.len(),
             nodes * d_input,
             "tokens do not match the graphs"
         );
-        let mut workspace = Workspace::new(threads);
         let mut x = g.tokens.to_vec();
-        for layer in &self.layers {
-            x = layer.forward_flat(&mut x, g.row_start, g.neighbour, &mut workspace);
+        match &self.encoder {
+            Encoder::V2(layers) => {
+                let mut workspace = Workspace::new(threads);
+                for layer in layers {
+                    x = layer.forward_flat(&mut x, g.row_start, g.neighbour, &mut workspace);
+                }
+            }
+            Encoder::Sage(layers) => {
+                for layer in layers {
+                    x = layer.forward_flat(&x, g.row_start, g.neighbour);
+                }
+            }
         }
-        let hidden = self.layers[self.layers.len() - 1].hidden;
+        let hidden = self.encoder.hidden();
         match &self.readout {
             Readout::Sum {
                 static_branch,
                 head,
                 positive_output,
             } => {
-                // [graphs, 2 * hidden]: the node sum, then relu(static branch).
-                let mut joined = vec![0.0f32; graphs * 2 * hidden];
+                // [graphs, width]: the node sum, relu(static branch), then
+                // setting 0's embedding where the model has settings.
+                let width = if self.settings.is_some() { 3 } else { 2 } * hidden;
+                let mut joined = vec![0.0f32; graphs * width];
                 let mut statics = vec![0.0f32; graphs * hidden];
                 // Graphs without static features read zeros, as the model does.
                 let zeros = vec![0.0f32; graphs * static_branch.d_in];
@@ -105,7 +148,7 @@ impl FusedV2Network {
                 };
                 static_branch.forward(given, graphs, &mut statics);
                 for k in 0..graphs {
-                    let row = &mut joined[k * 2 * hidden..(k + 1) * 2 * hidden];
+                    let row = &mut joined[k * width..(k + 1) * width];
                     for t in g.graph_start[k]..g.graph_start[k + 1] {
                         for (o, v) in row[..hidden]
                             .iter_mut()
@@ -114,11 +157,14 @@ impl FusedV2Network {
                             *o += v;
                         }
                     }
-                    for (o, v) in row[hidden..]
+                    for (o, v) in row[hidden..2 * hidden]
                         .iter_mut()
                         .zip(&statics[k * hidden..(k + 1) * hidden])
                     {
                         *o = v.max(0.0);
+                    }
+                    if let Some(settings) = &self.settings {
+                        row[2 * hidden..].copy_from_slice(&settings[..hidden]);
                     }
                 }
                 super::head_forward(head, &joined, graphs, *positive_output)
