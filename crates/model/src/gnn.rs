@@ -63,8 +63,8 @@ impl SageLayer {
 
 #[derive(Module, Debug)]
 pub struct GnnModel {
-    layers: Vec<SageLayer>,
-    head: RegressionHead,
+    pub(crate) layers: Vec<SageLayer>,
+    pub(crate) head: RegressionHead,
 }
 
 impl GnnModel {

@@ -14,9 +14,9 @@ use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct TransformerModel {
-    embed: Linear,
-    encoder: TransformerEncoder,
-    head: RegressionHead,
+    pub(crate) embed: Linear,
+    pub(crate) encoder: TransformerEncoder,
+    pub(crate) head: RegressionHead,
 }
 
 impl TransformerModel {

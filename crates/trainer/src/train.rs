@@ -9,7 +9,9 @@ use crate::{Objective, TrainError, TrainingConfig};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use model::CellModel;
-use model::fused::{CellChunk, FlatGraphs, FusedV2Cell, FusedV2Network};
+use model::fused::{
+    CellChunk, FlatGraphs, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network,
+};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -278,10 +280,11 @@ impl Scoring {
     pub fn of(model: &CellModel) -> Scoring {
         Scoring(match model {
             CellModel::V2(v2) => Some(Fused::Cell(FusedV2Cell::of(v2))),
+            CellModel::Gnn(gnn) => Some(Fused::GnnCell(FusedGnnCell::of(gnn))),
+            CellModel::Transformer(t) => FusedTransformerCell::of(t).map(Fused::TransformerCell),
             CellModel::V2Network(network) | CellModel::GnnNetwork(network) => {
                 FusedV2Network::of(network).map(Fused::Network)
             }
-            _ => None,
         })
     }
 }
@@ -306,10 +309,9 @@ pub fn predict(
 }
 
 /// Predicted labels for `tokens`, `batch_size` graphs at a time, by
-/// `scoring` (made from `model` by [`Scoring::of`]). The V2 cell model and
-/// every whole-network model (V2 or GNN encoder, one setting or many) score
-/// through the fused path (Burn's predictions within 1e-5), the cell GNN and
-/// Transformer baselines through Burn. More graphs than one batch are split over
+/// `scoring` (made from `model` by [`Scoring::of`]). Every model kind scores
+/// through the fused path (Burn's predictions within 1e-5); Burn's modules
+/// ([`predict_on_this_thread`]) stay the reference. More graphs than one batch are split over
 /// the machine's cores, one contiguous part per thread (whole batches, so the
 /// split does not change what each forward sees).
 pub fn predict_with(
@@ -354,6 +356,8 @@ pub fn predict_with(
 #[derive(Debug)]
 enum Fused {
     Cell(FusedV2Cell),
+    GnnCell(FusedGnnCell),
+    TransformerCell(FusedTransformerCell),
     Network(FusedV2Network),
 }
 
@@ -370,15 +374,9 @@ fn predict_fused(
     for chunk in tokens.chunks(batch_size) {
         let graphs: Vec<&GraphTokens> = chunk.iter().collect();
         let values = match fused {
-            Fused::Cell(cell) => {
-                let padded = Padded::of(&graphs);
-                cell.forward(CellChunk {
-                    nodes: padded.nodes,
-                    tokens: &padded.tokens,
-                    adjacency: &padded.adjacency,
-                    mask: &padded.mask,
-                })
-            }
+            Fused::Cell(cell) => on_padded(&graphs, |chunk| cell.forward(chunk)),
+            Fused::GnnCell(gnn) => on_padded(&graphs, |chunk| gnn.forward(chunk)),
+            Fused::TransformerCell(t) => on_padded(&graphs, |chunk| t.forward(chunk)),
             Fused::Network(network) => {
                 let flat = Flat::of(&graphs);
                 let graphs = FlatGraphs {
@@ -394,6 +392,17 @@ fn predict_fused(
         out.extend(values.into_iter().map(|v| scaling.to_label(v)));
     }
     out
+}
+
+/// `forward` of `graphs` padded to one size.
+fn on_padded(graphs: &[&GraphTokens], forward: impl FnOnce(CellChunk<'_>) -> Vec<f32>) -> Vec<f32> {
+    let padded = Padded::of(graphs);
+    forward(CellChunk {
+        nodes: padded.nodes,
+        tokens: &padded.tokens,
+        adjacency: &padded.adjacency,
+        mask: &padded.mask,
+    })
 }
 
 /// Burn's modules on the calling thread: the reference every faster path
@@ -438,7 +447,11 @@ mod tests {
             })
             .collect();
         let scaling = TargetScaling::IDENTITY;
-        for architecture in [Architecture::V2, Architecture::Gnn] {
+        for architecture in [
+            Architecture::V2,
+            Architecture::Gnn,
+            Architecture::Transformer,
+        ] {
             device.seed(5);
             let model = model::CellModelConfig::new()
                 .with_architecture(architecture)
@@ -449,13 +462,12 @@ mod tests {
             let split = predict(&model, &tokens, &scaling, &device, 4).unwrap();
             let single = predict_on_this_thread(&model, &tokens, &scaling, &device, 4).unwrap();
             assert_eq!(split.len(), 37);
-            if architecture == Architecture::V2 {
-                // The fused path: Burn's predictions within 1e-5.
-                for (a, b) in split.iter().zip(&single) {
-                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} vs {b}");
-                }
-            } else {
-                assert_eq!(split, single);
+            // The fused path: Burn's predictions within 1e-5.
+            for (a, b) in split.iter().zip(&single) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1e-3),
+                    "{architecture}: {a} vs {b}"
+                );
             }
         }
     }

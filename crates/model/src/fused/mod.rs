@@ -9,8 +9,11 @@
 mod network;
 mod sage;
 mod sgemm;
+mod transformer;
 
 pub use network::{FlatGraphs, FusedV2Network};
+pub use sage::FusedGnnCell;
+pub use transformer::FusedTransformerCell;
 
 use crate::v2::V2CellModel;
 use burn::module::Param;
