@@ -176,6 +176,32 @@ fn nb201_profile(c: &mut Criterion, group_name: &str, profile: Profile) {
 fn nb201(c: &mut Criterion) {
     nb201_profile(c, "nb201", Profile::Paper);
     nb201_profile(c, "nb201_quick", Profile::Quick);
+    nb201_baselines(c);
+}
+
+/// Scoring all 15,625 cells with the quick-profile GNN and Transformer
+/// baselines (batch 512, model only).
+fn nb201_baselines(c: &mut Criterion) {
+    let device = Device::flex();
+    let (all, _) = cell_tokens(0..15_625);
+    let mut group = c.benchmark_group("nb201_baselines");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    for (name, architecture) in [
+        ("gnn", Architecture::Gnn),
+        ("transformer", Architecture::Transformer),
+    ] {
+        let config =
+            TrainingConfig::for_profile(Profile::Quick, Benchmark::Nb201, architecture, 80, 0);
+        let model = config.model.init(&device);
+        group.bench_function(format!("score_15625_cells_{name}"), |b| {
+            b.iter(|| {
+                predict(&model, &all, &TargetScaling::IDENTITY, &device, 512).expect("scores")
+            })
+        });
+    }
+    group.finish();
 }
 
 fn networks(c: &mut Criterion) {
