@@ -68,39 +68,56 @@ fn random_chunk(cells: usize, n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<f
     (tokens, adjacency, mask)
 }
 
+/// Cells of 7 padded nodes with 12-wide tokens, hidden 16: the sizes every
+/// cell-model parity test uses.
+const D: usize = 12;
+const HIDDEN: usize = 16;
+
+/// Runs Burn's `burn` and the fused `fused` on the same random chunk of
+/// cells and checks they agree within 1e-5 (relative).
+fn check_cells(
+    seed: u64,
+    burn: impl FnOnce(GraphBatch) -> Tensor<1>,
+    fused: impl FnOnce(CellChunk<'_>) -> Vec<f32>,
+) {
+    let device = Device::flex();
+    let (n, cells) = (7, 9);
+    let (tokens, adjacency, mask) = random_chunk(cells, n, D, seed);
+    let burn: Vec<f32> = burn(GraphBatch {
+        tokens: Tensor::from_data(TensorData::new(tokens.clone(), [cells, n, D]), &device),
+        adjacency: Tensor::from_data(TensorData::new(adjacency.clone(), [cells, n, n]), &device),
+        mask: Tensor::from_data(TensorData::new(mask.clone(), [cells, n]), &device),
+        statics: None,
+    })
+    .into_data()
+    .try_to_vec()
+    .unwrap();
+    let fused = fused(CellChunk {
+        nodes: n,
+        tokens: &tokens,
+        adjacency: &adjacency,
+        mask: &mask,
+    });
+    assert_eq!(fused.len(), cells);
+    for (b, f) in burn.iter().zip(&fused) {
+        let gap = (b - f).abs() / b.abs().max(1e-3);
+        assert!(gap <= 1e-5, "seed {seed}: burn {burn:?} fused {fused:?}");
+    }
+}
+
 #[test]
 fn the_fused_path_predicts_what_burn_predicts() {
     let _seeded = crate::test_lock::seeded();
     let device = Device::flex();
     for (seed, positive, layers) in [(1u64, true, 3), (2, false, 2)] {
         device.seed(seed);
-        let (d, hidden, n, cells) = (12, 16, 7, 9);
-        let model = random_model(d, hidden, layers, positive, &device);
-        let (tokens, adjacency, mask) = random_chunk(cells, n, d, seed);
-        let burn: Vec<f32> = model
-            .forward(GraphBatch {
-                tokens: Tensor::from_data(TensorData::new(tokens.clone(), [cells, n, d]), &device),
-                adjacency: Tensor::from_data(
-                    TensorData::new(adjacency.clone(), [cells, n, n]),
-                    &device,
-                ),
-                mask: Tensor::from_data(TensorData::new(mask.clone(), [cells, n]), &device),
-                statics: None,
-            })
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        let fused = FusedV2Cell::of(&model).forward(CellChunk {
-            nodes: n,
-            tokens: &tokens,
-            adjacency: &adjacency,
-            mask: &mask,
-        });
-        assert_eq!(fused.len(), cells);
-        for (b, f) in burn.iter().zip(&fused) {
-            let gap = (b - f).abs() / b.abs().max(1e-3);
-            assert!(gap <= 1e-5, "seed {seed}: burn {burn:?} fused {fused:?}");
-        }
+        let model = random_model(D, HIDDEN, layers, positive, &device);
+        let fused = FusedV2Cell::of(&model);
+        check_cells(
+            seed,
+            |batch| model.forward(batch),
+            |chunk| fused.forward(chunk),
+        );
     }
 }
 
@@ -110,33 +127,13 @@ fn the_fused_gnn_cell_predicts_what_burn_predicts() {
     let device = Device::flex();
     for (seed, positive, layers) in [(8u64, true, 3), (9, false, 2)] {
         device.seed(seed);
-        let (d, hidden, n, cells) = (12, 16, 7, 9);
-        let model = crate::gnn::GnnModel::new(d, hidden, layers, 0.0, positive, &device);
-        let (tokens, adjacency, mask) = random_chunk(cells, n, d, seed);
-        let burn: Vec<f32> = model
-            .forward(GraphBatch {
-                tokens: Tensor::from_data(TensorData::new(tokens.clone(), [cells, n, d]), &device),
-                adjacency: Tensor::from_data(
-                    TensorData::new(adjacency.clone(), [cells, n, n]),
-                    &device,
-                ),
-                mask: Tensor::from_data(TensorData::new(mask.clone(), [cells, n]), &device),
-                statics: None,
-            })
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        let fused = FusedGnnCell::of(&model).forward(CellChunk {
-            nodes: n,
-            tokens: &tokens,
-            adjacency: &adjacency,
-            mask: &mask,
-        });
-        assert_eq!(fused.len(), cells);
-        for (b, f) in burn.iter().zip(&fused) {
-            let gap = (b - f).abs() / b.abs().max(1e-3);
-            assert!(gap <= 1e-5, "seed {seed}: burn {burn:?} fused {fused:?}");
-        }
+        let model = crate::gnn::GnnModel::new(D, HIDDEN, layers, 0.0, positive, &device);
+        let fused = FusedGnnCell::of(&model);
+        check_cells(
+            seed,
+            |batch| model.forward(batch),
+            |chunk| fused.forward(chunk),
+        );
     }
 }
 
@@ -146,51 +143,29 @@ fn the_fused_transformer_cell_predicts_what_burn_predicts() {
     let device = Device::flex();
     for (seed, positive, layers) in [(10u64, true, 2), (11, false, 3)] {
         device.seed(seed);
-        let (d, hidden, n, cells) = (12, 16, 7, 9);
         let mut model =
-            crate::transformer::TransformerModel::new(d, hidden, layers, 4, 0.0, positive, &device);
+            crate::transformer::TransformerModel::new(D, HIDDEN, layers, 4, 0.0, positive, &device);
         // Norms away from identity, so a swapped or skipped norm shows.
         for layer in &mut model.encoder.layers {
             for norm in [&mut layer.norm_1, &mut layer.norm_2] {
                 norm.gamma = Param::from_tensor(Tensor::<1>::random(
-                    [hidden],
+                    [HIDDEN],
                     Distribution::Normal(1.0, 0.3),
                     &device,
                 ));
                 norm.beta = Some(Param::from_tensor(Tensor::<1>::random(
-                    [hidden],
+                    [HIDDEN],
                     Distribution::Normal(0.0, 0.3),
                     &device,
                 )));
             }
         }
-        let (tokens, adjacency, mask) = random_chunk(cells, n, d, seed);
-        let burn: Vec<f32> = model
-            .forward(GraphBatch {
-                tokens: Tensor::from_data(TensorData::new(tokens.clone(), [cells, n, d]), &device),
-                adjacency: Tensor::from_data(
-                    TensorData::new(adjacency.clone(), [cells, n, n]),
-                    &device,
-                ),
-                mask: Tensor::from_data(TensorData::new(mask.clone(), [cells, n]), &device),
-                statics: None,
-            })
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        let fused = FusedTransformerCell::of(&model)
-            .expect("the baseline is pre-norm")
-            .forward(CellChunk {
-                nodes: n,
-                tokens: &tokens,
-                adjacency: &adjacency,
-                mask: &mask,
-            });
-        assert_eq!(fused.len(), cells);
-        for (b, f) in burn.iter().zip(&fused) {
-            let gap = (b - f).abs() / b.abs().max(1e-3);
-            assert!(gap <= 1e-5, "seed {seed}: burn {burn:?} fused {fused:?}");
-        }
+        let fused = FusedTransformerCell::of(&model).expect("the baseline is pre-norm");
+        check_cells(
+            seed,
+            |batch| model.forward(batch),
+            |chunk| fused.forward(chunk),
+        );
     }
 }
 
