@@ -108,25 +108,7 @@ impl FusedV2Network {
         let graphs = g.graph_start.len().saturating_sub(1);
         let nodes = g.row_start.len().saturating_sub(1);
         let d_input = self.encoder.d_input();
-        assert_eq!(
-            g.tokens.len(),
-            nodes * d_input,
-            "tokens do not match the graphs"
-        );
-        let mut x = g.tokens.to_vec();
-        match &self.encoder {
-            Encoder::V2(layers) => {
-                let mut workspace = Workspace::new(threads);
-                for layer in layers {
-                    x = layer.forward_flat(&mut x, g.row_start, g.neighbour, &mut workspace);
-                }
-            }
-            Encoder::Sage(layers) => {
-                for layer in layers {
-                    x = layer.forward_flat(&x, g.row_start, g.neighbour);
-                }
-            }
-        }
+        let x = self.encode(g, threads);
         let hidden = self.encoder.hidden();
         match &self.readout {
             Readout::Sum {
@@ -134,39 +116,15 @@ impl FusedV2Network {
                 head,
                 positive_output,
             } => {
-                // [graphs, width]: the node sum, relu(static branch), then
-                // setting 0's embedding where the model has settings.
-                let width = if self.settings.is_some() { 3 } else { 2 } * hidden;
-                let mut joined = vec![0.0f32; graphs * width];
-                let mut statics = vec![0.0f32; graphs * hidden];
-                // Graphs without static features read zeros, as the model does.
-                let zeros = vec![0.0f32; graphs * static_branch.d_in];
-                let given = if g.statics.is_empty() {
-                    &zeros
-                } else {
-                    g.statics
+                let embedding = sum_with_statics(&x, g, static_branch, hidden);
+                // Setting 0's embedding beside each graph's, where the model has settings.
+                let joined = match &self.settings {
+                    Some(settings) => embedding
+                        .chunks_exact(2 * hidden)
+                        .flat_map(|row| row.iter().chain(&settings[..hidden]).copied())
+                        .collect(),
+                    None => embedding,
                 };
-                static_branch.forward(given, graphs, &mut statics);
-                for k in 0..graphs {
-                    let row = &mut joined[k * width..(k + 1) * width];
-                    for t in g.graph_start[k]..g.graph_start[k + 1] {
-                        for (o, v) in row[..hidden]
-                            .iter_mut()
-                            .zip(&x[t * hidden..(t + 1) * hidden])
-                        {
-                            *o += v;
-                        }
-                    }
-                    for (o, v) in row[hidden..2 * hidden]
-                        .iter_mut()
-                        .zip(&statics[k * hidden..(k + 1) * hidden])
-                    {
-                        *o = v.max(0.0);
-                    }
-                    if let Some(settings) = &self.settings {
-                        row[2 * hidden..].copy_from_slice(&settings[..hidden]);
-                    }
-                }
                 super::head_forward(head, &joined, graphs, *positive_output)
             }
             Readout::PerNode { head, residual } => {
@@ -197,4 +155,86 @@ impl FusedV2Network {
             }
         }
     }
+
+    /// What [`V2NetworkModel::embed`] gives: `concat(node sum, relu(static
+    /// branch))` per graph; `None` for a per-node readout (it has no graph
+    /// embedding).
+    ///
+    /// # Shapes
+    /// - graphs: as [`FlatGraphs`]; output: `[graphs, 2 * hidden]`
+    pub fn embed(&self, g: FlatGraphs<'_>, threads: usize) -> Option<Vec<f32>> {
+        let Readout::Sum { static_branch, .. } = &self.readout else {
+            return None;
+        };
+        let x = self.encode(g, threads);
+        Some(sum_with_statics(
+            &x,
+            g,
+            static_branch,
+            self.encoder.hidden(),
+        ))
+    }
+
+    /// The encoder's node rows, `[nodes, hidden]`.
+    fn encode(&self, g: FlatGraphs<'_>, threads: usize) -> Vec<f32> {
+        let nodes = g.row_start.len().saturating_sub(1);
+        assert_eq!(
+            g.tokens.len(),
+            nodes * self.encoder.d_input(),
+            "tokens do not match the graphs"
+        );
+        let mut x = g.tokens.to_vec();
+        match &self.encoder {
+            Encoder::V2(layers) => {
+                let mut workspace = Workspace::new(threads);
+                for layer in layers {
+                    x = layer.forward_flat(&mut x, g.row_start, g.neighbour, &mut workspace);
+                }
+            }
+            Encoder::Sage(layers) => {
+                for layer in layers {
+                    x = layer.forward_flat(&x, g.row_start, g.neighbour);
+                }
+            }
+        }
+        x
+    }
+}
+
+/// `[graphs, 2 * hidden]`: each graph's node sum of `x` (`[nodes, hidden]`),
+/// then `relu` of the static branch on its static features (zeros for graphs
+/// without any, as the model reads them).
+fn sum_with_statics(
+    x: &[f32],
+    g: FlatGraphs<'_>,
+    static_branch: &Dense,
+    hidden: usize,
+) -> Vec<f32> {
+    let graphs = g.graph_start.len().saturating_sub(1);
+    let mut joined = vec![0.0f32; graphs * 2 * hidden];
+    let mut statics = vec![0.0f32; graphs * hidden];
+    let zeros = vec![0.0f32; graphs * static_branch.d_in];
+    let given = if g.statics.is_empty() {
+        &zeros
+    } else {
+        g.statics
+    };
+    static_branch.forward(given, graphs, &mut statics);
+    for (k, row) in joined.chunks_exact_mut(2 * hidden).enumerate() {
+        for t in g.graph_start[k]..g.graph_start[k + 1] {
+            for (o, v) in row[..hidden]
+                .iter_mut()
+                .zip(&x[t * hidden..(t + 1) * hidden])
+            {
+                *o += v;
+            }
+        }
+        for (o, v) in row[hidden..]
+            .iter_mut()
+            .zip(&statics[k * hidden..(k + 1) * hidden])
+        {
+            *o = v.max(0.0);
+        }
+    }
+    joined
 }

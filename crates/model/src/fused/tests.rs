@@ -307,6 +307,27 @@ fn the_fused_network_path_predicts_what_burn_predicts_for_every_readout() {
             "{readout:?} seed {seed}: the split changed the values"
         );
         assert_eq!(fused.len(), 4);
+        if readout == Readout::Sum {
+            // The graph embedding the multi-setting table scores from.
+            let burn: Vec<f32> = model.embed(&g.batch).into_data().try_to_vec().unwrap();
+            let graphs = FlatGraphs {
+                tokens: &g.tokens,
+                row_start: &g.row_start,
+                neighbour: &g.neighbour,
+                graph_start: &g.graph_start,
+                statics: &g.statics,
+            };
+            let embedded = fused_network
+                .embed(graphs, 2)
+                .expect("a sum readout embeds");
+            assert_eq!(embedded.len(), burn.len());
+            for (b, f) in burn.iter().zip(&embedded) {
+                assert!(
+                    (b - f).abs() <= 1e-5 * b.abs().max(1.0),
+                    "seed {seed}: {b} vs {f}"
+                );
+            }
+        }
         for (b, f) in burn.iter().zip(&fused) {
             // Without the positive head the output is ln(ms), where an
             // absolute gap is the relative gap of the latency (and a latency

@@ -4,7 +4,7 @@
 //! transfer to a setting left out of pretraining ([`fine_tune`]).
 
 use super::{Nb201Networks, vocab_of};
-use crate::batcher::flat_batch;
+use crate::batcher::{Flat, flat_batch};
 use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::{mape, spearman};
 use crate::train::TargetScaling;
@@ -14,6 +14,7 @@ use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use datasets::split::Split;
 use model::CellModel;
+use model::fused::{FlatGraphs, FusedV2Network};
 use rand_chacha::ChaCha8Rng;
 use tokenizer::{GraphTokens, NetworkVocab};
 
@@ -30,7 +31,9 @@ pub struct MultiDeviceModel {
     pub best_epoch: usize,
 }
 
-/// Embeddings `[networks, 2 * hidden]` of distinct networks (batch-1 tokens).
+/// Embeddings `[networks, 2 * hidden]` of distinct networks (batch-1 tokens),
+/// through the fused path (the embeddings are constants here: scored, or
+/// frozen under a fine-tuned head).
 fn embed(
     data: &Nb201Networks,
     model: &CellModel,
@@ -39,11 +42,32 @@ fn embed(
     device: &Device,
 ) -> Result<Tensor<2>, TrainError> {
     let network = network_model(model)?;
+    let fused = FusedV2Network::of(network);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut parts = Vec::new();
     for chunk in networks.chunks(128) {
         let tokens = data.tokens(chunk, 1, vocab);
         let graphs: Vec<&GraphTokens> = tokens.iter().collect();
-        parts.push(network.embed(&flat_batch(&graphs, device)));
+        let flat = Flat::of(&graphs);
+        let rows = fused.as_ref().and_then(|fused| {
+            fused.embed(
+                FlatGraphs {
+                    tokens: &flat.tokens,
+                    row_start: &flat.row_start,
+                    neighbour: &flat.neighbour,
+                    graph_start: &flat.graph_start,
+                    statics: &flat.statics,
+                },
+                threads,
+            )
+        });
+        parts.push(match rows {
+            Some(rows) => {
+                let width = rows.len() / graphs.len().max(1);
+                Tensor::from_data(TensorData::new(rows, [graphs.len(), width]), device)
+            }
+            None => network.embed(&flat_batch(&graphs, device)),
+        });
     }
     if parts.is_empty() {
         return Err(TrainError::NoNetworks);
