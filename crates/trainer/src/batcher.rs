@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
+use model::fused::FlatGraphs;
 use model::{CellModel, FlatBatch, GraphBatch};
 use tokenizer::GraphTokens;
 
@@ -126,6 +127,17 @@ impl Flat {
 
     pub fn nodes(&self) -> usize {
         self.row_start.len() - 1
+    }
+
+    /// The graphs as the fused whole-network path reads them.
+    pub fn view(&self) -> FlatGraphs<'_> {
+        FlatGraphs {
+            tokens: &self.tokens,
+            row_start: &self.row_start,
+            neighbour: &self.neighbour,
+            graph_start: &self.graph_start,
+            statics: &self.statics,
+        }
     }
 }
 

@@ -9,9 +9,7 @@ use crate::{Objective, TrainError, TrainingConfig};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use model::CellModel;
-use model::fused::{
-    CellChunk, FlatGraphs, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network,
-};
+use model::fused::{CellChunk, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -377,17 +375,7 @@ fn predict_fused(
             Fused::Cell(cell) => on_padded(&graphs, |chunk| cell.forward(chunk)),
             Fused::GnnCell(gnn) => on_padded(&graphs, |chunk| gnn.forward(chunk)),
             Fused::TransformerCell(t) => on_padded(&graphs, |chunk| t.forward(chunk)),
-            Fused::Network(network) => {
-                let flat = Flat::of(&graphs);
-                let graphs = FlatGraphs {
-                    tokens: &flat.tokens,
-                    row_start: &flat.row_start,
-                    neighbour: &flat.neighbour,
-                    graph_start: &flat.graph_start,
-                    statics: &flat.statics,
-                };
-                network.forward(graphs, threads)
-            }
+            Fused::Network(network) => network.forward(Flat::of(&graphs).view(), threads),
         };
         out.extend(values.into_iter().map(|v| scaling.to_label(v)));
     }

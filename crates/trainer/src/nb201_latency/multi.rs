@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use datasets::split::Split;
 use model::CellModel;
-use model::fused::{FlatGraphs, FusedV2Network};
+use model::fused::FusedV2Network;
 use rand_chacha::ChaCha8Rng;
 use tokenizer::{GraphTokens, NetworkVocab};
 
@@ -49,18 +49,9 @@ fn embed(
         let tokens = data.tokens(chunk, 1, vocab);
         let graphs: Vec<&GraphTokens> = tokens.iter().collect();
         let flat = Flat::of(&graphs);
-        let rows = fused.as_ref().and_then(|fused| {
-            fused.embed(
-                FlatGraphs {
-                    tokens: &flat.tokens,
-                    row_start: &flat.row_start,
-                    neighbour: &flat.neighbour,
-                    graph_start: &flat.graph_start,
-                    statics: &flat.statics,
-                },
-                threads,
-            )
-        });
+        let rows = fused
+            .as_ref()
+            .and_then(|fused| fused.embed(flat.view(), threads));
         parts.push(match rows {
             Some(rows) => {
                 let width = rows.len() / graphs.len().max(1);
