@@ -176,6 +176,20 @@ impl Graph {
         &self.order
     }
 
+    /// For each node id, whether its value depends on a graph input: an
+    /// `Input` does, a [`Node::zeros`] node does not, and any other node does
+    /// when one of its operands does. The others are constants (computed from
+    /// weights and zeros alone), which an engine that folds constants never runs.
+    pub fn reads_input(&self) -> Vec<bool> {
+        let mut reads = vec![false; self.len()];
+        for &id in &self.order {
+            let node = self.node(id);
+            reads[id.0] = node.op == Op::Input
+                || (!node.zeros && self.operands(id).iter().any(|o| reads[o.0]));
+        }
+        reads
+    }
+
     /// The operands of `id`, in operand-slot order.
     pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
         let mut ins: Vec<(usize, NodeId)> = self

@@ -133,17 +133,10 @@ impl Pruning {
 
     /// For each node id, whether the engine runs it.
     fn runs(self, graph: &Graph) -> Vec<bool> {
-        let mut runs = vec![true; graph.len()];
-        if self == Pruning::None {
-            return runs;
+        match self {
+            Pruning::None => vec![true; graph.len()],
+            Pruning::Constants => graph.reads_input(),
         }
-        for &id in graph.topological_order() {
-            let node = graph.node(id);
-            let constant = node.zeros
-                || (node.op != Op::Input && graph.operands(id).iter().all(|o| !runs[o.0]));
-            runs[id.0] = !constant;
-        }
-        runs
     }
 }
 

@@ -12,7 +12,6 @@ const CLASSES: usize = 10;
 const INPUT_SIDE: usize = 32;
 
 /// `(from, to)` of the six cell edges in cell-string order.
-const CELL_EDGES: [(usize, usize); 6] = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)];
 
 /// The whole network of `cell` for a `batch x 3 x 32 x 32` input:
 /// - stem: 3x3 conv to 16 channels + BN;
@@ -89,7 +88,7 @@ fn cell_block(b: &mut NetworkBuilder, x: &Tensor, cell: &Nb201Cell) -> Tensor {
     };
     for j in 1..4 {
         let mut sum: Option<Tensor> = None;
-        for (e, &(i, to)) in CELL_EDGES.iter().enumerate() {
+        for (e, &(i, to)) in Nb201Cell::EDGES.iter().enumerate() {
             if to != j || cell.ops[e] == Nb201Op::None {
                 continue;
             }
@@ -170,6 +169,24 @@ mod tests {
             .find(|&id| g.node(id).op == Op::Plain(crate::PlainOp::Mul))
             .unwrap();
         assert_eq!(g.node(mul).params, 1);
+    }
+
+    #[test]
+    fn the_classifier_reads_the_input_exactly_when_the_cell_does() {
+        // The graph-level fact (constants propagated from zeros nodes) and the
+        // cell-level one (paths of non-`none` edges) agree over a sample of the
+        // space that holds constant cells of every kind.
+        for k in (0..Nb201Cell::COUNT).step_by(7) {
+            let c = Nb201Cell::from_index(k);
+            let g = nb201_network(&c, 1);
+            let reads = g.reads_input();
+            let classifier = g
+                .node_ids()
+                .filter(|&id| g.node(id).op.name() == "Gemm")
+                .collect::<Vec<_>>();
+            assert_eq!(classifier.len(), 1);
+            assert_eq!(reads[classifier[0].0], c.reads_input(), "{c}");
+        }
     }
 
     #[test]
