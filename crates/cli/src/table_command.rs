@@ -29,9 +29,9 @@ pub struct TableArgs {
     /// configs hash differently, so they never mix with full runs).
     #[arg(long)]
     max_epochs: Option<usize>,
-    /// The zoo table only: just the jobs whose name (`cpu-ort-1t-v2-additive-vit-s0`)
-    /// contains this; repeatable, a job matching any is kept. The table then
-    /// shows only what those jobs give.
+    /// The zoo and latency tables: just the jobs whose name
+    /// (`cpu-ort-1t-v2-additive-vit-s0`, `help-s0`) contains this; repeatable,
+    /// a job matching any is kept. The table then shows only what those jobs give.
     #[arg(long)]
     only: Vec<String>,
     /// Where runs live (default: runs/<table>-<profile>).
@@ -54,9 +54,9 @@ pub fn reproduce_table(args: TableArgs, backend: &str) -> Result<()> {
     if backend != "flex" {
         bail!("reproduce-table trains with the default backend only (got --backend {backend})");
     }
-    if !args.only.is_empty() && args.table != Table::Zoo {
+    if !args.only.is_empty() && !matches!(args.table, Table::Zoo | Table::Latency) {
         bail!(
-            "--only filters the zoo table's jobs; {} has none to filter",
+            "--only filters the zoo and latency tables' jobs; {} has none to filter",
             args.table
         );
     }

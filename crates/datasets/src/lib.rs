@@ -15,6 +15,7 @@ pub mod nb201;
 pub mod nb201_latency;
 pub mod nnlqp;
 mod rows;
+pub mod shots;
 pub mod split;
 
 pub use error::DatasetError;

@@ -219,17 +219,25 @@ fn gemm_inner(a: Option<&[usize]>, out: Option<&[usize]>) -> Option<u64> {
 
 /// FLOPs, params and memory access summed over the graph.
 pub fn graph_cost(graph: &Graph) -> Cost {
-    graph.node_ids().fold(Cost::default(), |acc, id| {
-        let node = graph.node(id);
-        Cost {
-            flops: acc.flops.saturating_add(node_flops(graph, id)),
-            params: acc.params.saturating_add(node.params),
-            memory_access: acc
-                .memory_access
-                .saturating_add(elements(node.shape.as_ref()))
-                .saturating_add(node.params),
-        }
-    })
+    cost_of(graph, |_| true)
+}
+
+/// [`graph_cost`] of the nodes `keep` accepts.
+pub fn cost_of(graph: &Graph, keep: impl Fn(NodeId) -> bool) -> Cost {
+    graph
+        .node_ids()
+        .filter(|&id| keep(id))
+        .fold(Cost::default(), |acc, id| {
+            let node = graph.node(id);
+            Cost {
+                flops: acc.flops.saturating_add(node_flops(graph, id)),
+                params: acc.params.saturating_add(node.params),
+                memory_access: acc
+                    .memory_access
+                    .saturating_add(elements(node.shape.as_ref()))
+                    .saturating_add(node.params),
+            }
+        })
 }
 
 /// Whether `op` is a contraction: a convolution, a matrix product or a

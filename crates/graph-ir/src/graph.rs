@@ -190,6 +190,25 @@ impl Graph {
         reads
     }
 
+    /// For each node id, whether `target` is reachable from it (`target`
+    /// itself included): the nodes an engine that drops computation nobody
+    /// reads keeps when `target` is the result it is asked for.
+    pub fn reaches(&self, target: NodeId) -> Vec<bool> {
+        let mut reaches = vec![false; self.len()];
+        if target.0 >= self.len() {
+            return reaches;
+        }
+        reaches[target.0] = true;
+        for &id in self.order.iter().rev() {
+            if reaches[id.0] {
+                for o in self.operands(id) {
+                    reaches[o.0] = true;
+                }
+            }
+        }
+        reaches
+    }
+
     /// The operands of `id`, in operand-slot order.
     pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
         let mut ins: Vec<(usize, NodeId)> = self

@@ -15,7 +15,8 @@ pub mod networks;
 mod op;
 
 pub use cost::{
-    Cost, NodeTraffic, contraction_flops, graph_cost, is_contraction, node_flops, node_traffic,
+    Cost, NodeTraffic, contraction_flops, cost_of, graph_cost, is_contraction, node_flops,
+    node_traffic,
 };
 pub use error::GraphError;
 pub use graph::{Graph, GraphBuilder, Node, NodeId, NodeSignature};

@@ -197,6 +197,20 @@ impl V2NetworkModel {
         self
     }
 
+    /// The same model with one more setting, its embedding a copy of setting
+    /// `from`'s: a new device's starting point. The new setting's index is the
+    /// old number of settings; a model without settings is returned unchanged.
+    pub fn with_setting_added(mut self, from: usize) -> Self {
+        self.devices = self.devices.map(|table| {
+            table.map(|t| {
+                let [settings, _] = t.dims();
+                let row = t.clone().narrow(0, from.min(settings.saturating_sub(1)), 1); // [1, hidden]
+                Tensor::cat(vec![t, row], 0) // [settings + 1, hidden]
+            })
+        });
+        self
+    }
+
     /// `concat(graph sum, static branch)`.
     ///
     /// # Shapes
@@ -501,6 +515,15 @@ mod tests {
         assert_ne!(all[0], all[1]);
         let alone = predict(vec![1], vec![2]);
         assert!((alone[0] - all[5]).abs() <= 1e-5 * all[5].abs().max(1e-3));
+
+        // An added setting starts as a copy of the one it was made from.
+        let grown = model.clone().with_setting_added(1);
+        let on_grown: Vec<f32> = grown
+            .predict_pairs(embedding.clone(), ints(vec![0, 1]), ints(vec![3, 3]))
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(on_grown, vec![all[1], all[4]]);
     }
 
     #[test]

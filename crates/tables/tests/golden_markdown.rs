@@ -127,12 +127,30 @@ fn latency_markdown_is_unchanged() {
                 Job::Transfer { .. } => JobResult::Transfer(
                     latency::TRANSFER_TARGETS
                         .iter()
-                        .flat_map(|t| latency::SHOTS.map(|k| (t, k)))
+                        .flat_map(|t| latency::SHOTS.map(|k| (*t, k)))
                         .enumerate()
                         .map(|(i, (t, k))| TransferResult {
                             setting: t.to_string(),
                             shots: k,
                             scores: scores(stream, i as u64),
+                            validation: Some(scores(stream, 100 + i as u64)),
+                            reading_input: Some(scores(stream, 200 + i as u64)),
+                        })
+                        .collect(),
+                ),
+                Job::Help { .. } => JobResult::Transfer(
+                    latency::HELP_META_VALID
+                        .iter()
+                        .copied()
+                        .chain(latency::HELP_META_TEST.iter().map(|(n, _)| *n))
+                        .flat_map(|t| latency::HELP_SHOTS.map(|k| (t, k)))
+                        .enumerate()
+                        .map(|(i, (t, k))| TransferResult {
+                            setting: t.to_string(),
+                            shots: k,
+                            scores: scores(stream, i as u64),
+                            validation: Some(scores(stream, 100 + i as u64)),
+                            reading_input: Some(scores(stream, 200 + i as u64)),
                         })
                         .collect(),
                 ),

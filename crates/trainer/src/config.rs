@@ -179,7 +179,27 @@ pub struct NetworkOptions {
     /// holds several (a zoo measured with two engines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// NAS-Bench-201 networks only: the static feature ends with
+    /// [`PRUNING_FACTS_DIM`] facts of what an engine that folds constants and
+    /// drops dead computation runs: whether the cell's output does not depend
+    /// on the input, whether it is zeros (`graph_ir::cells::Nb201Cell::reads_input`,
+    /// `writes_zeros`), and the shares of FLOPs and of memory access that
+    /// reach the classifier. Some devices (HW-NAS-Bench's pixel3, raspi4) run
+    /// only that computation, the others all of it: the model learns which.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pruning_facts: bool,
+    /// `nb201-latency` runs: the device settings trained on (every setting
+    /// of the table when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Values [`NetworkOptions::pruning_facts`] appends to the static feature.
+pub const PRUNING_FACTS_DIM: usize = 4;
 
 /// Epochs of the additive variant on the quick profile ([`TrainingConfig::additive`]).
 pub const ADDITIVE_QUICK_EPOCHS: usize = 40;
@@ -278,6 +298,8 @@ impl TrainingConfig {
             vocab,
             split: datasets::nnlqp::LatencySplit::InDomain,
             platform: None,
+            pruning_facts: false,
+            settings: Vec::new(),
         });
         if profile == Profile::Quick {
             config.model = config.model.with_hidden(64);
@@ -285,6 +307,22 @@ impl TrainingConfig {
             config.learning_rate = 2e-3;
         }
         config
+    }
+
+    /// The multi-setting model of NAS-Bench-201 latency (`latency_help.csv`,
+    /// `settings` columns): V2 on the reference vocabulary with the pruning
+    /// facts, one learned embedding per setting, standardised `ln` latency;
+    /// 25 epochs on the quick profile, 100 on the paper's; 1000 training and
+    /// 200 validation networks.
+    pub fn nb201_multi(profile: Profile, settings: usize) -> Self {
+        let vocab = tokenizer::NetworkVocab::Nnlqp;
+        let mut multi =
+            Self::log_latency(profile, Benchmark::Nb201Latency, vocab).with_pruning_facts();
+        multi.model = multi.model.with_devices(settings);
+        multi.epochs = if profile == Profile::Quick { 25 } else { 100 };
+        multi.train_size = 1000;
+        multi.validation_size = 200;
+        multi
     }
 
     /// The GNN baseline trained like this config (hidden 96 on the quick
@@ -301,6 +339,20 @@ impl TrainingConfig {
             .with_architecture(Architecture::Gnn)
             .with_hidden(hidden);
         gnn
+    }
+
+    /// This config with the pruning facts in the static feature
+    /// ([`NetworkOptions::pruning_facts`]; NAS-Bench-201 networks).
+    pub fn with_pruning_facts(&self) -> Self {
+        let mut with = self.clone();
+        if let Some(network) = with.network.as_mut().filter(|n| !n.pruning_facts) {
+            network.pruning_facts = true;
+            with.model = with
+                .model
+                .clone()
+                .with_d_static(with.model.d_static + PRUNING_FACTS_DIM);
+        }
+        with
     }
 
     /// The model's input width on `vocab`'s tokens: a residual readout reads
@@ -378,6 +430,8 @@ impl TrainingConfig {
                 vocab,
                 split: datasets::nnlqp::LatencySplit::InDomain,
                 platform: None,
+                pruning_facts: false,
+                settings: Vec::new(),
             }),
         }
     }

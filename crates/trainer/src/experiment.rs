@@ -41,15 +41,7 @@ impl Experiment {
         device: &Device,
     ) -> Result<(train::Trained, ResumeStore), TrainError> {
         let config = &self.config;
-        std::fs::create_dir_all(&self.run_dir).map_err(sysio::FileError::io(&self.run_dir))?;
-        let store = ResumeStore::new(&self.run_dir);
-        let config_path = self.run_dir.join(CONFIG_FILE);
-        if store.exists() && !same_config(&config_path, config)? {
-            // An interrupted run of another config: start over rather than mix the two.
-            store.clear()?;
-        }
-        sysio::write_json(&config_path, config)?;
-        crate::run_dir::write_format(&self.run_dir)?;
+        let store = self.prepare_run_dir()?;
         let model_path = self.run_dir.join(MODEL_FILE);
         let target_path = self.run_dir.join(TARGET_FILE);
         // The scaling is a function of the training labels: written once, before the loop.
@@ -78,6 +70,23 @@ impl Experiment {
             eprintln!("resumed an interrupted run after epoch {epoch}");
         }
         Ok((trained, store))
+    }
+}
+
+impl Experiment {
+    /// Creates the run directory, writes `config.json` and `format.json`, and
+    /// returns its resume store (cleared when it holds an interrupted run of
+    /// another config: start over rather than mix the two).
+    pub(crate) fn prepare_run_dir(&self) -> Result<ResumeStore, TrainError> {
+        std::fs::create_dir_all(&self.run_dir).map_err(sysio::FileError::io(&self.run_dir))?;
+        let store = ResumeStore::new(&self.run_dir);
+        let config_path = self.run_dir.join(CONFIG_FILE);
+        if store.exists() && !same_config(&config_path, &self.config)? {
+            store.clear()?;
+        }
+        sysio::write_json(&config_path, &self.config)?;
+        crate::run_dir::write_format(&self.run_dir)?;
+        Ok(store)
     }
 }
 

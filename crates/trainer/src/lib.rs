@@ -39,7 +39,9 @@ pub mod zoo;
 #[cfg(test)]
 mod test_lock;
 
-pub use config::{Benchmark, NetworkOptions, Objective, Profile, TrainingConfig};
+pub use config::{
+    Benchmark, NetworkOptions, Objective, PRUNING_FACTS_DIM, Profile, TrainingConfig,
+};
 pub use error::TrainError;
 pub use experiment::Experiment;
 pub use loaded::{LoadedRun, SplitPart};

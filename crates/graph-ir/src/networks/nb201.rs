@@ -11,8 +11,6 @@ const CLASSES: usize = 10;
 /// CIFAR input side.
 const INPUT_SIDE: usize = 32;
 
-/// `(from, to)` of the six cell edges in cell-string order.
-
 /// The whole network of `cell` for a `batch x 3 x 32 x 32` input:
 /// - stem: 3x3 conv to 16 channels + BN;
 /// - three stages of 5 cells (16, 32, 64 channels), a residual reduction block
@@ -116,7 +114,7 @@ fn cell_block(b: &mut NetworkBuilder, x: &Tensor, cell: &Nb201Cell) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Op, graph_cost};
+    use crate::{NodeId, Op, graph_cost};
 
     fn cell(s: &str) -> Nb201Cell {
         s.parse().unwrap()
@@ -180,13 +178,34 @@ mod tests {
             let c = Nb201Cell::from_index(k);
             let g = nb201_network(&c, 1);
             let reads = g.reads_input();
-            let classifier = g
-                .node_ids()
-                .filter(|&id| g.node(id).op.name() == "Gemm")
-                .collect::<Vec<_>>();
-            assert_eq!(classifier.len(), 1);
-            assert_eq!(reads[classifier[0].0], c.reads_input(), "{c}");
+            // The classifier is the last node built, and a sink.
+            let classifier = NodeId(g.len() - 1);
+            assert_eq!(g.node(classifier).op.name(), "Gemm");
+            assert!(g.successors(classifier).is_empty());
+            assert_eq!(reads[classifier.0], c.reads_input(), "{c}");
         }
+    }
+
+    #[test]
+    fn dead_computation_does_not_reach_the_classifier() {
+        // Node 2 (a 3x3 conv of the input) feeds nothing: edge 2 -> 3 is `none`.
+        let dead = nb201_network(
+            &cell(
+                "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|skip_connect~1|none~2|",
+            ),
+            1,
+        );
+        let live = dead.reaches(NodeId(dead.len() - 1));
+        let conv3 = |id: NodeId| {
+            matches!(&dead.node(id).op, Op::Conv(a) if a.kernel == 3)
+                && dead.node(id).shape.as_ref().is_some_and(|s| s[1] == 16)
+        };
+        // The stem and the 15 dead cell convs are 3x3 at 16 channels; only the stem is live.
+        let (alive, all) = dead
+            .node_ids()
+            .filter(|&id| conv3(id))
+            .fold((0, 0), |(a, n), id| (a + usize::from(live[id.0]), n + 1));
+        assert_eq!((alive, all), (1, 6));
     }
 
     #[test]

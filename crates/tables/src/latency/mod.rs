@@ -10,7 +10,8 @@ mod protocol;
 mod render;
 
 pub use protocol::{
-    PLOTTED, Protocol, SHOTS, SettingResult, SplitCosts, TRANSFER_TARGETS, regression_baseline,
+    HELP_META_TEST, HELP_META_TRAIN, HELP_META_VALID, HELP_SHOTS, PLOTTED, Protocol, SHOTS,
+    SettingResult, SplitCosts, TRANSFER_TARGETS, constant_shots, regression_baseline,
     repeat_ceiling, setting_result, shots,
 };
 pub use render::render_markdown;
@@ -36,6 +37,9 @@ pub enum Job {
     Gnn { seed: u64 },
     /// Pretraining without the transfer targets, then k-shot fine-tuning on each.
     Transfer { seed: u64 },
+    /// HELP's protocol: pretraining on its meta-training settings, k-shot
+    /// fine-tuning on its meta-validation and meta-test settings.
+    Help { seed: u64 },
     /// Both regression baselines on every setting.
     Regression { seed: u64 },
 }
@@ -47,6 +51,7 @@ impl Job {
             Job::Multi { seed } => format!("v2-multi-s{seed}"),
             Job::Gnn { seed } => format!("gnn-multi-s{seed}"),
             Job::Transfer { seed } => format!("transfer-s{seed}"),
+            Job::Help { seed } => format!("help-s{seed}"),
             Job::Regression { seed } => format!("regression-s{seed}"),
         }
     }
@@ -62,6 +67,7 @@ impl WorkerJob for Job {
         match self {
             Job::Single { .. } => 1,
             Job::Multi { .. } | Job::Gnn { .. } | Job::Transfer { .. } => 4,
+            Job::Help { .. } => 3,
             Job::Regression { .. } => 0,
         }
     }
@@ -72,7 +78,16 @@ impl WorkerJob for Job {
 pub struct TransferResult {
     pub setting: String,
     pub shots: usize,
+    /// On the scored networks: the table's test rows, or (HELP's protocol)
+    /// every network that is not a shot.
     pub scores: LatencyScores,
+    /// On the seed's training networks that are not shots (pretraining saw
+    /// them on other settings only): what the transfer design is judged on.
+    #[serde(default)]
+    pub validation: Option<LatencyScores>,
+    /// The same scores without the input-independent networks.
+    #[serde(default)]
+    pub reading_input: Option<LatencyScores>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +114,7 @@ pub fn plan(settings: &[String], seeds: &[u64]) -> Vec<Job> {
     for &seed in seeds {
         jobs.push(Job::Multi { seed });
         jobs.push(Job::Transfer { seed });
+        jobs.push(Job::Help { seed });
         jobs.push(Job::Gnn { seed });
     }
     for &seed in seeds {
@@ -124,8 +140,81 @@ pub fn finished(root: &Path, job: &Job, protocol: &str) -> Option<Stored> {
     stored::finished(root, job, protocol)
 }
 
+fn session(show_progress: bool) -> trainer::fit::Session<'static> {
+    trainer::fit::Session::in_memory(show_progress)
+}
+
 fn setting_index(data: &Nb201Networks, name: &str) -> Result<usize, TableError> {
     Ok(data.table.setting(name)?)
+}
+
+fn setting_indices<'a>(
+    data: &Nb201Networks,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<usize>, TableError> {
+    names.into_iter().map(|n| setting_index(data, n)).collect()
+}
+
+/// k-shot transfer of `pretrained` to each of `held` for each k of `shot_counts`:
+/// scored on `scored(shots)`, validated on the training rows that are not shots.
+#[allow(clippy::too_many_arguments)]
+fn transfer_all(
+    data: &Nb201Networks,
+    protocol: &Protocol,
+    pretrained: &nl::MultiDeviceModel,
+    parts: &datasets::split::Split,
+    held: &[usize],
+    shot_counts: &[usize],
+    scored: impl Fn(&[usize]) -> Vec<usize>,
+    seed: u64,
+    device: &burn::prelude::Device,
+) -> Result<Vec<TransferResult>, TableError> {
+    // The encoder is frozen: every row is embedded once, and each transfer
+    // scores a selection of those embeddings.
+    let every: Vec<usize> = (0..data.table.len()).collect();
+    let embedded = pretrained.embed_rows(data, &every, device)?;
+    let select = |rows: &[usize]| nl::EmbeddedRows {
+        embedding: embedded.embedding.clone(),
+        at: rows.iter().map(|&r| embedded.at[r]).collect(),
+    };
+    let reads = |r: &usize| data.cells[data.network_of_row[*r]].reads_input();
+    let mut results = Vec::new();
+    for &s in held {
+        for &k in shot_counts {
+            let shots = shots(data, parts, k, seed);
+            let tuned = nl::fine_tune(
+                pretrained,
+                data,
+                s,
+                &shots,
+                protocol.fine_tune_steps,
+                protocol.fine_tune_learning_rate,
+                seed,
+                device,
+            )?;
+            let score = |rows: &[usize]| -> Result<LatencyScores, TableError> {
+                let predicted = tuned.predict_embedded(&select(rows), &[s], device)?;
+                let predicted = predicted.into_iter().next().unwrap_or_default();
+                Ok(LatencyScores::of(&predicted, &data.labels(rows, s)))
+            };
+            let test = scored(&shots);
+            let reading: Vec<usize> = test.iter().copied().filter(reads).collect();
+            let validation: Vec<usize> = parts
+                .train
+                .iter()
+                .copied()
+                .filter(|r| !shots.contains(r))
+                .collect();
+            results.push(TransferResult {
+                setting: data.table.settings[s].name.clone(),
+                shots: k,
+                scores: score(&test)?,
+                validation: Some(score(&validation)?),
+                reading_input: Some(score(&reading)?),
+            });
+        }
+    }
+    Ok(results)
 }
 
 /// Runs one job.
@@ -157,7 +246,14 @@ pub fn run_job(
                 _ => &protocol.multi,
             };
             let config = with_seed(template, *seed);
-            let model = nl::train_multi_device(data, &all, &parts, &config, device, show_progress)?;
+            let model = nl::train_multi_device(
+                data,
+                &all,
+                &parts,
+                &config,
+                device,
+                session(show_progress),
+            )?;
             let predictions = model.predict(data, &parts.test, &all, device)?;
             JobResult::Settings(
                 all.iter()
@@ -167,38 +263,56 @@ pub fn run_job(
             )
         }
         Job::Transfer { seed } => {
-            let held: Vec<usize> = TRANSFER_TARGETS
-                .iter()
-                .map(|n| setting_index(data, n))
-                .collect::<Result<_, _>>()?;
+            let held = setting_indices(data, TRANSFER_TARGETS)?;
             let pretrain: Vec<usize> = all.iter().copied().filter(|s| !held.contains(s)).collect();
             let config = with_seed(&protocol.multi, *seed);
-            let model =
-                nl::train_multi_device(data, &pretrain, &parts, &config, device, show_progress)?;
-            let test = model.embed_rows(data, &parts.test, device)?;
-            let mut results = Vec::new();
-            for &s in &held {
-                for k in SHOTS {
-                    let shots = shots(&parts, k, *seed);
-                    let predictions = nl::fine_tune(
-                        &model,
-                        data,
-                        s,
-                        &shots,
-                        &test,
-                        protocol.fine_tune_steps,
-                        protocol.fine_tune_learning_rate,
-                        *seed,
-                        device,
-                    )?;
-                    results.push(TransferResult {
-                        setting: data.table.settings[s].name.clone(),
-                        shots: k,
-                        scores: LatencyScores::of(&predictions, &data.labels(&parts.test, s)),
-                    });
-                }
-            }
-            JobResult::Transfer(results)
+            let model = nl::train_multi_device(
+                data,
+                &pretrain,
+                &parts,
+                &config,
+                device,
+                session(show_progress),
+            )?;
+            let scored = |_: &[usize]| parts.test.clone();
+            JobResult::Transfer(transfer_all(
+                data, protocol, &model, &parts, &held, &SHOTS, scored, *seed, device,
+            )?)
+        }
+        Job::Help { seed } => {
+            let pretrain = setting_indices(data, HELP_META_TRAIN)?;
+            let held = setting_indices(
+                data,
+                HELP_META_VALID
+                    .into_iter()
+                    .chain(HELP_META_TEST.iter().map(|(name, _)| *name)),
+            )?;
+            let config = with_seed(&protocol.multi, *seed);
+            let model = nl::train_multi_device(
+                data,
+                &pretrain,
+                &parts,
+                &config,
+                device,
+                session(show_progress),
+            )?;
+            // Every network of the space that is not a shot.
+            let scored = |shots: &[usize]| {
+                (0..data.table.len())
+                    .filter(|r| !shots.contains(r))
+                    .collect::<Vec<_>>()
+            };
+            JobResult::Transfer(transfer_all(
+                data,
+                protocol,
+                &model,
+                &parts,
+                &held,
+                &HELP_SHOTS,
+                scored,
+                *seed,
+                device,
+            )?)
         }
         Job::Regression { .. } => {
             // One cost computation per batch size, shared by its settings.
@@ -292,6 +406,7 @@ impl Job {
             | Job::Multi { seed }
             | Job::Gnn { seed }
             | Job::Transfer { seed }
+            | Job::Help { seed }
             | Job::Regression { seed } => *seed,
         }
     }
@@ -305,7 +420,7 @@ mod tests {
     fn every_job_has_one_worker_and_names_are_unique() {
         let settings: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let jobs = plan(&settings, &[0, 1]);
-        assert_eq!(jobs.len(), 2 * (3 + 3 + 1));
+        assert_eq!(jobs.len(), 2 * (4 + 3 + 1));
         let owner = assign(&jobs, 2);
         assert!(owner.iter().all(|&w| w < 2));
         let names: std::collections::HashSet<String> = jobs.iter().map(Job::name).collect();

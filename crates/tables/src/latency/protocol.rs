@@ -28,6 +28,35 @@ pub const TRANSFER_TARGETS: [&str; 6] = [
 ];
 /// Measured networks of a held-out setting that transfer learns from.
 pub const SHOTS: [usize; 3] = [10, 32, 100];
+
+/// HELP's device split of NAS-Bench-201 (NeurIPS 2021; its repository's
+/// `script/run_meta_train.sh` and README): meta-training settings, ...
+pub const HELP_META_TRAIN: [&str; 9] = [
+    "1080ti_1",
+    "1080ti_32",
+    "1080ti_256",
+    "silver_4114",
+    "silver_4210r",
+    "samsung_a50",
+    "pixel3",
+    "essential_ph_1",
+    "samsung_s7",
+];
+/// ... meta-validation settings (here: transferred to like the test
+/// settings, and reported as validation: the design is checked on them) ...
+pub const HELP_META_VALID: [&str; 4] = ["titanx_1", "titanx_32", "titanx_256", "gold_6240"];
+/// ... and the meta-test settings, with HELP's published Spearman rho at 10
+/// measured networks (HELP's README, Table 3).
+pub const HELP_META_TEST: [(&str, f64); 6] = [
+    ("titan_rtx_256", 0.987),
+    ("gold_6226", 0.989),
+    ("fpga", 0.985),
+    ("pixel2", 0.802),
+    ("raspi4", 0.890),
+    ("eyeriss", 0.940),
+];
+/// Shots of the HELP protocol's transfer.
+pub const HELP_SHOTS: [usize; 2] = [10, 20];
 /// The settings drawn as predicted-against-measured plots (V2 per setting, seed 0).
 pub const PLOTTED: [&str; 2] = ["titan_rtx_32", "gold_6240"];
 
@@ -56,11 +85,13 @@ impl Protocol {
     pub fn for_profile(profile: Profile, settings: usize) -> Self {
         // The reference vocabulary covers every op of these networks.
         let vocab = NetworkVocab::Nnlqp;
-        let single = TrainingConfig::log_latency(profile, Benchmark::Nb201Latency, vocab);
+        // Every model reads what an engine that folds constants and drops dead
+        // computation runs: some devices do (pixel3, raspi4), most do not.
+        let single = TrainingConfig::log_latency(profile, Benchmark::Nb201Latency, vocab)
+            .with_pruning_facts();
         let quick = profile == Profile::Quick;
-        let mut multi = single.clone();
-        multi.model = multi.model.with_devices(settings);
-        multi.epochs = if quick { 25 } else { 100 };
+        // What `narformer train --benchmark nb201-latency` trains.
+        let multi = TrainingConfig::nb201_multi(profile, settings);
         let gnn = multi.gnn_baseline();
         Self {
             profile,
@@ -125,14 +156,27 @@ pub fn setting_result(
     }
 }
 
+/// Input-independent networks among `k` shots: one per 16 shots, rounded up.
+/// A device that folds constants shows it only on such a network, and 2% of
+/// a random sample would often hold none.
+pub fn constant_shots(k: usize) -> usize {
+    k.div_ceil(16)
+}
+
 /// `k` shots for a held-out setting: a seeded sample of the training networks
 /// (pretraining saw them measured on the other settings only), so the test
-/// rows stay unseen.
-pub fn shots(parts: &Split, k: usize, seed: u64) -> Vec<usize> {
+/// rows stay unseen, [`constant_shots`] of them input-independent
+/// (`Nb201Cell::reads_input`: a fact of the graph, not of the labels).
+pub fn shots(data: &Nb201Networks, parts: &Split, k: usize, seed: u64) -> Vec<usize> {
     let mut pool = parts.train.clone();
     pool.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5407));
-    pool.truncate(k);
-    pool
+    let (constant, reading): (Vec<usize>, Vec<usize>) = pool
+        .into_iter()
+        .partition(|&r| !data.cells[data.network_of_row[r]].reads_input());
+    let c = constant_shots(k).min(constant.len());
+    let mut shots: Vec<usize> = constant[..c].to_vec();
+    shots.extend(reading.iter().take(k - c));
+    shots
 }
 
 /// How well the measurements agree with themselves: on rows whose network
@@ -252,8 +296,15 @@ mod tests {
         assert_eq!(split.test.len(), 50);
         assert_eq!(split, protocol.split(&data, 3).unwrap());
         assert!(split.test.iter().all(|r| !split.train.contains(r)));
-        let shots = shots(&split, 10, 3);
+        let shots = shots(&data, &split, 10, 3);
         assert_eq!(shots.len(), 10);
         assert!(shots.iter().all(|r| split.train.contains(r)));
+        // One of ten shots is input-independent where the training rows hold one.
+        let constant = |rows: &[usize]| {
+            rows.iter()
+                .filter(|&&r| !data.cells[data.network_of_row[r]].reads_input())
+                .count()
+        };
+        assert_eq!(constant(&shots), constant(&split.train).min(1));
     }
 }

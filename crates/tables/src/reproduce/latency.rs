@@ -14,7 +14,7 @@ pub(super) fn reproduce(request: &Request) -> Result<Done, TableError> {
         protocol.cap_epochs(cap);
     }
     let names: Vec<String> = data.table.settings.iter().map(|s| s.name.clone()).collect();
-    let jobs = lt::plan(&names, &request.seed_list());
+    let jobs = request.keep_only(lt::plan(&names, &request.seed_list()))?;
     let hash = lt::protocol_hash(&protocol);
     let work = |worker| {
         lt::run_worker(

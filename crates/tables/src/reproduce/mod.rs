@@ -117,6 +117,22 @@ impl Request {
         (0..self.seeds).collect()
     }
 
+    /// The jobs `--only` keeps: those whose name contains one of its
+    /// strings (all of them without `--only`); none is an error.
+    fn keep_only<J: WorkerJob>(&self, jobs: Vec<J>) -> Result<Vec<J>, TableError> {
+        let kept: Vec<J> = jobs
+            .into_iter()
+            .filter(|job| {
+                let name = job.name();
+                self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
+            })
+            .collect();
+        if kept.is_empty() {
+            return Err(TableError::NoJobs(self.only.join(", ")));
+        }
+        Ok(kept)
+    }
+
     /// The command the provenance line gives.
     fn command(&self) -> String {
         format!(

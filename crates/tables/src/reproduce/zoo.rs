@@ -12,16 +12,7 @@ pub(super) fn reproduce(request: &Request) -> Result<Done, TableError> {
         protocol.cap_epochs(cap);
     }
     let sets = tz::measured_sets(&request.data_dir, protocol.data_vocab())?;
-    let jobs: Vec<Job> = tz::plan(&sets, &request.seed_list())
-        .into_iter()
-        .filter(|job| {
-            let name = job.name();
-            request.only.is_empty() || request.only.iter().any(|o| name.contains(o.as_str()))
-        })
-        .collect();
-    if jobs.is_empty() {
-        return Err(TableError::NoJobs(request.only.join(", ")));
-    }
+    let jobs = request.keep_only(tz::plan(&sets, &request.seed_list()))?;
     let work = |worker| {
         tz::run_worker(
             &request.runs_dir,

@@ -20,7 +20,11 @@ use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
 use graph_ir::{Cost, graph_cost};
 use model::CellModel;
-pub use multi::{EmbeddedRows, MultiDeviceModel, fine_tune, train_multi_device};
+pub use multi::{
+    EmbeddedRows, FineTuning, MultiDeviceModel, Started, Target, fine_tune, fine_tune_cells,
+    train_multi_device,
+};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
@@ -61,17 +65,9 @@ impl Nb201Networks {
     }
 
     /// Tokens of distinct networks at a batch size.
-    pub fn tokens(
-        &self,
-        networks: &[usize],
-        batch: usize,
-        vocab: NetworkVocab,
-    ) -> Vec<GraphTokens> {
-        let tokenizer = NetworkTokenizer::new(vocab);
-        networks
-            .iter()
-            .map(|&n| tokenizer.tokenize(&nb201_network(&self.cells[n], batch), batch))
-            .collect()
+    pub fn tokens(&self, networks: &[usize], batch: usize, spec: TokenSpec) -> Vec<GraphTokens> {
+        let cells: Vec<&Nb201Cell> = networks.iter().map(|&n| &self.cells[n]).collect();
+        cell_tokens(&cells, batch, spec)
     }
 
     /// FLOPs, params and memory access of distinct networks at a batch size.
@@ -99,6 +95,15 @@ impl Nb201Networks {
         (networks, at)
     }
 
+    /// [`log_scaling`] of `rows` on `setting`.
+    pub fn log_scaling(&self, rows: &[usize], setting: usize) -> TargetScaling {
+        let cells: Vec<Nb201Cell> = rows
+            .iter()
+            .map(|&r| self.cells[self.network_of_row[r]])
+            .collect();
+        log_scaling(&cells, &self.labels(rows, setting))
+    }
+
     pub fn labels(&self, rows: &[usize], setting: usize) -> Vec<f64> {
         rows.iter()
             .map(|&r| self.table.latency(r, setting))
@@ -113,13 +118,13 @@ fn predict_rows(
     scaling: &TargetScaling,
     rows: &[usize],
     batch: usize,
-    vocab: NetworkVocab,
+    spec: TokenSpec,
     device: &Device,
 ) -> Result<Vec<f64>, TrainError> {
     let (networks, at) = data.distinct(rows);
     let mut scores = Vec::with_capacity(networks.len());
     for chunk in networks.chunks(256) {
-        let tokens = data.tokens(chunk, batch, vocab);
+        let tokens = data.tokens(chunk, batch, spec);
         scores.extend(train::predict(model, &tokens, scaling, device, 64)?);
     }
     Ok(at.into_iter().map(|i| scores[i]).collect())
@@ -136,10 +141,10 @@ pub fn single_device(
     show_progress: bool,
 ) -> Result<Vec<f64>, TrainError> {
     let batch = data.table.settings[setting].batch_size;
-    let vocab = vocab_of(config)?;
+    let spec = TokenSpec::of(config)?;
     let row_tokens = |rows: &[usize]| {
         let (networks, at) = data.distinct(rows);
-        let tokens = data.tokens(&networks, batch, vocab);
+        let tokens = data.tokens(&networks, batch, spec);
         at.into_iter()
             .map(|i| tokens[i].clone())
             .collect::<Vec<_>>()
@@ -167,17 +172,84 @@ pub fn single_device(
         &trained.scaling,
         &parts.test,
         batch,
-        vocab,
+        spec,
         device,
     )
 }
 
-pub(crate) fn vocab_of(config: &TrainingConfig) -> Result<NetworkVocab, TrainError> {
-    config
-        .network
-        .as_ref()
-        .map(|n| n.vocab)
-        .ok_or(TrainError::NoNetworkSection)
+/// Tokens of the whole networks of `cells` at a batch size.
+pub fn cell_tokens(cells: &[&Nb201Cell], batch: usize, spec: TokenSpec) -> Vec<GraphTokens> {
+    let tokenizer = NetworkTokenizer::new(spec.vocab);
+    cells
+        .iter()
+        .map(|cell| {
+            let network = nb201_network(cell, batch);
+            let mut tokens = tokenizer.tokenize(&network, batch);
+            if spec.pruning_facts {
+                tokens.statics.extend(pruning_facts(cell, &network));
+            }
+            tokens
+        })
+        .collect()
+}
+
+/// [`crate::NetworkOptions::pruning_facts`] of a cell's network: its output
+/// is a constant, it is zeros, and the shares of FLOPs and memory access that
+/// reach the classifier (the last node the network builder adds).
+fn pruning_facts(cell: &Nb201Cell, network: &graph_ir::Graph) -> [f32; crate::PRUNING_FACTS_DIM] {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let live = network.reaches(graph_ir::NodeId(network.len().saturating_sub(1)));
+    let all = graph_cost(network);
+    let kept = graph_ir::cost_of(network, |id| live[id.0]);
+    let share = |part: u64, whole: u64| (part as f64 / whole.max(1) as f64) as f32;
+    [
+        flag(!cell.reads_input()),
+        flag(cell.writes_zeros()),
+        share(kept.flops, all.flops),
+        share(kept.memory_access, all.memory_access),
+    ]
+}
+
+/// The standardised-`ln` target scaling of `labels` (ms) of `cells`, fitted on
+/// the cells that read their input (when at least two do): a device that
+/// folds constants measures the others orders of magnitude faster, and they
+/// would stretch the scale of every other network.
+pub fn log_scaling(cells: &[Nb201Cell], labels: &[f64]) -> TargetScaling {
+    let reading: Vec<f64> = cells
+        .iter()
+        .zip(labels)
+        .filter(|(c, _)| c.reads_input())
+        .map(|(_, &l)| l)
+        .collect();
+    let fitted_on = if reading.len() >= 2 {
+        &reading[..]
+    } else {
+        labels
+    };
+    TargetScaling::fit(crate::Objective::LogMse, fitted_on)
+}
+
+/// How a config tokenises NAS-Bench-201 networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSpec {
+    pub vocab: NetworkVocab,
+    /// The static feature ends with the cell's pruning facts
+    /// ([`crate::NetworkOptions::pruning_facts`]).
+    #[serde(default)]
+    pub pruning_facts: bool,
+}
+
+impl TokenSpec {
+    pub fn of(config: &TrainingConfig) -> Result<Self, TrainError> {
+        let network = config
+            .network
+            .as_ref()
+            .ok_or(TrainError::NoNetworkSection)?;
+        Ok(Self {
+            vocab: network.vocab,
+            pruning_facts: network.pruning_facts,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -254,8 +326,15 @@ mod tests {
         assert!(scores.mape < 20.0, "single: {scores:?}");
 
         // One model for all three settings tells them apart through the setting input.
-        let multi =
-            train_multi_device(&data, &[0, 1, 2], &parts, &multi_config, &device, false).unwrap();
+        let multi = train_multi_device(
+            &data,
+            &[0, 1, 2],
+            &parts,
+            &multi_config,
+            &device,
+            Session::in_memory(false),
+        )
+        .unwrap();
         let predictions = multi
             .predict(&data, &parts.test, &[0, 1, 2], &device)
             .unwrap();
@@ -271,8 +350,15 @@ mod tests {
 
         // Pretrained without `fpga`, then 16 of its measurements (training networks,
         // which pretraining saw on the other settings only).
-        let pretrained =
-            train_multi_device(&data, &[0, 1], &parts, &multi_config, &device, false).unwrap();
+        let pretrained = train_multi_device(
+            &data,
+            &[0, 1],
+            &parts,
+            &multi_config,
+            &device,
+            Session::in_memory(false),
+        )
+        .unwrap();
         assert!(
             pretrained
                 .predict(&data, &parts.test, &[2], &device)
@@ -280,8 +366,9 @@ mod tests {
         );
         let test = pretrained.embed_rows(&data, &parts.test, &device).unwrap();
         let shots = &parts.train[..16];
-        let tuned = fine_tune(&pretrained, &data, 2, shots, &test, 200, 1e-2, 0, &device).unwrap();
-        let scores = LatencyScores::of(&tuned, &data.labels(&parts.test, 2));
+        let tuned = fine_tune(&pretrained, &data, 2, shots, 200, 1e-2, 0, &device).unwrap();
+        let predicted = tuned.predict_embedded(&test, &[2], &device).unwrap();
+        let scores = LatencyScores::of(&predicted[0], &data.labels(&parts.test, 2));
         assert!(scores.mape < 25.0, "transfer: {scores:?}");
     }
 }

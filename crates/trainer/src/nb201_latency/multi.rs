@@ -3,7 +3,7 @@
 //! ([`MultiDeviceModel`], trained on (network, setting) pairs), and few-shot
 //! transfer to a setting left out of pretraining ([`fine_tune`]).
 
-use super::{Nb201Networks, vocab_of};
+use super::{Nb201Networks, TokenSpec, cell_tokens, log_scaling};
 use crate::batcher::{Flat, flat_batch};
 use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::{mape, spearman};
@@ -13,10 +13,12 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use datasets::split::Split;
+use graph_ir::cells::Nb201Cell;
 use model::CellModel;
 use model::fused::FusedV2Network;
 use rand_chacha::ChaCha8Rng;
-use tokenizer::{GraphTokens, NetworkVocab};
+use serde::{Deserialize, Serialize};
+use tokenizer::GraphTokens;
 
 /// A model for many settings: the encoder reads each network once at batch
 /// size 1 and a learned embedding per setting (which carries the setting's
@@ -27,7 +29,7 @@ pub struct MultiDeviceModel {
     pub model: CellModel,
     /// Per setting (`None`: not trained on).
     pub scalings: Vec<Option<TargetScaling>>,
-    pub vocab: NetworkVocab,
+    pub tokens: TokenSpec,
     pub best_epoch: usize,
 }
 
@@ -38,15 +40,26 @@ fn embed(
     data: &Nb201Networks,
     model: &CellModel,
     networks: &[usize],
-    vocab: NetworkVocab,
+    spec: TokenSpec,
+    device: &Device,
+) -> Result<Tensor<2>, TrainError> {
+    let cells: Vec<&Nb201Cell> = networks.iter().map(|&n| &data.cells[n]).collect();
+    embed_cells(&cells, model, spec, device)
+}
+
+/// Embeddings `[cells, 2 * hidden]` of the whole networks of `cells`.
+fn embed_cells(
+    cells: &[&Nb201Cell],
+    model: &CellModel,
+    spec: TokenSpec,
     device: &Device,
 ) -> Result<Tensor<2>, TrainError> {
     let network = network_model(model)?;
     let fused = FusedV2Network::of(network);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut parts = Vec::new();
-    for chunk in networks.chunks(128) {
-        let tokens = data.tokens(chunk, 1, vocab);
+    for chunk in cells.chunks(128) {
+        let tokens = cell_tokens(chunk, 1, spec);
         let graphs: Vec<&GraphTokens> = tokens.iter().collect();
         let flat = Flat::of(&graphs);
         let rows = fused
@@ -115,7 +128,7 @@ impl MultiDeviceModel {
     ) -> Result<EmbeddedRows, TrainError> {
         let (networks, at) = data.distinct(rows);
         Ok(EmbeddedRows {
-            embedding: embed(data, &self.model, &networks, self.vocab, device)?,
+            embedding: embed(data, &self.model, &networks, self.tokens, device)?,
             at,
         })
     }
@@ -161,7 +174,7 @@ struct PairSteps<'a> {
     data: &'a Nb201Networks,
     settings: &'a [usize],
     scalings: &'a [Option<TargetScaling>],
-    vocab: NetworkVocab,
+    tokens: TokenSpec,
     /// Batch-1 tokens of the distinct training networks.
     train_tokens: Vec<GraphTokens>,
     /// Training row -> its network among `train_tokens`.
@@ -214,7 +227,7 @@ impl Steps for PairSteps<'_> {
         let candidate = MultiDeviceModel {
             model: model.clone(),
             scalings: self.scalings.to_vec(),
-            vocab: self.vocab,
+            tokens: self.tokens,
             best_epoch: 0,
         };
         let embedded = EmbeddedRows {
@@ -222,7 +235,7 @@ impl Steps for PairSteps<'_> {
                 self.data,
                 model,
                 &self.validation_networks,
-                self.vocab,
+                self.tokens,
                 device,
             )?,
             at: self.validation_at.clone(),
@@ -252,7 +265,7 @@ pub fn train_multi_device(
     parts: &Split,
     config: &TrainingConfig,
     device: &Device,
-    show_progress: bool,
+    session: Session,
 ) -> Result<MultiDeviceModel, TrainError> {
     config.validate().map_err(TrainError::InvalidConfig)?;
     if config.objective != Objective::LogMse {
@@ -260,7 +273,7 @@ pub fn train_multi_device(
             "multi-device training uses objective log_mse".into(),
         ));
     }
-    let vocab = vocab_of(config)?;
+    let spec = TokenSpec::of(config)?;
     let n_settings = data.table.settings.len();
     if config.model.devices != n_settings {
         return Err(TrainError::InvalidConfig(format!(
@@ -270,10 +283,7 @@ pub fn train_multi_device(
     }
     let mut scalings = vec![None; n_settings];
     for &s in settings {
-        scalings[s] = Some(TargetScaling::fit(
-            Objective::LogMse,
-            &data.labels(&parts.train, s),
-        ));
+        scalings[s] = Some(data.log_scaling(&parts.train, s));
     }
     let targets: Vec<Vec<f32>> = parts
         .train
@@ -291,8 +301,8 @@ pub fn train_multi_device(
         data,
         settings,
         scalings: &scalings,
-        vocab,
-        train_tokens: data.tokens(&train_networks, 1, vocab),
+        tokens: spec,
+        train_tokens: data.tokens(&train_networks, 1, spec),
         train_at,
         targets,
         validation_rows: &parts.validation,
@@ -307,12 +317,12 @@ pub fn train_multi_device(
         model,
         &LoopConfig::of(config, Selection::MinimiseMape),
         device,
-        Session::in_memory(show_progress),
+        session,
     )?;
     Ok(MultiDeviceModel {
         model: fitted.model,
         scalings,
-        vocab,
+        tokens: spec,
         best_epoch: fitted.best_epoch,
     })
 }
@@ -361,29 +371,72 @@ impl Steps for ShotSteps {
 /// embedding starts as a copy of the pretrained setting whose predictions rank
 /// the shots best (Spearman), the encoder stays frozen (with ten to a hundred
 /// measurements it would only overfit), and the embedding and the head learn
-/// from the shots by full-batch Adam. Returns predictions (ms) for `rows`, embedded by `pretrained`.
+/// from the shots by full-batch Adam. Returns the model with `setting` trained;
+/// its encoder is `pretrained`'s, so rows embedded by `pretrained` score on it.
 #[allow(clippy::too_many_arguments)]
 pub fn fine_tune(
     pretrained: &MultiDeviceModel,
     data: &Nb201Networks,
     setting: usize,
     shots: &[usize],
-    rows: &EmbeddedRows,
     steps_count: usize,
     learning_rate: f64,
     seed: u64,
     device: &Device,
-) -> Result<Vec<f64>, TrainError> {
-    let shot_labels = data.labels(shots, setting);
-    let scaling = TargetScaling::fit(Objective::LogMse, &shot_labels);
-    let (shot_networks, shot_at) = data.distinct(shots);
-    let shot_embedding = embed(
-        data,
-        &pretrained.model,
-        &shot_networks,
-        pretrained.vocab,
+) -> Result<MultiDeviceModel, TrainError> {
+    let cells: Vec<Nb201Cell> = shots
+        .iter()
+        .map(|&r| data.cells[data.network_of_row[r]])
+        .collect();
+    let tuning = FineTuning {
+        steps: steps_count,
+        learning_rate,
+        seed,
+    };
+    let (tuned, _) = fine_tune_cells(
+        pretrained,
+        &cells,
+        &data.labels(shots, setting),
+        Target::Existing(setting),
+        tuning,
         device,
     )?;
+    Ok(tuned)
+}
+
+/// How few-shot fine-tuning runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FineTuning {
+    /// Full-batch Adam steps.
+    pub steps: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+}
+
+/// Which setting the shots teach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// One of the model's settings that pretraining left out.
+    Existing(usize),
+    /// A new setting, appended to the model's (its index: the old count).
+    New,
+}
+
+/// [`fine_tune`] on measured cells: `labels` (ms) of `shots`. Returns the
+/// tuned model, the setting's index in it and the pretrained setting it
+/// started from.
+pub fn fine_tune_cells(
+    pretrained: &MultiDeviceModel,
+    shots: &[Nb201Cell],
+    labels: &[f64],
+    target: Target,
+    tuning: FineTuning,
+    device: &Device,
+) -> Result<(MultiDeviceModel, Started), TrainError> {
+    let scaling = log_scaling(shots, labels);
+    let cells: Vec<&Nb201Cell> = shots.iter().collect();
+    let shot_embedding = embed_cells(&cells, &pretrained.model, pretrained.tokens, device)?;
+    let shot_at: Vec<usize> = (0..shots.len()).collect();
     // Start from the pretrained setting whose predictions order the shots best:
     // the new setting's own embedding row was never trained.
     let trained: Vec<usize> = (0..pretrained.scalings.len())
@@ -397,47 +450,76 @@ pub fn fine_tune(
         &trained,
         device,
     )?;
-    let agreement = |p: &Vec<f64>| spearman(p, &shot_labels).unwrap_or(-1.0);
-    let nearest = trained
+    let agreement = |p: &Vec<f64>| spearman(p, labels).unwrap_or(-1.0);
+    let (nearest, rho) = trained
         .iter()
         .zip(&on_shots)
-        .max_by(|a, b| agreement(a.1).total_cmp(&agreement(b.1)))
-        .map_or(setting, |(&s, _)| s);
+        .map(|(&s, p)| (s, agreement(p)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .ok_or(TrainError::NoNetworks)?;
+    let mut scalings = pretrained.scalings.clone();
+    let (setting, start) = match target {
+        Target::Existing(setting) => (
+            setting,
+            pretrained
+                .model
+                .clone()
+                .map_network(|m| m.with_setting_copied(nearest, setting)),
+        ),
+        Target::New => {
+            scalings.push(None);
+            (
+                pretrained.scalings.len(),
+                pretrained
+                    .model
+                    .clone()
+                    .map_network(|m| m.with_setting_added(nearest)),
+            )
+        }
+    };
     let autodiff = device.clone().autodiff();
-    autodiff.seed(seed);
-    let model = pretrained
-        .model
-        .clone()
-        .map_network(|m| m.with_setting_copied(nearest, setting))
-        .fork(&autodiff)
-        .train();
+    autodiff.seed(tuning.seed);
+    let model = start.fork(&autodiff).train();
     let steps = ShotSteps {
         embedding: Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff),
         graphs: shot_at.iter().map(|&i| i as i64).collect(),
         setting,
-        targets: shot_labels.iter().map(|&v| scaling.to_target(v)).collect(),
+        targets: labels.iter().map(|&v| scaling.to_target(v)).collect(),
     };
     // Full-batch steps in shot order at a constant rate; the last step is kept.
     let config = LoopConfig {
-        epochs: steps_count,
+        epochs: tuning.steps,
         batch_size: shots.len().max(1),
-        learning_rate: LearningRate::Constant(learning_rate),
-        eval_every: steps_count.max(1),
-        seed,
+        learning_rate: LearningRate::Constant(tuning.learning_rate),
+        eval_every: tuning.steps.max(1),
+        seed: tuning.seed,
         shuffle: false,
         selection: Selection::LastStep,
     };
     let fitted = fit(&steps, model, &config, device, Session::in_memory(false))?;
-    let mut scalings = pretrained.scalings.clone();
     scalings[setting] = Some(scaling);
-    let tuned = MultiDeviceModel {
-        model: fitted.model,
-        scalings,
-        vocab: pretrained.vocab,
-        best_epoch: pretrained.best_epoch,
-    };
-    Ok(tuned
-        .predict_embedded(rows, &[setting], device)?
-        .pop()
-        .unwrap_or_default())
+    Ok((
+        MultiDeviceModel {
+            model: fitted.model,
+            scalings,
+            tokens: pretrained.tokens,
+            best_epoch: pretrained.best_epoch,
+        },
+        Started {
+            setting,
+            from: nearest,
+            spearman: rho,
+        },
+    ))
+}
+
+/// Where a fine-tuned setting started.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    /// The tuned setting's index in the model.
+    pub setting: usize,
+    /// The pretrained setting whose embedding it started from.
+    pub from: usize,
+    /// That setting's Spearman rho on the shots.
+    pub spearman: f64,
 }
