@@ -17,8 +17,11 @@ mod predictors_calibrate_child;
 mod predictors_card;
 mod predictors_check;
 mod predictors_command;
+mod suggest_shots_command;
 mod table_command;
 mod train_command;
+mod train_nb201_latency;
+mod transfer_command;
 mod zoo_commands;
 mod zoo_compare;
 
@@ -50,8 +53,16 @@ enum Command {
     Train(train_command::TrainArgs),
     /// Score a saved run on a part of its split.
     Eval(eval_command::EvalArgs),
-    /// Predict with a saved run: latency of ONNX models (nnlqp runs), or a
-    /// ranking of cells (one per line, in the run's benchmark's text form).
+    /// Make a predictor for a new device from a few measured NAS-Bench-201
+    /// networks, on top of an `nb201-latency` run (writes a new run).
+    Transfer(transfer_command::TransferArgs),
+    /// The NAS-Bench-201 networks to measure on a new device before
+    /// `transfer`: a shots CSV to fill in and the networks as ONNX files.
+    SuggestShots(suggest_shots_command::SuggestShotsArgs),
+    /// Predict with a saved run: latency of ONNX models (nnlqp runs), latency
+    /// of NAS-Bench-201 networks on a device setting (nb201-latency runs,
+    /// --setting), or a ranking of cells (one per line, in the run's
+    /// benchmark's text form).
     Predict(predict_command::PredictArgs),
     /// List the latency predictors compiled into this binary (device, engine,
     /// threads, dataset, test accuracy, format), or train them (`bundle`).
@@ -92,8 +103,13 @@ fn run() -> Result<()> {
     let cli = Cli::parse();
     let device = backend::select_device(&cli.backend)?;
     match cli.command {
+        Command::Train(args) if args.benchmark == trainer::Benchmark::Nb201Latency => {
+            train_nb201_latency::train_nb201_latency(args, &device)
+        }
         Command::Train(args) => train_command::train(args, &device),
         Command::Eval(args) => eval_command::eval(args, &device),
+        Command::Transfer(args) => transfer_command::transfer_command(args, &device),
+        Command::SuggestShots(args) => suggest_shots_command::suggest_shots(args),
         Command::Predict(args) => predict_command::predict(args, &device),
         Command::Predictors(args) => predictors_command::predictors(args, &device),
         Command::Inspect(args) => inspect_command::inspect(args),

@@ -6,9 +6,11 @@ use crate::input_shapes::InputShapeArgs;
 use crate::predict_latency;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use graph_ir::cells::Nb201Cell;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use trainer::LoadedRun;
+use trainer::nb201_latency::{LatencyRun, SETTINGS_FILE};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -31,6 +33,10 @@ pub struct PredictArgs {
     /// nnlqp runs: one JSON object per model instead of text.
     #[arg(long)]
     json: bool,
+    /// nb201-latency runs: the device setting to predict (one the run was
+    /// trained on or transferred to; an unknown name lists them).
+    #[arg(long)]
+    setting: Option<String>,
 }
 
 pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> {
@@ -43,6 +49,9 @@ pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> 
     let Some(run_dir) = &args.run else {
         return predict_latency::predict_bundled(&onnx, device);
     };
+    if run_dir.join(SETTINGS_FILE).is_file() {
+        return predict_nb201_latency(run_dir, &args, device);
+    }
     let run = LoadedRun::open(run_dir, device)?;
     if run.config.benchmark.is_latency() {
         let scorer = predict_latency::Scorer {
@@ -52,10 +61,60 @@ pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> 
         };
         return predict_latency::predict_latency(&[scorer], &onnx);
     }
-    if args.inputs.len() > 1 {
+    let mut cells = Vec::new();
+    for_each_line(&args.inputs, |text, at| {
+        let graph = run.config.benchmark.parse_cell(text).context(at)?;
+        cells.push((text.to_string(), graph));
+        Ok(())
+    })?;
+    let scores = run.predict(&cells)?;
+    let mut ranked: Vec<(f64, &str)> = scores
+        .iter()
+        .copied()
+        .zip(cells.iter().map(|c| c.0.as_str()))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (rank, (score, arch)) in ranked.iter().enumerate() {
+        println!("{}\t{score:.5}\t{arch}", rank + 1);
+    }
+    Ok(())
+}
+
+/// Latency (ms) of NAS-Bench-201 cells' whole networks on one setting of
+/// an nb201-latency run, one `latency<TAB>cell` line each, in input order.
+fn predict_nb201_latency(
+    run_dir: &std::path::Path,
+    args: &PredictArgs,
+    device: &burn::prelude::Device,
+) -> Result<()> {
+    let run = LatencyRun::open(run_dir, device)?;
+    let Some(setting) = &args.setting else {
+        bail!(
+            "{} predicts latency on several device settings: name one with --setting ({})",
+            run_dir.display(),
+            run.trained_names().join(", ")
+        );
+    };
+    run.setting(setting)?;
+    let mut cells = Vec::new();
+    for_each_line(&args.inputs, |text, at| {
+        cells.push(text.parse::<Nb201Cell>().context(at)?);
+        Ok(())
+    })?;
+    let latency = run.predict(&cells, setting, device)?;
+    for (cell, ms) in cells.iter().zip(latency) {
+        println!("{ms:.4}\t{cell}");
+    }
+    Ok(())
+}
+
+/// Calls `f` with every non-empty, non-comment line of the one input file (or
+/// stdin) and its `file:line`.
+fn for_each_line(inputs: &[PathBuf], mut f: impl FnMut(&str, String) -> Result<()>) -> Result<()> {
+    if inputs.len() > 1 {
         bail!("a cell run reads one file of architectures (or stdin)");
     }
-    let (reader, source): (Box<dyn BufRead>, String) = match args.inputs.first() {
+    let (reader, source): (Box<dyn BufRead>, String) = match inputs.first() {
         Some(path) if path.as_os_str() != "-" => (
             Box::new(BufReader::new(
                 std::fs::File::open(path)
@@ -68,29 +127,13 @@ pub fn predict(args: PredictArgs, device: &burn::prelude::Device) -> Result<()> 
             "<stdin>".to_string(),
         ),
     };
-    let mut cells = Vec::new();
     for (number, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("{source}:{}: cannot read", number + 1))?;
         let text = line.trim();
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let graph = run
-            .config
-            .benchmark
-            .parse_cell(text)
-            .with_context(|| format!("{source}:{}", number + 1))?;
-        cells.push((text.to_string(), graph));
-    }
-    let scores = run.predict(&cells)?;
-    let mut ranked: Vec<(f64, &str)> = scores
-        .iter()
-        .copied()
-        .zip(cells.iter().map(|c| c.0.as_str()))
-        .collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (rank, (score, arch)) in ranked.iter().enumerate() {
-        println!("{}\t{score:.5}\t{arch}", rank + 1);
+        f(text, format!("{source}:{}", number + 1))?;
     }
     Ok(())
 }

@@ -10,30 +10,38 @@ use trainer::{Benchmark, Experiment, Profile, TrainError, TrainingConfig};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Benchmark: nb201, nb101 (accuracy of cells) or nnlqp (latency of ONNX
-    /// networks; give the dataset root with --dataset-dir).
+    /// Benchmark: nb201, nb101 (accuracy of cells), nnlqp (latency of ONNX
+    /// networks; give the dataset root with --dataset-dir) or nb201-latency
+    /// (latency of whole NAS-Bench-201 networks on the device settings of
+    /// `latency_help.csv`: one model for --settings).
     #[arg(long, default_value = "nb201")]
-    benchmark: Benchmark,
+    pub(crate) benchmark: Benchmark,
+    /// nb201-latency: the device settings to train on, comma-separated
+    /// (`pixel3,raspi4`), or `all`. One model learns them all, a setting
+    /// embedding each; `narformer transfer` adds new ones.
+    #[arg(long, default_value = "all")]
+    pub(crate) settings: String,
     /// Predictor: v2 (NAR-Former V2), gnn or transformer (the baselines).
     #[arg(long, default_value = "v2")]
-    model: Architecture,
+    pub(crate) model: Architecture,
     /// Number of training architectures (NB201: 78, 156, 469, 781, 1563; NB101:
-    /// 100, 172, 424, 4236). nnlqp takes its split from the dataset instead.
+    /// 100, 172, 424, 4236; nb201-latency: 1000, and a fifth as many validate).
+    /// nnlqp takes its split from the dataset instead.
     #[arg(long)]
-    train_size: Option<usize>,
+    pub(crate) train_size: Option<usize>,
     /// nnlqp: hold this family out (train on the others, test on all of it);
     /// without it, the in-domain split (the Stage column).
     #[arg(long)]
-    test_family: Option<String>,
+    pub(crate) test_family: Option<String>,
     /// nnlqp: the labels' platform (PlatformId) to train on, when the label
     /// file holds several (a zoo measured with tract and ONNX Runtime:
     /// cpu-tract-1t, cpu-ort-1t).
     #[arg(long)]
-    platform: Option<String>,
+    pub(crate) platform: Option<String>,
     /// nnlqp: token vocabulary: extended-v2 (default: every catalogued op its own
     /// slot), extended (v1, 64 ops) or nnlqp (the reference's 152-dim layout).
     #[arg(long, default_value = "extended-v2")]
-    vocab: tokenizer::NetworkVocab,
+    pub(crate) vocab: tokenizer::NetworkVocab,
     /// nnlqp: how node embeddings become the latency: sum (the paper's sum
     /// readout), additive (a per-node latency head whose shares add up, on
     /// tokens with each node's cost: vocabulary extended-costs, ln(latency)
@@ -41,33 +49,33 @@ pub struct TrainArgs {
     /// cost under the kernel-level baseline fitted on the training rows; a
     /// measured zoo only: the variant that generalises best to unseen families).
     #[arg(long, default_value = "sum")]
-    readout: model::Readout,
+    pub(crate) readout: model::Readout,
     /// Hyper-parameter profile: quick (CPU) or paper (the reference recipe).
     #[arg(long, default_value = "quick")]
-    profile: Profile,
+    pub(crate) profile: Profile,
     /// Seed of the split, the initialisation and the batch order.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Override the profile's number of epochs.
     #[arg(long)]
-    epochs: Option<usize>,
+    pub(crate) epochs: Option<usize>,
     /// Start from this config.json instead of a profile (benchmark, size and seed flags still apply).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Run directory (default: runs/<benchmark>-<size>-<profile>-s<seed>).
     #[arg(long)]
-    run_dir: Option<PathBuf>,
+    pub(crate) run_dir: Option<PathBuf>,
     /// Also write the report JSON here.
     #[arg(long)]
-    report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     /// Stop at the first snapshot (validation pass) at or after this epoch; run the same command again to resume.
     #[arg(long)]
-    stop_after_epoch: Option<usize>,
+    pub(crate) stop_after_epoch: Option<usize>,
     /// Hide the progress bar.
     #[arg(long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     #[command(flatten)]
-    data: DataDirArg,
+    pub(crate) data: DataDirArg,
 }
 
 pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
@@ -146,6 +154,15 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         bad_rows: args.data.bad_rows(),
         cache_dir: args.data.cache_dir.clone(),
     };
+    run_and_report(&experiment, args.report.as_deref(), device)
+}
+
+/// Runs `experiment` and prints its report (or how to resume it).
+pub(crate) fn run_and_report(
+    experiment: &Experiment,
+    report_path: Option<&std::path::Path>,
+    device: &burn::prelude::Device,
+) -> Result<()> {
     let report = match experiment.run(device) {
         Ok(report) => report,
         Err(TrainError::Interrupted { epoch }) => {
@@ -159,8 +176,8 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     };
     println!("{}", report.summary());
     println!("run directory: {}", report.run_dir.display());
-    if let Some(path) = args.report {
-        sysio::write_json(&path, &report)?;
+    if let Some(path) = report_path {
+        sysio::write_json(path, &report)?;
         println!("report: {}", path.display());
     }
     Ok(())

@@ -48,6 +48,8 @@ pub enum TrainError {
     NotANetworkModel,
     #[error("setting {0} was not trained")]
     UntrainedSetting(usize),
+    #[error("the run predicts no setting named {name:?}; it predicts: {known}")]
+    UnknownSetting { name: String, known: String },
     #[error("no networks to embed")]
     NoNetworks,
     #[error("no validation pass ran")]

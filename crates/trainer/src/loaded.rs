@@ -60,6 +60,13 @@ impl LoadedRun {
 impl LoadedRun {
     pub fn open(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
         crate::run_dir::check_format(run_dir)?;
+        if run_dir.join(crate::nb201_latency::SETTINGS_FILE).is_file() {
+            return Err(TrainError::run_dir(
+                run_dir,
+                "an nb201-latency run predicts cells on a device setting: \
+                 narformer predict --run DIR --setting NAME CELLS",
+            ));
+        }
         let config = TrainingConfig::load(&run_dir.join(CONFIG_FILE))?;
         config.validate().map_err(TrainError::InvalidConfig)?;
         let scaling: TargetScaling = sysio::read_json(&run_dir.join(TARGET_FILE))?;

@@ -12,7 +12,9 @@ impl Experiment {
     /// Trains, checkpoints into `run_dir`, scores the test split and writes `metrics.json`.
     pub fn run(&self, device: &Device) -> Result<Report, TrainError> {
         self.config.validate().map_err(TrainError::InvalidConfig)?;
-        if self.config.benchmark.is_latency() {
+        if self.config.benchmark == crate::Benchmark::Nb201Latency {
+            crate::nb201_latency::run(self, device)
+        } else if self.config.benchmark.is_latency() {
             latency::run(self, device)
         } else {
             cells::run(self, device)

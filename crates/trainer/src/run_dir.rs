@@ -21,8 +21,9 @@ pub const FORMAT_FILE: &str = "format.json";
 /// records itself; a directory without `format.json` was written before and
 /// has the same layout, so it loads as version 1. Version 2: a run of the
 /// residual readout holds its prior (`prior.json`, [`crate::prior`]), which a
-/// build of version 1 would not read.
-pub const FORMAT_VERSION: u32 = 2;
+/// build of version 1 would not read. Version 3: an `nb201-latency` run holds
+/// its device settings (`settings.json`, [`crate::nb201_latency::SettingSlot`]).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What `format.json` records: the layout version and the program that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

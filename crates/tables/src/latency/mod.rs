@@ -11,8 +11,8 @@ mod render;
 
 pub use protocol::{
     HELP_META_TEST, HELP_META_TRAIN, HELP_META_VALID, HELP_SHOTS, PLOTTED, Protocol, SHOTS,
-    SettingResult, SplitCosts, TRANSFER_TARGETS, constant_shots, regression_baseline,
-    repeat_ceiling, setting_result, shots,
+    SettingResult, SplitCosts, TRANSFER_TARGETS, regression_baseline, repeat_ceiling,
+    setting_result, shots,
 };
 pub use render::render_markdown;
 
@@ -176,6 +176,7 @@ fn transfer_all(
     let select = |rows: &[usize]| nl::EmbeddedRows {
         embedding: embedded.embedding.clone(),
         at: rows.iter().map(|&r| embedded.at[r]).collect(),
+        constant: rows.iter().map(|&r| embedded.constant[r]).collect(),
     };
     let reads = |r: &usize| data.cells[data.network_of_row[*r]].reads_input();
     let mut results = Vec::new();
@@ -253,7 +254,8 @@ pub fn run_job(
                 &config,
                 device,
                 session(show_progress),
-            )?;
+            )?
+            .model;
             let predictions = model.predict(data, &parts.test, &all, device)?;
             JobResult::Settings(
                 all.iter()
@@ -273,7 +275,8 @@ pub fn run_job(
                 &config,
                 device,
                 session(show_progress),
-            )?;
+            )?
+            .model;
             let scored = |_: &[usize]| parts.test.clone();
             JobResult::Transfer(transfer_all(
                 data, protocol, &model, &parts, &held, &SHOTS, scored, *seed, device,
@@ -295,7 +298,8 @@ pub fn run_job(
                 &config,
                 device,
                 session(show_progress),
-            )?;
+            )?
+            .model;
             // Every network of the space that is not a shot.
             let scored = |shots: &[usize]| {
                 (0..data.table.len())

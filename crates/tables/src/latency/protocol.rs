@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokenizer::NetworkVocab;
 use trainer::metrics::LatencyScores;
-use trainer::nb201_latency::Nb201Networks;
+use trainer::nb201_latency::{Nb201Networks, constant_shots};
 use trainer::regression::{RegressionFeatures, fit_and_predict};
 use trainer::{Benchmark, Profile, TrainingConfig};
 
@@ -79,6 +79,11 @@ pub struct Protocol {
     /// Few-shot transfer: full-batch Adam steps on the held-out setting's shots.
     pub fine_tune_steps: usize,
     pub fine_tune_learning_rate: f64,
+    /// How transfer treats input-independent networks, named so that stored
+    /// results of another design are not reused: `constant-ratio` (one shot
+    /// in 16 is such a network; they are left out of fine-tuning and give the
+    /// setting's factor on them, `trainer::nb201_latency::fine_tune_cells`).
+    pub transfer_design: String,
 }
 
 impl Protocol {
@@ -104,6 +109,7 @@ impl Protocol {
             gnn,
             fine_tune_steps: 300,
             fine_tune_learning_rate: 1e-3,
+            transfer_design: "constant-ratio".into(),
         }
     }
 }
@@ -154,13 +160,6 @@ pub fn setting_result(
         scores: LatencyScores::of(&predictions, &labels),
         predictions: labels.into_iter().zip(predictions).collect(),
     }
-}
-
-/// Input-independent networks among `k` shots: one per 16 shots, rounded up.
-/// A device that folds constants shows it only on such a network, and 2% of
-/// a random sample would often hold none.
-pub fn constant_shots(k: usize) -> usize {
-    k.div_ceil(16)
 }
 
 /// `k` shots for a held-out setting: a seeded sample of the training networks

@@ -3,7 +3,7 @@
 
 use super::protocol::{
     HELP_META_TEST, HELP_META_TRAIN, HELP_META_VALID, HELP_SHOTS, SHOTS, SettingResult,
-    TRANSFER_TARGETS, constant_shots,
+    TRANSFER_TARGETS,
 };
 use super::{Job, JobResult, Protocol, Stored, TransferResult};
 use crate::provenance::Provenance;
@@ -11,6 +11,7 @@ use crate::stats::{mean, pm};
 use std::fmt::Write as _;
 use trainer::metrics::LatencyScores;
 use trainer::nb201_latency::Nb201Networks;
+use trainer::nb201_latency::constant_shots;
 
 /// Per-setting scores of one model kind across seeds.
 struct Column<'a> {

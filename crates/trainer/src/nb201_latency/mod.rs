@@ -9,6 +9,8 @@
 //! epoch is picked by validation MAPE.
 
 mod multi;
+mod run;
+mod transfer;
 
 use crate::fit::{Selection, Session};
 use crate::train::{self, EvalSet, TargetScaling, TrainSet};
@@ -20,14 +22,15 @@ use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
 use graph_ir::{Cost, graph_cost};
 use model::CellModel;
-pub use multi::{
-    EmbeddedRows, FineTuning, MultiDeviceModel, Started, Target, fine_tune, fine_tune_cells,
-    train_multi_device,
-};
+use multi::embed_cells;
+pub use multi::{EmbeddedRows, MultiDeviceModel, TrainedMulti, train_multi_device};
+pub(crate) use run::run;
+pub use run::{LatencyRun, SETTINGS_FILE, SettingSlot, TransferRecord, transfer};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
+pub use transfer::{FineTuning, Started, Target, fine_tune, fine_tune_cells};
 
 /// The latency table with its cells built into whole networks, deduplicated:
 /// rows whose cells give the same network (up to `none` edges that change
@@ -93,15 +96,6 @@ impl Nb201Networks {
             })
             .collect();
         (networks, at)
-    }
-
-    /// [`log_scaling`] of `rows` on `setting`.
-    pub fn log_scaling(&self, rows: &[usize], setting: usize) -> TargetScaling {
-        let cells: Vec<Nb201Cell> = rows
-            .iter()
-            .map(|&r| self.cells[self.network_of_row[r]])
-            .collect();
-        log_scaling(&cells, &self.labels(rows, setting))
     }
 
     pub fn labels(&self, rows: &[usize], setting: usize) -> Vec<f64> {
@@ -210,23 +204,26 @@ fn pruning_facts(cell: &Nb201Cell, network: &graph_ir::Graph) -> [f32; crate::PR
     ]
 }
 
-/// The standardised-`ln` target scaling of `labels` (ms) of `cells`, fitted on
-/// the cells that read their input (when at least two do): a device that
-/// folds constants measures the others orders of magnitude faster, and they
-/// would stretch the scale of every other network.
-pub fn log_scaling(cells: &[Nb201Cell], labels: &[f64]) -> TargetScaling {
-    let reading: Vec<f64> = cells
-        .iter()
-        .zip(labels)
-        .filter(|(c, _)| c.reads_input())
-        .map(|(_, &l)| l)
-        .collect();
-    let fitted_on = if reading.len() >= 2 {
-        &reading[..]
-    } else {
-        labels
-    };
-    TargetScaling::fit(crate::Objective::LogMse, fitted_on)
+/// Input-independent networks among `k` shots: one per 16, rounded up. A
+/// device that folds constants shows it only on such a network, and the 2%
+/// of a random sample would often hold none.
+pub fn constant_shots(k: usize) -> usize {
+    k.div_ceil(16)
+}
+
+/// `k` distinct cells to measure on a new device: a seeded sample of the
+/// space, [`constant_shots`] of them input-independent.
+pub fn suggest_cells(k: usize, seed: u64) -> Vec<Nb201Cell> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut space: Vec<Nb201Cell> = (0..Nb201Cell::COUNT).map(Nb201Cell::from_index).collect();
+    space.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let (constant, reading): (Vec<Nb201Cell>, Vec<Nb201Cell>) =
+        space.into_iter().partition(|c| !c.reads_input());
+    let c = constant_shots(k).min(constant.len());
+    let mut cells: Vec<Nb201Cell> = constant[..c].to_vec();
+    cells.extend(reading.into_iter().take(k - c));
+    cells
 }
 
 /// How a config tokenises NAS-Bench-201 networks.
@@ -312,6 +309,17 @@ mod tests {
     }
 
     #[test]
+    fn suggested_cells_are_distinct_seeded_and_hold_constant_ones() {
+        let cells = suggest_cells(32, 7);
+        assert_eq!(cells, suggest_cells(32, 7));
+        assert_ne!(cells, suggest_cells(32, 8));
+        let distinct: std::collections::HashSet<_> = cells.iter().collect();
+        assert_eq!(distinct.len(), 32);
+        assert_eq!(cells.iter().filter(|c| !c.reads_input()).count(), 2);
+        assert_eq!(constant_shots(10), 1);
+    }
+
+    #[test]
     fn one_setting_one_model_and_transfer_learn_the_tiny_table() {
         let _seeded = crate::test_lock::seeded();
         let data = tiny();
@@ -334,7 +342,8 @@ mod tests {
             &device,
             Session::in_memory(false),
         )
-        .unwrap();
+        .unwrap()
+        .model;
         let predictions = multi
             .predict(&data, &parts.test, &[0, 1, 2], &device)
             .unwrap();
@@ -358,7 +367,8 @@ mod tests {
             &device,
             Session::in_memory(false),
         )
-        .unwrap();
+        .unwrap()
+        .model;
         assert!(
             pretrained
                 .predict(&data, &parts.test, &[2], &device)

@@ -1,15 +1,14 @@
 //! The multi-setting latency model of the NAS-Bench-201 table: one encoder
 //! pass per network, a learned embedding per device setting
 //! ([`MultiDeviceModel`], trained on (network, setting) pairs), and few-shot
-//! transfer to a setting left out of pretraining ([`fine_tune`]).
+//! transfer to a setting left out of pretraining (in `transfer`).
 
-use super::{Nb201Networks, TokenSpec, cell_tokens, log_scaling};
+use super::{Nb201Networks, TokenSpec, cell_tokens};
 use crate::batcher::{Flat, flat_batch};
-use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
-use crate::metrics::{mape, spearman};
+use crate::fit::{LoopConfig, Selection, Session, Steps, Validation, fit};
+use crate::metrics::mape;
 use crate::train::TargetScaling;
 use crate::{Objective, TrainError, TrainingConfig};
-use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use datasets::split::Split;
@@ -17,7 +16,6 @@ use graph_ir::cells::Nb201Cell;
 use model::CellModel;
 use model::fused::FusedV2Network;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tokenizer::GraphTokens;
 
 /// A model for many settings: the encoder reads each network once at batch
@@ -29,6 +27,10 @@ pub struct MultiDeviceModel {
     pub model: CellModel,
     /// Per setting (`None`: not trained on).
     pub scalings: Vec<Option<TargetScaling>>,
+    /// Per setting: the factor on its predictions for networks whose output
+    /// does not depend on the input, learned from such shots in transfer (a
+    /// device that folds constants runs them in almost no time); `None`: 1.
+    pub constant_ratios: Vec<Option<f64>>,
     pub tokens: TokenSpec,
     pub best_epoch: usize,
 }
@@ -48,7 +50,7 @@ fn embed(
 }
 
 /// Embeddings `[cells, 2 * hidden]` of the whole networks of `cells`.
-fn embed_cells(
+pub(super) fn embed_cells(
     cells: &[&Nb201Cell],
     model: &CellModel,
     spec: TokenSpec,
@@ -79,16 +81,16 @@ fn embed_cells(
     Ok(Tensor::cat(parts, 0))
 }
 
-fn network_model(model: &CellModel) -> Result<&model::V2NetworkModel, TrainError> {
+pub(super) fn network_model(model: &CellModel) -> Result<&model::V2NetworkModel, TrainError> {
     model.network().ok_or(TrainError::NotANetworkModel)
 }
 
-fn ints(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+pub(super) fn ints(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
     let n = values.len();
     Tensor::from_data(TensorData::new(values, [n]), device)
 }
 
-fn floats(values: Vec<f32>, device: &Device) -> Tensor<1> {
+pub(super) fn floats(values: Vec<f32>, device: &Device) -> Tensor<1> {
     let n = values.len();
     Tensor::from_data(TensorData::new(values, [n]), device)
 }
@@ -104,6 +106,8 @@ pub struct EmbeddedRows {
     pub embedding: Tensor<2>,
     /// Each row's network among them.
     pub at: Vec<usize>,
+    /// Per row: its network's output does not depend on the input.
+    pub constant: Vec<bool>,
 }
 
 impl MultiDeviceModel {
@@ -129,6 +133,10 @@ impl MultiDeviceModel {
         let (networks, at) = data.distinct(rows);
         Ok(EmbeddedRows {
             embedding: embed(data, &self.model, &networks, self.tokens, device)?,
+            constant: at
+                .iter()
+                .map(|&i| !data.cells[networks[i]].reads_input())
+                .collect(),
             at,
         })
     }
@@ -159,9 +167,19 @@ impl MultiDeviceModel {
                     ints(vec![s as i64; n], device),
                 );
                 let per_network = to_vec(out)?;
+                let ratio = self
+                    .constant_ratios
+                    .get(s)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(1.0);
                 Ok(at
                     .iter()
-                    .map(|&i| scaling.to_label(per_network[i]))
+                    .zip(&rows.constant)
+                    .map(|(&i, &constant)| {
+                        let ms = scaling.to_label(per_network[i]);
+                        if constant { ms * ratio } else { ms }
+                    })
                     .collect())
             })
             .collect()
@@ -227,6 +245,7 @@ impl Steps for PairSteps<'_> {
         let candidate = MultiDeviceModel {
             model: model.clone(),
             scalings: self.scalings.to_vec(),
+            constant_ratios: Vec::new(),
             tokens: self.tokens,
             best_epoch: 0,
         };
@@ -238,6 +257,11 @@ impl Steps for PairSteps<'_> {
                 self.tokens,
                 device,
             )?,
+            constant: self
+                .validation_at
+                .iter()
+                .map(|&i| !self.data.cells[self.validation_networks[i]].reads_input())
+                .collect(),
             at: self.validation_at.clone(),
         };
         let predictions = candidate.predict_embedded(&embedded, self.settings, device)?;
@@ -266,7 +290,7 @@ pub fn train_multi_device(
     config: &TrainingConfig,
     device: &Device,
     session: Session,
-) -> Result<MultiDeviceModel, TrainError> {
+) -> Result<TrainedMulti, TrainError> {
     config.validate().map_err(TrainError::InvalidConfig)?;
     if config.objective != Objective::LogMse {
         return Err(TrainError::InvalidConfig(
@@ -283,7 +307,10 @@ pub fn train_multi_device(
     }
     let mut scalings = vec![None; n_settings];
     for &s in settings {
-        scalings[s] = Some(data.log_scaling(&parts.train, s));
+        scalings[s] = Some(TargetScaling::fit(
+            Objective::LogMse,
+            &data.labels(&parts.train, s),
+        ));
     }
     let targets: Vec<Vec<f32>> = parts
         .train
@@ -319,207 +346,29 @@ pub fn train_multi_device(
         device,
         session,
     )?;
-    Ok(MultiDeviceModel {
-        model: fitted.model,
-        scalings,
-        tokens: spec,
+    Ok(TrainedMulti {
+        model: MultiDeviceModel {
+            model: fitted.model,
+            scalings,
+            constant_ratios: vec![None; n_settings],
+            tokens: spec,
+            best_epoch: fitted.best_epoch,
+        },
         best_epoch: fitted.best_epoch,
+        validation_mape: fitted.best.mape,
+        train_seconds: fitted.train_seconds,
+        history: fitted.history,
     })
 }
 
-/// Few-shot fine-tuning: the shots' (frozen) embeddings scored on the new
-/// setting, full batch.
-struct ShotSteps {
-    /// `[distinct shot networks, 2 * hidden]`, on the autodiff device, constant.
-    embedding: Tensor<2>,
-    /// Shot -> its network among `embedding`'s rows.
-    graphs: Vec<i64>,
-    setting: usize,
-    targets: Vec<f32>,
-}
-
-impl Steps for ShotSteps {
-    fn len(&self) -> usize {
-        self.targets.len()
-    }
-
-    fn loss(
-        &self,
-        model: &CellModel,
-        batch: &[usize],
-        _rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Result<Tensor<1>, TrainError> {
-        let network = network_model(model)?;
-        let graphs: Vec<i64> = batch.iter().map(|&i| self.graphs[i]).collect();
-        let y: Vec<f32> = batch.iter().map(|&i| self.targets[i]).collect();
-        let pred = network.predict_pairs(
-            self.embedding.clone(),
-            ints(graphs, device),
-            ints(vec![self.setting as i64; batch.len()], device),
-        ); // [batch]
-        Ok((pred - floats(y, device)).powf_scalar(2.0).mean())
-    }
-
-    fn validate(&self, _model: &CellModel, _device: &Device) -> Result<Validation, TrainError> {
-        // Every measurement of the new setting is a shot: nothing is held out.
-        Ok(Validation::default())
-    }
-}
-
-/// Few-shot transfer to `setting`, which pretraining left out: the setting's
-/// embedding starts as a copy of the pretrained setting whose predictions rank
-/// the shots best (Spearman), the encoder stays frozen (with ten to a hundred
-/// measurements it would only overfit), and the embedding and the head learn
-/// from the shots by full-batch Adam. Returns the model with `setting` trained;
-/// its encoder is `pretrained`'s, so rows embedded by `pretrained` score on it.
-#[allow(clippy::too_many_arguments)]
-pub fn fine_tune(
-    pretrained: &MultiDeviceModel,
-    data: &Nb201Networks,
-    setting: usize,
-    shots: &[usize],
-    steps_count: usize,
-    learning_rate: f64,
-    seed: u64,
-    device: &Device,
-) -> Result<MultiDeviceModel, TrainError> {
-    let cells: Vec<Nb201Cell> = shots
-        .iter()
-        .map(|&r| data.cells[data.network_of_row[r]])
-        .collect();
-    let tuning = FineTuning {
-        steps: steps_count,
-        learning_rate,
-        seed,
-    };
-    let (tuned, _) = fine_tune_cells(
-        pretrained,
-        &cells,
-        &data.labels(shots, setting),
-        Target::Existing(setting),
-        tuning,
-        device,
-    )?;
-    Ok(tuned)
-}
-
-/// How few-shot fine-tuning runs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct FineTuning {
-    /// Full-batch Adam steps.
-    pub steps: usize,
-    pub learning_rate: f64,
-    pub seed: u64,
-}
-
-/// Which setting the shots teach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// One of the model's settings that pretraining left out.
-    Existing(usize),
-    /// A new setting, appended to the model's (its index: the old count).
-    New,
-}
-
-/// [`fine_tune`] on measured cells: `labels` (ms) of `shots`. Returns the
-/// tuned model, the setting's index in it and the pretrained setting it
-/// started from.
-pub fn fine_tune_cells(
-    pretrained: &MultiDeviceModel,
-    shots: &[Nb201Cell],
-    labels: &[f64],
-    target: Target,
-    tuning: FineTuning,
-    device: &Device,
-) -> Result<(MultiDeviceModel, Started), TrainError> {
-    let scaling = log_scaling(shots, labels);
-    let cells: Vec<&Nb201Cell> = shots.iter().collect();
-    let shot_embedding = embed_cells(&cells, &pretrained.model, pretrained.tokens, device)?;
-    let shot_at: Vec<usize> = (0..shots.len()).collect();
-    // Start from the pretrained setting whose predictions order the shots best:
-    // the new setting's own embedding row was never trained.
-    let trained: Vec<usize> = (0..pretrained.scalings.len())
-        .filter(|&s| pretrained.scalings[s].is_some())
-        .collect();
-    let on_shots = pretrained.predict_embedded(
-        &EmbeddedRows {
-            embedding: shot_embedding.clone(),
-            at: shot_at.clone(),
-        },
-        &trained,
-        device,
-    )?;
-    let agreement = |p: &Vec<f64>| spearman(p, labels).unwrap_or(-1.0);
-    let (nearest, rho) = trained
-        .iter()
-        .zip(&on_shots)
-        .map(|(&s, p)| (s, agreement(p)))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .ok_or(TrainError::NoNetworks)?;
-    let mut scalings = pretrained.scalings.clone();
-    let (setting, start) = match target {
-        Target::Existing(setting) => (
-            setting,
-            pretrained
-                .model
-                .clone()
-                .map_network(|m| m.with_setting_copied(nearest, setting)),
-        ),
-        Target::New => {
-            scalings.push(None);
-            (
-                pretrained.scalings.len(),
-                pretrained
-                    .model
-                    .clone()
-                    .map_network(|m| m.with_setting_added(nearest)),
-            )
-        }
-    };
-    let autodiff = device.clone().autodiff();
-    autodiff.seed(tuning.seed);
-    let model = start.fork(&autodiff).train();
-    let steps = ShotSteps {
-        embedding: Tensor::<2>::from_data(shot_embedding.into_data(), &autodiff),
-        graphs: shot_at.iter().map(|&i| i as i64).collect(),
-        setting,
-        targets: labels.iter().map(|&v| scaling.to_target(v)).collect(),
-    };
-    // Full-batch steps in shot order at a constant rate; the last step is kept.
-    let config = LoopConfig {
-        epochs: tuning.steps,
-        batch_size: shots.len().max(1),
-        learning_rate: LearningRate::Constant(tuning.learning_rate),
-        eval_every: tuning.steps.max(1),
-        seed: tuning.seed,
-        shuffle: false,
-        selection: Selection::LastStep,
-    };
-    let fitted = fit(&steps, model, &config, device, Session::in_memory(false))?;
-    scalings[setting] = Some(scaling);
-    Ok((
-        MultiDeviceModel {
-            model: fitted.model,
-            scalings,
-            tokens: pretrained.tokens,
-            best_epoch: pretrained.best_epoch,
-        },
-        Started {
-            setting,
-            from: nearest,
-            spearman: rho,
-        },
-    ))
-}
-
-/// Where a fine-tuned setting started.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Started {
-    /// The tuned setting's index in the model.
-    pub setting: usize,
-    /// The pretrained setting whose embedding it started from.
-    pub from: usize,
-    /// That setting's Spearman rho on the shots.
-    pub spearman: f64,
+/// A trained multi-setting model and how its training went.
+#[derive(Debug, Clone)]
+pub struct TrainedMulti {
+    pub model: MultiDeviceModel,
+    pub best_epoch: usize,
+    /// Validation MAPE averaged over the settings, at the chosen epoch.
+    pub validation_mape: Option<f64>,
+    /// Seconds of training, summed over resumed sessions.
+    pub train_seconds: f64,
+    pub history: Vec<crate::report::EpochLog>,
 }
