@@ -282,3 +282,87 @@ fn pretrain_transfer_to_a_held_out_setting_and_predict() {
     ]);
     assert_clean_failure(&again, &["already has a setting named \"board\""]);
 }
+
+/// The `narformer` commands of the page's `sh` blocks, in order.
+fn page_commands(page: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    for line in page.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            command if in_sh && command.starts_with("narformer ") => commands.push(
+                command
+                    .split_whitespace()
+                    .skip(1)
+                    .map(String::from)
+                    .collect(),
+            ),
+            _ => {}
+        }
+    }
+    commands
+}
+
+#[test]
+fn the_own_device_page_runs_as_written_on_tiny_data() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/own-device.md"),
+    )
+    .unwrap();
+    let commands = page_commands(&page);
+    let names: Vec<&str> = commands.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(
+        names,
+        ["train", "suggest-shots", "transfer", "predict"],
+        "{commands:?}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    let config = tiny_config(tmp.path());
+    let cells: Vec<String> = (500..505).map(|k| cell(k).to_string()).collect();
+    std::fs::write(tmp.path().join("cells.txt"), cells.join("\n")).unwrap();
+    for command in &commands {
+        let mut args: Vec<String> = command.clone();
+        if args[0] == "train" {
+            // The page's command on the tiny table, with a tiny model.
+            for extra in ["--config", path(&config), "--data-dir", path(&data)] {
+                args.push(extra.to_string());
+            }
+            args.extend(["--train-size", "60", "--quiet"].map(String::from));
+        }
+        if args[0] == "transfer" {
+            // The measuring step: fill in latency_ms with the device's latency.
+            let shots = tmp.path().join("my-device/shots.csv");
+            let text = std::fs::read_to_string(&shots).unwrap();
+            let mut filled = String::from("architecture,latency_ms,onnx\n");
+            for line in text.lines().skip(1) {
+                let fields: Vec<&str> = line.split(',').collect();
+                let c: Nb201Cell = fields[0].parse().unwrap();
+                filled.push_str(&format!(
+                    "{},{},{}\n",
+                    fields[0],
+                    latencies(&c)[3],
+                    fields[2]
+                ));
+            }
+            std::fs::write(&shots, filled).unwrap();
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_narformer"))
+            .args(&args)
+            .current_dir(tmp.path())
+            .env_remove("NARFORMER_DATA")
+            .output()
+            .unwrap();
+        let stdout = success_stdout(&out);
+        if args[0] == "suggest-shots" {
+            assert!(
+                tmp.path().join("my-device/onnx/031.onnx").is_file(),
+                "{stdout}"
+            );
+        }
+        if args[0] == "predict" {
+            assert_eq!(stdout.lines().count(), cells.len(), "{stdout}");
+        }
+    }
+}
