@@ -209,6 +209,24 @@ impl Graph {
         reaches
     }
 
+    /// The graph of the nodes from which `target` is reachable ([`Self::reaches`]),
+    /// in the same relative order: what an engine that drops computation nobody
+    /// reads runs to compute `target`.
+    pub fn pruned_to(&self, target: NodeId) -> Result<Graph, GraphError> {
+        let keep = self.reaches(target);
+        let mut new_id = vec![usize::MAX; self.len()];
+        let mut b = GraphBuilder::new();
+        for id in self.node_ids().filter(|id| keep[id.0]) {
+            new_id[id.0] = b.add_node(self.node(id).clone()).0;
+        }
+        for id in self.node_ids().filter(|id| keep[id.0]) {
+            for (slot, o) in self.operands(id).into_iter().enumerate() {
+                b.connect(NodeId(new_id[o.0]), NodeId(new_id[id.0]), slot);
+            }
+        }
+        b.build()
+    }
+
     /// The operands of `id`, in operand-slot order.
     pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
         let mut ins: Vec<(usize, NodeId)> = self

@@ -48,6 +48,10 @@ pub enum TrainError {
     NotANetworkModel,
     #[error("setting {0} was not trained")]
     UntrainedSetting(usize),
+    #[error(
+        "setting {0} reads the networks pruned to what reaches the output, and they were embedded whole only"
+    )]
+    NoLiveView(usize),
     #[error("the run predicts no setting named {name:?}; it predicts: {known}")]
     UnknownSetting { name: String, known: String },
     #[error("no networks to embed")]

@@ -206,6 +206,16 @@ mod tests {
             .filter(|&id| conv3(id))
             .fold((0, 0), |(a, n), id| (a + usize::from(live[id.0]), n + 1));
         assert_eq!((alive, all), (1, 6));
+        // Pruned to the classifier, the dead convs are gone and the rest is as it was.
+        let pruned = dead.pruned_to(NodeId(dead.len() - 1)).unwrap();
+        assert_eq!(pruned.len(), live.iter().filter(|&&l| l).count());
+        assert_eq!(pruned.node(NodeId(pruned.len() - 1)).op.name(), "Gemm");
+        let sinks = pruned
+            .node_ids()
+            .filter(|&id| pruned.successors(id).is_empty())
+            .count();
+        assert_eq!(sinks, 1);
+        assert!(graph_cost(&pruned).flops < graph_cost(&dead).flops);
     }
 
     #[test]

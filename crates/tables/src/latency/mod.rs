@@ -169,14 +169,15 @@ fn transfer_all(
     seed: u64,
     device: &burn::prelude::Device,
 ) -> Result<Vec<TransferResult>, TableError> {
-    // The encoder is frozen: every row is embedded once, and each transfer
-    // scores a selection of those embeddings.
+    // The encoder is frozen: every row is embedded once (in both views), and
+    // each transfer scores a selection of those embeddings.
     let every: Vec<usize> = (0..data.table.len()).collect();
-    let embedded = pretrained.embed_rows(data, &every, device)?;
+    let embedded = pretrained.embed_rows(data, &every, true, device)?;
     let select = |rows: &[usize]| nl::EmbeddedRows {
         embedding: embedded.embedding.clone(),
         at: rows.iter().map(|&r| embedded.at[r]).collect(),
         constant: rows.iter().map(|&r| embedded.constant[r]).collect(),
+        live: embedded.live.clone(),
     };
     let reads = |r: &usize| data.cells[data.network_of_row[*r]].reads_input();
     let mut results = Vec::new();

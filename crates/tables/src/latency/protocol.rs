@@ -79,10 +79,13 @@ pub struct Protocol {
     /// Few-shot transfer: full-batch Adam steps on the held-out setting's shots.
     pub fine_tune_steps: usize,
     pub fine_tune_learning_rate: f64,
-    /// How transfer treats input-independent networks, named so that stored
-    /// results of another design are not reused: `constant-ratio` (one shot
-    /// in 16 is such a network; they are left out of fine-tuning and give the
-    /// setting's factor on them, `trainer::nb201_latency::fine_tune_cells`).
+    /// How transfer works beyond steps and rate, named so that stored results
+    /// of another design are not reused: `constant-ratio+view` (one shot in
+    /// 16 is an input-independent network; those are left out of fine-tuning
+    /// and give the setting's factor on them; the starting setting and the
+    /// view of the networks, whole or pruned to what reaches the output, are
+    /// the pair whose predictions rank the shots best:
+    /// `trainer::nb201_latency::fine_tune_cells`).
     pub transfer_design: String,
 }
 
@@ -109,7 +112,7 @@ impl Protocol {
             gnn,
             fine_tune_steps: 300,
             fine_tune_learning_rate: 1e-3,
-            transfer_design: "constant-ratio".into(),
+            transfer_design: "constant-ratio+view".into(),
         }
     }
 }

@@ -70,7 +70,7 @@ impl Nb201Networks {
     /// Tokens of distinct networks at a batch size.
     pub fn tokens(&self, networks: &[usize], batch: usize, spec: TokenSpec) -> Vec<GraphTokens> {
         let cells: Vec<&Nb201Cell> = networks.iter().map(|&n| &self.cells[n]).collect();
-        cell_tokens(&cells, batch, spec)
+        cell_tokens(&cells, batch, spec, View::Full)
     }
 
     /// FLOPs, params and memory access of distinct networks at a batch size.
@@ -171,13 +171,38 @@ pub fn single_device(
     )
 }
 
-/// Tokens of the whole networks of `cells` at a batch size.
-pub fn cell_tokens(cells: &[&Nb201Cell], batch: usize, spec: TokenSpec) -> Vec<GraphTokens> {
+/// Which graph of a network a setting reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// The whole network, computation nobody reads included (as measured on
+    /// HELP's GPUs, CPUs, phones, FPGA and Eyeriss).
+    #[default]
+    Full,
+    /// Only the computation that reaches the classifier
+    /// (`graph_ir::Graph::pruned_to`): what a device that drops unused
+    /// computation runs (HW-NAS-Bench's pixel3 and raspi4).
+    Live,
+}
+
+/// Tokens of the whole networks of `cells` at a batch size, in `view`.
+pub fn cell_tokens(
+    cells: &[&Nb201Cell],
+    batch: usize,
+    spec: TokenSpec,
+    view: View,
+) -> Vec<GraphTokens> {
     let tokenizer = NetworkTokenizer::new(spec.vocab);
     cells
         .iter()
         .map(|cell| {
-            let network = nb201_network(cell, batch);
+            let full = nb201_network(cell, batch);
+            let classifier = graph_ir::NodeId(full.len().saturating_sub(1));
+            let network = match view {
+                View::Full => full,
+                // The classifier exists, so pruning a DAG to it cannot fail.
+                View::Live => full.pruned_to(classifier).unwrap_or(full),
+            };
             let mut tokens = tokenizer.tokenize(&network, batch);
             if spec.pruning_facts {
                 tokens.statics.extend(pruning_facts(cell, &network));
@@ -374,7 +399,10 @@ mod tests {
                 .predict(&data, &parts.test, &[2], &device)
                 .is_err()
         );
-        let test = pretrained.embed_rows(&data, &parts.test, &device).unwrap();
+        // Both views: the transfer picks the one that ranks the shots best.
+        let test = pretrained
+            .embed_rows(&data, &parts.test, true, &device)
+            .unwrap();
         let shots = &parts.train[..16];
         let tuned = fine_tune(&pretrained, &data, 2, shots, 200, 1e-2, 0, &device).unwrap();
         let predicted = tuned.predict_embedded(&test, &[2], &device).unwrap();

@@ -3,7 +3,7 @@
 //! ([`MultiDeviceModel`], trained on (network, setting) pairs), and few-shot
 //! transfer to a setting left out of pretraining (in `transfer`).
 
-use super::{Nb201Networks, TokenSpec, cell_tokens};
+use super::{Nb201Networks, TokenSpec, View, cell_tokens};
 use crate::batcher::{Flat, flat_batch};
 use crate::fit::{LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::mape;
@@ -31,6 +31,8 @@ pub struct MultiDeviceModel {
     /// does not depend on the input, learned from such shots in transfer (a
     /// device that folds constants runs them in almost no time); `None`: 1.
     pub constant_ratios: Vec<Option<f64>>,
+    /// Per setting: the graph of a network it reads (absent: [`View::Full`]).
+    pub views: Vec<View>,
     pub tokens: TokenSpec,
     pub best_epoch: usize,
 }
@@ -46,14 +48,15 @@ fn embed(
     device: &Device,
 ) -> Result<Tensor<2>, TrainError> {
     let cells: Vec<&Nb201Cell> = networks.iter().map(|&n| &data.cells[n]).collect();
-    embed_cells(&cells, model, spec, device)
+    embed_cells(&cells, model, spec, View::Full, device)
 }
 
-/// Embeddings `[cells, 2 * hidden]` of the whole networks of `cells`.
+/// Embeddings `[cells, 2 * hidden]` of the whole networks of `cells` in `view`.
 pub(super) fn embed_cells(
     cells: &[&Nb201Cell],
     model: &CellModel,
     spec: TokenSpec,
+    view: View,
     device: &Device,
 ) -> Result<Tensor<2>, TrainError> {
     let network = network_model(model)?;
@@ -61,7 +64,7 @@ pub(super) fn embed_cells(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut parts = Vec::new();
     for chunk in cells.chunks(128) {
-        let tokens = cell_tokens(chunk, 1, spec);
+        let tokens = cell_tokens(chunk, 1, spec, view);
         let graphs: Vec<&GraphTokens> = tokens.iter().collect();
         let flat = Flat::of(&graphs);
         let rows = fused
@@ -108,6 +111,8 @@ pub struct EmbeddedRows {
     pub at: Vec<usize>,
     /// Per row: its network's output does not depend on the input.
     pub constant: Vec<bool>,
+    /// The same networks in [`View::Live`], for settings that read it.
+    pub live: Option<Tensor<2>>,
 }
 
 impl MultiDeviceModel {
@@ -119,20 +124,27 @@ impl MultiDeviceModel {
         settings: &[usize],
         device: &Device,
     ) -> Result<Vec<Vec<f64>>, TrainError> {
-        let embedded = self.embed_rows(data, rows, device)?;
+        let embedded = self.embed_rows(data, rows, false, device)?;
         self.predict_embedded(&embedded, settings, device)
     }
 
-    /// Runs the encoder once per distinct network of `rows`.
+    /// Runs the encoder once per distinct network of `rows` (twice, for the
+    /// live view too, if a setting reads it or `with_live`).
     pub fn embed_rows(
         &self,
         data: &Nb201Networks,
         rows: &[usize],
+        with_live: bool,
         device: &Device,
     ) -> Result<EmbeddedRows, TrainError> {
         let (networks, at) = data.distinct(rows);
+        let cells: Vec<&Nb201Cell> = networks.iter().map(|&n| &data.cells[n]).collect();
+        let live = (self.views.contains(&View::Live) || with_live)
+            .then(|| embed_cells(&cells, &self.model, self.tokens, View::Live, device))
+            .transpose()?;
         Ok(EmbeddedRows {
-            embedding: embed(data, &self.model, &networks, self.tokens, device)?,
+            embedding: embed_cells(&cells, &self.model, self.tokens, View::Full, device)?,
+            live,
             constant: at
                 .iter()
                 .map(|&i| !data.cells[networks[i]].reads_input())
@@ -148,13 +160,17 @@ impl MultiDeviceModel {
         settings: &[usize],
         device: &Device,
     ) -> Result<Vec<Vec<f64>>, TrainError> {
-        let (embedding, at) = (&rows.embedding, &rows.at);
+        let at = &rows.at;
         let network = network_model(&self.model)?;
-        let n = embedding.dims()[0];
+        let n = rows.embedding.dims()[0];
         let graphs: Vec<i64> = (0..n as i64).collect();
         settings
             .iter()
             .map(|&s| {
+                let embedding = match self.views.get(s).copied().unwrap_or_default() {
+                    View::Full => &rows.embedding,
+                    View::Live => rows.live.as_ref().ok_or(TrainError::NoLiveView(s))?,
+                };
                 let scaling = self
                     .scalings
                     .get(s)
@@ -246,6 +262,7 @@ impl Steps for PairSteps<'_> {
             model: model.clone(),
             scalings: self.scalings.to_vec(),
             constant_ratios: Vec::new(),
+            views: Vec::new(),
             tokens: self.tokens,
             best_epoch: 0,
         };
@@ -263,6 +280,7 @@ impl Steps for PairSteps<'_> {
                 .map(|&i| !self.data.cells[self.validation_networks[i]].reads_input())
                 .collect(),
             at: self.validation_at.clone(),
+            live: None,
         };
         let predictions = candidate.predict_embedded(&embedded, self.settings, device)?;
         let mean_mape = self
@@ -351,6 +369,7 @@ pub fn train_multi_device(
             model: fitted.model,
             scalings,
             constant_ratios: vec![None; n_settings],
+            views: vec![View::Full; n_settings],
             tokens: spec,
             best_epoch: fitted.best_epoch,
         },

@@ -8,7 +8,7 @@
 //! device settings in the order of its setting embeddings ([`SettingSlot`]).
 
 use super::{
-    EmbeddedRows, FineTuning, MultiDeviceModel, Nb201Networks, Started, Target, TokenSpec,
+    EmbeddedRows, FineTuning, MultiDeviceModel, Nb201Networks, Started, Target, TokenSpec, View,
     embed_cells, fine_tune_cells, train_multi_device,
 };
 use crate::experiment::Experiment;
@@ -40,6 +40,9 @@ pub struct SettingSlot {
     /// ([`MultiDeviceModel::constant_ratios`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constant_ratio: Option<f64>,
+    /// The graph of a network it reads.
+    #[serde(default)]
+    pub view: View,
     /// Test scores of a trained setting, or a transferred setting's fit to its shots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<LatencyScores>,
@@ -107,6 +110,7 @@ impl LatencyRun {
             model,
             scalings: settings.iter().map(|s| s.scaling).collect(),
             constant_ratios: settings.iter().map(|s| s.constant_ratio).collect(),
+            views: settings.iter().map(|s| s.view).collect(),
             tokens: TokenSpec::of(&config)?,
             best_epoch: 0,
         };
@@ -147,10 +151,15 @@ impl LatencyRun {
     ) -> Result<Vec<f64>, TrainError> {
         let s = self.setting(setting)?;
         let refs: Vec<&Nb201Cell> = cells.iter().collect();
+        let embed = |view| embed_cells(&refs, &self.model.model, self.model.tokens, view, device);
+        let live = (self.settings[s].view == View::Live)
+            .then(|| embed(View::Live))
+            .transpose()?;
         let rows = EmbeddedRows {
-            embedding: embed_cells(&refs, &self.model.model, self.model.tokens, device)?,
+            embedding: embed(View::Full)?,
             at: (0..cells.len()).collect(),
             constant: cells.iter().map(|c| !c.reads_input()).collect(),
+            live,
         };
         Ok(self
             .model
@@ -235,6 +244,7 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
             batch_size: s.batch_size,
             scaling: trained.model.scalings[i],
             constant_ratio: None,
+            view: View::Full,
             scores: None,
             transfer: None,
         })
@@ -326,6 +336,7 @@ pub fn transfer(
             batch_size,
             scaling: None,
             constant_ratio: None,
+            view: View::Full,
             scores: None,
             transfer: None,
         });
@@ -341,6 +352,7 @@ pub fn transfer(
         if i != started.setting {
             slot.scaling = None;
             slot.constant_ratio = None;
+            slot.view = View::Full;
             slot.scores = None;
             model.scalings[i] = None;
             model.constant_ratios[i] = None;
@@ -350,6 +362,7 @@ pub fn transfer(
     slot.batch_size = batch_size;
     slot.scaling = model.scalings[started.setting];
     slot.constant_ratio = model.constant_ratios[started.setting];
+    slot.view = started.view;
     slot.transfer = Some(TransferRecord {
         shots_file: shots_file.to_path_buf(),
         shots: shots.len(),

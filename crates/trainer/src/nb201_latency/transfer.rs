@@ -3,8 +3,8 @@
 //! measured cells): a starting setting chosen on the shots, the encoder
 //! frozen, the setting's embedding and the head fitted to the shots.
 
-use super::Nb201Networks;
 use super::multi::{EmbeddedRows, MultiDeviceModel, embed_cells, floats, ints, network_model};
+use super::{Nb201Networks, View};
 use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::spearman;
 use crate::train::TargetScaling;
@@ -139,31 +139,50 @@ pub fn fine_tune_cells(
     let learned_labels: Vec<f64> = learned_from.iter().map(|&i| labels[i]).collect();
     let scaling = TargetScaling::fit(Objective::LogMse, &learned_labels);
     let cells: Vec<&Nb201Cell> = shots.iter().collect();
-    let shot_embedding = embed_cells(&cells, &pretrained.model, pretrained.tokens, device)?;
-    let all_shots = |constant: Vec<bool>| EmbeddedRows {
-        embedding: shot_embedding.clone(),
+    let embedded = |view| embed_cells(&cells, &pretrained.model, pretrained.tokens, view, device);
+    let (full, live) = (embedded(View::Full)?, embedded(View::Live)?);
+    // The shots in one view (every pretrained setting reads `embedding`).
+    let shots_in = |embedding: &Tensor<2>, constant: Vec<bool>| EmbeddedRows {
+        embedding: embedding.clone(),
         at: (0..shots.len()).collect(),
         constant,
+        live: Some(live.clone()),
     };
-    // Start from the pretrained setting whose predictions order the shots best:
-    // the new setting's own embedding row was never trained.
+    // Start from the pretrained setting, and the view of the networks, whose
+    // predictions order the shots best: the new setting's own embedding row
+    // was never trained, and a device that drops unused computation ranks
+    // networks by what reaches the output (ties keep the whole network).
     let trained: Vec<usize> = (0..pretrained.scalings.len())
         .filter(|&s| pretrained.scalings[s].is_some())
         .collect();
-    let on_shots = pretrained.predict_embedded(&all_shots(constant.clone()), &trained, device)?;
     let agreement = |p: &Vec<f64>| {
         let p: Vec<f64> = learned_from.iter().map(|&i| p[i]).collect();
         spearman(&p, &learned_labels).unwrap_or(-1.0)
     };
-    let (nearest, rho) = trained
-        .iter()
-        .zip(&on_shots)
-        .map(|(&s, p)| (s, agreement(p)))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+    let mut candidates = Vec::new();
+    for (view, embedding) in [(View::Full, &full), (View::Live, &live)] {
+        let on_shots = pretrained.predict_embedded(
+            &shots_in(embedding, constant.clone()),
+            &trained,
+            device,
+        )?;
+        for (&s, p) in trained.iter().zip(&on_shots) {
+            candidates.push((s, view, agreement(p)));
+        }
+    }
+    let (nearest, view, rho) = candidates
+        .into_iter()
+        .reduce(|best, c| if c.2 > best.2 { c } else { best })
         .ok_or(TrainError::NoNetworks)?;
+    let shot_embedding = match view {
+        View::Full => full.clone(),
+        View::Live => live.clone(),
+    };
     let mut scalings = pretrained.scalings.clone();
     let mut ratios = pretrained.constant_ratios.clone();
     ratios.resize(scalings.len(), None);
+    let mut views = pretrained.views.clone();
+    views.resize(scalings.len(), View::Full);
     let (setting, start) = match target {
         Target::Existing(setting) => (
             setting,
@@ -175,6 +194,7 @@ pub fn fine_tune_cells(
         Target::New => {
             scalings.push(None);
             ratios.push(None);
+            views.push(View::Full);
             (
                 pretrained.scalings.len(),
                 pretrained
@@ -209,10 +229,12 @@ pub fn fine_tune_cells(
     let fitted = fit(&steps, model, &config, device, Session::in_memory(false))?;
     scalings[setting] = Some(scaling);
     ratios[setting] = ratios[nearest];
+    views[setting] = view;
     let mut tuned = MultiDeviceModel {
         model: fitted.model,
         scalings,
         constant_ratios: ratios,
+        views,
         tokens: pretrained.tokens,
         best_epoch: pretrained.best_epoch,
     };
@@ -221,7 +243,11 @@ pub fn fine_tune_cells(
     let constant_shots: Vec<usize> = (0..shots.len()).filter(|&i| constant[i]).collect();
     if !constant_shots.is_empty() {
         let raw = tuned
-            .predict_embedded(&all_shots(vec![false; shots.len()]), &[setting], device)?
+            .predict_embedded(
+                &shots_in(&full, vec![false; shots.len()]),
+                &[setting],
+                device,
+            )?
             .pop()
             .unwrap_or_default();
         let log_ratio = constant_shots
@@ -236,6 +262,7 @@ pub fn fine_tune_cells(
         Started {
             setting,
             from: nearest,
+            view,
             spearman: rho,
         },
     ))
@@ -248,6 +275,8 @@ pub struct Started {
     pub setting: usize,
     /// The pretrained setting whose embedding it started from.
     pub from: usize,
+    /// The graph of a network it reads.
+    pub view: View,
     /// That setting's Spearman rho on the shots.
     pub spearman: f64,
 }
