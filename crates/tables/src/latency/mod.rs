@@ -391,10 +391,16 @@ fn summary(result: &JobResult) -> String {
             let (m, a) = mean(rs);
             format!("MAPE {m:.2}%, Acc(10%) {a:.1}% (mean of {})", rs.len())
         }
+        // The left-out six at 32 shots (MAPE), HELP's protocol at 10 (rho).
         JobResult::Transfer(ts) => ts
             .iter()
-            .filter(|t| t.shots == 32)
-            .map(|t| format!("{} {:.1}%", t.setting, t.scores.mape))
+            .filter_map(|t| match t.shots {
+                32 => Some(format!("{} {:.1}%", t.setting, t.scores.mape)),
+                10 if HELP_META_TEST.iter().any(|(n, _)| *n == t.setting) => {
+                    Some(format!("{} rho {:.3}", t.setting, t.scores.spearman))
+                }
+                _ => None,
+            })
             .collect::<Vec<_>>()
             .join(", "),
         JobResult::Regression { flops_mac, .. } => {
