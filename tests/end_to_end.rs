@@ -4,8 +4,11 @@
 // Test helpers panic on a broken temp dir: that is a failed test, not a user path.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{assert_clean_failure, narformer, narformer_calibrated, success_stdout};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// NB201 cell number `k` in base-5 order, as its cell string.
 fn cell_string(k: usize) -> String {
@@ -87,21 +90,6 @@ fn nb101_data_dir(root: &Path, cells: usize) -> PathBuf {
     dir
 }
 
-fn narformer(args: &[&str]) -> Output {
-    narformer_calibrated(args, Path::new("/nonexistent/narformer-calibration"))
-}
-
-/// `narformer` with its calibrations in `calibration_dir` (the other tests
-/// point it nowhere, so no calibration of the machine running them applies).
-fn narformer_calibrated(args: &[&str], calibration_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_narformer"))
-        .args(args)
-        .env_remove("NARFORMER_DATA")
-        .env("NARFORMER_CALIBRATION_DIR", calibration_dir)
-        .output()
-        .unwrap()
-}
-
 /// `narformer train --train-size 40 --quiet` with `[config, data dir, run dir, report]`.
 fn train_run(benchmark: &str, paths: [&Path; 4], extra: &[&str]) -> Output {
     let [config, data, run, report] = paths.map(|p| p.to_str().unwrap());
@@ -132,25 +120,6 @@ fn predict(run: &Path, cells: &Path) -> Output {
         run.to_str().unwrap(),
         cells.to_str().unwrap(),
     ])
-}
-
-/// Stdout of a run that must have succeeded (else fails with its stderr).
-fn success_stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn assert_clean_failure(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
-    }
 }
 
 #[test]

@@ -7,9 +7,12 @@
 // Test helpers panic on a broken temp dir: that is a failed test, not a user path.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{assert_clean_failure, narformer, success_stdout};
 use graph_ir::cells::{Nb201Cell, Nb201Op};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const SETTINGS: [&str; 4] = ["cpu", "gpu_32", "fpga", "board"];
 
@@ -67,32 +70,6 @@ fn tiny_config(root: &Path) -> PathBuf {
     let path = root.join("tiny.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
     path
-}
-
-fn narformer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_narformer"))
-        .args(args)
-        .env_remove("NARFORMER_DATA")
-        .output()
-        .unwrap()
-}
-
-fn success_stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn assert_clean_failure(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
-    }
 }
 
 fn path(p: &Path) -> &str {

@@ -117,7 +117,7 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
-    let run_dir = args.run_dir.unwrap_or_else(|| {
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
         if latency {
             let split = args.test_family.as_deref().unwrap_or("in-domain");
             let platform = args
@@ -145,7 +145,18 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         ))
     });
     let data_dir = args.data.resolve_for(benchmark_files(config.benchmark))?;
-    let experiment = Experiment {
+    run_and_report(&args, config, data_dir, run_dir, device)
+}
+
+/// Runs `config` as the flags ask and prints its report (or how to resume it).
+pub(crate) fn run_and_report(
+    args: &TrainArgs,
+    config: TrainingConfig,
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+    device: &burn::prelude::Device,
+) -> Result<()> {
+    let experiment = &Experiment {
         config,
         data_dir,
         run_dir,
@@ -154,15 +165,7 @@ pub fn train(args: TrainArgs, device: &burn::prelude::Device) -> Result<()> {
         bad_rows: args.data.bad_rows(),
         cache_dir: args.data.cache_dir.clone(),
     };
-    run_and_report(&experiment, args.report.as_deref(), device)
-}
-
-/// Runs `experiment` and prints its report (or how to resume it).
-pub(crate) fn run_and_report(
-    experiment: &Experiment,
-    report_path: Option<&std::path::Path>,
-    device: &burn::prelude::Device,
-) -> Result<()> {
+    let report_path = args.report.as_deref();
     let report = match experiment.run(device) {
         Ok(report) => report,
         Err(TrainError::Interrupted { epoch }) => {

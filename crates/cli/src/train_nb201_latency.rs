@@ -6,7 +6,7 @@ use crate::data_dir::benchmark_files;
 use crate::train_command::{TrainArgs, run_and_report};
 use anyhow::Result;
 use std::path::PathBuf;
-use trainer::{Experiment, TrainingConfig};
+use trainer::TrainingConfig;
 
 /// `train --benchmark nb201-latency`: the multi-setting model of the latency
 /// table on the chosen settings (its config: `TrainingConfig::nb201_multi`).
@@ -47,14 +47,5 @@ pub(crate) fn train_nb201_latency(args: TrainArgs, device: &burn::prelude::Devic
             config.profile, config.seed
         ))
     });
-    let experiment = Experiment {
-        config,
-        data_dir,
-        run_dir,
-        show_progress: !args.quiet,
-        stop_after_epoch: args.stop_after_epoch,
-        bad_rows: args.data.bad_rows(),
-        cache_dir: args.data.cache_dir.clone(),
-    };
-    run_and_report(&experiment, args.report.as_deref(), device)
+    run_and_report(&args, config, data_dir, run_dir, device)
 }

@@ -235,6 +235,19 @@ pub fn run_job(
     };
     let seed = job.seed();
     let parts = protocol.split(data, seed)?;
+    // The multi-setting model on some settings: what transfer starts from.
+    let pretrain_on = |settings: &[usize]| {
+        let config = with_seed(&protocol.multi, seed);
+        nl::train_multi_device(
+            data,
+            settings,
+            &parts,
+            &config,
+            device,
+            session(show_progress),
+        )
+        .map(|trained| trained.model)
+    };
     Ok(match job {
         Job::Single { setting, seed } => {
             let s = setting_index(data, setting)?;
@@ -268,16 +281,7 @@ pub fn run_job(
         Job::Transfer { seed } => {
             let held = setting_indices(data, TRANSFER_TARGETS)?;
             let pretrain: Vec<usize> = all.iter().copied().filter(|s| !held.contains(s)).collect();
-            let config = with_seed(&protocol.multi, *seed);
-            let model = nl::train_multi_device(
-                data,
-                &pretrain,
-                &parts,
-                &config,
-                device,
-                session(show_progress),
-            )?
-            .model;
+            let model = pretrain_on(&pretrain)?;
             let scored = |_: &[usize]| parts.test.clone();
             JobResult::Transfer(transfer_all(
                 data, protocol, &model, &parts, &held, &SHOTS, scored, *seed, device,
@@ -291,16 +295,7 @@ pub fn run_job(
                     .into_iter()
                     .chain(HELP_META_TEST.iter().map(|(name, _)| *name)),
             )?;
-            let config = with_seed(&protocol.multi, *seed);
-            let model = nl::train_multi_device(
-                data,
-                &pretrain,
-                &parts,
-                &config,
-                device,
-                session(show_progress),
-            )?
-            .model;
+            let model = pretrain_on(&pretrain)?;
             // Every network of the space that is not a shot.
             let scored = |shots: &[usize]| {
                 (0..data.table.len())
