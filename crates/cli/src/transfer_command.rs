@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
-use trainer::nb201_latency::{FineTuning, LatencyRun, transfer};
+use trainer::nb201_latency::{FineTuning, LatencyRun, View, transfer};
 
 #[derive(Debug, Args)]
 pub struct TransferArgs {
@@ -83,12 +83,22 @@ pub fn transfer_command(args: TransferArgs, device: &burn::prelude::Device) -> R
             )
         })
         .unwrap_or_default();
+    // Whether the device folds constants decides which graph it is read as.
+    let folding = match started.folding {
+        Some(f) if started.view == View::Live => format!(
+            "; input-independent cells ran {f:.3}x as long as predicted: the device folds \
+             constants, so networks are read pruned to what reaches the output"
+        ),
+        Some(f) => format!("; input-independent cells ran {f:.2}x as long as predicted"),
+        None => String::new(),
+    };
     println!(
-        "{}: learned from {} measured cells, starting from {} (Spearman {:.3} on the shots); {fit}",
+        "{}: learned from {} measured cells, starting from {} (log-latency correlation {:.3} \
+         on the shots){folding}; {fit}",
         args.name,
         shots.len(),
         pretrained.settings[started.from].name,
-        started.spearman
+        started.correlation
     );
     println!(
         "run directory: {} (narformer predict --run {} --setting {} CELLS)",

@@ -62,7 +62,17 @@ fn latency_protocol_hashes_are_unchanged() {
     let mut text = String::new();
     for profile in PROFILES {
         let protocol = latency::Protocol::for_profile(profile, LATENCY_SETTINGS);
-        writeln!(text, "{profile} {}", latency::protocol_hash(&protocol)).unwrap();
+        let (transfer, other) = (
+            latency::Job::Help { seed: 0 },
+            latency::Job::Multi { seed: 0 },
+        );
+        writeln!(
+            text,
+            "{profile} transfer {} others {}",
+            latency::job_hash(&protocol, &transfer),
+            latency::job_hash(&protocol, &other)
+        )
+        .unwrap();
     }
     check("latency-protocol.txt", &text);
 }

@@ -160,7 +160,7 @@ fn latency_markdown_is_unchanged() {
                 },
             };
             Stored {
-                hash: latency::protocol_hash(&protocol),
+                hash: latency::job_hash(&protocol, &job),
                 job,
                 seconds: draw(stream, 9, 10.0, 900.0),
                 result,

@@ -248,16 +248,26 @@ fn ranks(values: &[f64]) -> Vec<f64> {
 ///
 /// `None` when fewer than two points, the lengths differ, or either side is constant.
 pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    if x.len() != y.len() {
+        return None;
+    }
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// Pearson's correlation coefficient.
+///
+/// `None` when fewer than two points, the lengths differ, or either side is constant.
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     if x.len() < 2 || x.len() != y.len() {
         return None;
     }
-    let (rx, ry) = (ranks(x), ranks(y));
-    let mean = (x.len() as f64 + 1.0) / 2.0;
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in rx.iter().zip(&ry) {
-        sxy += (a - mean) * (b - mean);
-        sxx += (a - mean).powi(2);
-        syy += (b - mean).powi(2);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx).powi(2);
+        syy += (b - my).powi(2);
     }
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
@@ -265,6 +275,17 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod spearman_tests {
     use super::*;
+
+    #[test]
+    fn pearson_of_linear_and_constant_data() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let r = pearson(&x, &[3.0, 5.0, 7.0, 9.0]).unwrap();
+        assert!((r - 1.0).abs() < 1e-12, "{r}");
+        let r = pearson(&x, &[1.0, 1.0, 1.0, 2.0]).unwrap();
+        assert!((r - 0.7745966692414834).abs() < 1e-12, "{r}");
+        assert_eq!(pearson(&x, &[2.0; 4]), None);
+        assert_eq!(pearson(&x[..1], &[2.0]), None);
+    }
 
     #[test]
     fn spearman_of_monotone_and_reversed_data() {

@@ -103,9 +103,35 @@ pub enum JobResult {
 /// What a job leaves on disk.
 pub type Stored = stored::Stored<Job, JobResult>;
 
-/// The first 12 hex digits of the SHA-256 of the protocol's JSON: every job's hash.
+/// The first 12 hex digits of the SHA-256 of the protocol's JSON: the hash of
+/// the jobs that transfer ([`Job::Transfer`], [`Job::Help`]).
 pub fn protocol_hash(protocol: &Protocol) -> String {
     hash_of(protocol)
+}
+
+/// The protocol's fields that only transfer reads: a change to them leaves
+/// the other jobs' results valid.
+const TRANSFER_FIELDS: [&str; 3] = [
+    "fine_tune_steps",
+    "fine_tune_learning_rate",
+    "transfer_design",
+];
+
+/// A job's hash: [`protocol_hash`] for the jobs that transfer, the same over
+/// the protocol without [`TRANSFER_FIELDS`] for the others.
+pub fn job_hash(protocol: &Protocol, job: &Job) -> String {
+    match job {
+        Job::Transfer { .. } | Job::Help { .. } => protocol_hash(protocol),
+        _ => {
+            let mut json = serde_json::to_value(protocol).unwrap_or_default();
+            if let Some(fields) = json.as_object_mut() {
+                for field in TRANSFER_FIELDS {
+                    fields.remove(field);
+                }
+            }
+            hash_of(&json)
+        }
+    }
 }
 
 /// Every job of a table, most expensive first.
@@ -357,13 +383,12 @@ pub fn run_worker(
     force: bool,
     device: &burn::prelude::Device,
 ) -> Result<(), TableError> {
-    let hash = protocol_hash(protocol);
-    let done = |job: &Job| finished(root, job, &hash).is_some();
+    let done = |job: &Job| finished(root, job, &job_hash(protocol, job)).is_some();
     run_share(jobs, (worker, workers), force, done, |job| {
         let t = Instant::now();
         let result = run_job(job, data, protocol, device, false)?;
         let stored = Stored {
-            hash: hash.clone(),
+            hash: job_hash(protocol, job),
             job: job.clone(),
             seconds: t.elapsed().as_secs_f64(),
             result,

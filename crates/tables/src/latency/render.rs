@@ -11,7 +11,7 @@ use crate::stats::{mean, pm};
 use std::fmt::Write as _;
 use trainer::metrics::LatencyScores;
 use trainer::nb201_latency::Nb201Networks;
-use trainer::nb201_latency::constant_shots;
+use trainer::nb201_latency::{FOLDS_BELOW, constant_shots};
 
 /// Per-setting scores of one model kind across seeds.
 struct Column<'a> {
@@ -237,8 +237,7 @@ pub fn render_markdown(
          the six below (left out together: stricter than leaving out one at a time, and one \
          pretraining per seed instead of six). For each held-out setting, k of the seed's \
          training networks are measured on it (the encoder saw those networks, never their \
-         latency there). {} The setting's embedding starts as a copy of the pretrained setting \
-         whose predictions rank the k networks best (Spearman); the encoder stays frozen and \
+         latency there). {} {} The encoder stays frozen and \
          the embedding and the head are fitted by {} full-batch Adam steps at lr {}. Scored on \
          the same test networks as the table above; *validation* is the same on the seed's \
          other training networks (not test rows), and the last column leaves out the \
@@ -248,6 +247,7 @@ pub fn render_markdown(
         protocol.multi.epochs,
         settings.len() - TRANSFER_TARGETS.len(),
         shot_design(),
+        start_design(),
         protocol.fine_tune_steps,
         protocol.fine_tune_learning_rate
     );
@@ -323,6 +323,20 @@ fn shot_design() -> String {
          fold constants measure such a network at almost nothing, and a random 2% would often \
          be missing from the shots); k = 10 has {}.",
         constant_shots(10)
+    )
+}
+
+/// Where a transferred setting starts and how it reads networks, in words.
+fn start_design() -> String {
+    format!(
+        "The setting's embedding starts as a copy of the pretrained setting whose log \
+         predictions correlate best (Pearson) with the log latencies of the k networks. The \
+         input-independent shots tell whether the device folds constants: measured against \
+         the prediction, relative to the other shots, under {FOLDS_BELOW} times as long. A \
+         device that does also drops computation whose result is unused, so it is read through \
+         each network pruned to what reaches the classifier; every other device, through the \
+         whole network. The input-independent shots are left out of fine-tuning and set the \
+         factor on such networks (the one with the least relative error on them)."
     )
 }
 

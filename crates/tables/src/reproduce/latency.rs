@@ -15,7 +15,6 @@ pub(super) fn reproduce(request: &Request) -> Result<Done, TableError> {
     }
     let names: Vec<String> = data.table.settings.iter().map(|s| s.name.clone()).collect();
     let jobs = request.keep_only(lt::plan(&names, &request.seed_list()))?;
-    let hash = lt::protocol_hash(&protocol);
     let work = |worker| {
         lt::run_worker(
             &request.runs_dir,
@@ -31,7 +30,8 @@ pub(super) fn reproduce(request: &Request) -> Result<Done, TableError> {
     let Some(Finished {
         stored,
         wall_seconds,
-    }) = run_in_workers::<Job, JobResult>(request, &jobs, |_| hash.clone(), work)?
+    }) =
+        run_in_workers::<Job, JobResult>(request, &jobs, |job| lt::job_hash(&protocol, job), work)?
     else {
         return Ok(Done::WorkerFinished);
     };

@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
-pub use transfer::{FineTuning, Started, Target, fine_tune, fine_tune_cells};
+pub use transfer::{
+    FOLDS_BELOW, FineTuning, Started, Target, fine_tune, fine_tune_cells, folding_factor,
+};
 
 /// The latency table with its cells built into whole networks, deduplicated:
 /// rows whose cells give the same network (up to `none` edges that change

@@ -59,10 +59,17 @@ pub struct TransferRecord {
     pub shots: usize,
     /// Of them, cells whose output does not depend on the input.
     pub input_independent_shots: usize,
-    /// The pretrained setting its embedding started from, and that setting's
-    /// Spearman rho on the shots.
+    /// The pretrained setting its embedding started from.
     pub started_from: String,
-    pub start_spearman: f64,
+    /// Pearson's r between the logs of that setting's predictions and the
+    /// measured latencies of the shots that read their input ([`Started`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_correlation: Option<f64>,
+    /// How much faster than predicted the device ran input-independent shots
+    /// ([`super::folding_factor`]); below [`super::FOLDS_BELOW`] the setting
+    /// reads networks pruned to what reaches the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folding_factor: Option<f64>,
     pub tuning: FineTuning,
 }
 
@@ -368,7 +375,8 @@ pub fn transfer(
         shots: shots.len(),
         input_independent_shots: cells.iter().filter(|c| !c.reads_input()).count(),
         started_from: pretrained.settings[started.from].name.clone(),
-        start_spearman: started.spearman,
+        start_correlation: Some(started.correlation),
+        folding_factor: started.folding,
         tuning,
     });
     let mut run = LatencyRun {
