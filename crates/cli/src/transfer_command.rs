@@ -92,9 +92,21 @@ pub fn transfer_command(args: TransferArgs, device: &burn::prelude::Device) -> R
         Some(f) => format!("; input-independent cells ran {f:.2}x as long as predicted"),
         None => String::new(),
     };
+    // Which model predicts the new device, and why.
+    let predictor = match started.cross_validation {
+        Some(cv) => format!(
+            "; {} predicts it (cross-validated log error on the shots: {:.3} head frozen, {:.3} \
+             head tuned, {:.3} additive per-op model)",
+            cv.winner(),
+            cv.frozen_head,
+            cv.tuned_head,
+            cv.op_counts
+        ),
+        None => String::new(),
+    };
     println!(
         "{}: learned from {} measured cells, starting from {} (log-latency correlation {:.3} \
-         on the shots){folding}; {fit}",
+         on the shots){folding}{predictor}; {fit}",
         args.name,
         shots.len(),
         pretrained.settings[started.from].name,

@@ -197,6 +197,13 @@ impl V2NetworkModel {
         self
     }
 
+    /// The same model with its regression head frozen (no gradients): a
+    /// fine-tune of it fits the setting embeddings only.
+    pub fn with_head_frozen(mut self) -> Self {
+        self.head = self.head.set_require_grad(false);
+        self
+    }
+
     /// The same model with one more setting, its embedding a copy of setting
     /// `from`'s: a new device's starting point. The new setting's index is the
     /// old number of settings; a model without settings is returned unchanged.

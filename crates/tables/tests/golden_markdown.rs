@@ -135,6 +135,9 @@ fn latency_markdown_is_unchanged() {
                             scores: scores(stream, i as u64),
                             validation: Some(scores(stream, 100 + i as u64)),
                             reading_input: Some(scores(stream, 200 + i as u64)),
+                            op_counts_kept: Some(i % 2 == 0),
+                            learned_only: Some(scores(stream, 300 + i as u64)),
+                            op_counts_only: Some(scores(stream, 400 + i as u64)),
                         })
                         .collect(),
                 ),
@@ -151,6 +154,9 @@ fn latency_markdown_is_unchanged() {
                             scores: scores(stream, i as u64),
                             validation: Some(scores(stream, 100 + i as u64)),
                             reading_input: Some(scores(stream, 200 + i as u64)),
+                            op_counts_kept: Some(i % 2 == 0),
+                            learned_only: Some(scores(stream, 300 + i as u64)),
+                            op_counts_only: Some(scores(stream, 400 + i as u64)),
                         })
                         .collect(),
                 ),

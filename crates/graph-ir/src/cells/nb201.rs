@@ -118,6 +118,29 @@ impl Nb201Cell {
         reads[3]
     }
 
+    /// Per edge: its op is not `none` and it lies on a path of such edges from
+    /// the input (node 0) to the output (node 3), so its result reaches the
+    /// output. A device that drops unused computation runs these edges only.
+    pub fn live_edges(&self) -> [bool; 6] {
+        let mut from_input = [true, false, false, false];
+        let mut to_output = [false, false, false, true];
+        let used = |e: usize| self.ops[e] != Nb201Op::None;
+        for (e, &(from, to)) in Self::EDGES.iter().enumerate() {
+            if used(e) && from_input[from] {
+                from_input[to] = true;
+            }
+        }
+        for (e, &(from, to)) in Self::EDGES.iter().enumerate().rev() {
+            if used(e) && to_output[to] {
+                to_output[from] = true;
+            }
+        }
+        std::array::from_fn(|e| {
+            let (from, to) = Self::EDGES[e];
+            used(e) && from_input[from] && to_output[to]
+        })
+    }
+
     /// Whether the cell's output is zeros (a narrower case of not
     /// [`Self::reads_input`], where even the constant is known): zeros stay
     /// zeros through a wire or a pool, while ReLU-Conv-BN of zeros is BN's shift.
@@ -241,6 +264,21 @@ mod tests {
         let constant = cells.clone().filter(|c| !c.reads_input()).count();
         assert_eq!(constant, 341);
         assert_eq!(cells.filter(|c| c.writes_zeros()).count(), 201);
+    }
+
+    #[test]
+    fn live_edges_reach_the_output_from_the_input() {
+        // Node 2 feeds the output only through `none`: edges 2 and 3 are dead.
+        let cell: Nb201Cell = S.parse().unwrap();
+        assert_eq!(cell.live_edges(), [true, false, false, true, true, false]);
+        // A cell reads its input exactly when some edge is live.
+        for cell in (0..Nb201Cell::COUNT).map(Nb201Cell::from_index) {
+            assert_eq!(
+                cell.reads_input(),
+                cell.live_edges().contains(&true),
+                "{cell}"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub use render::render_markdown;
 use crate::TableError;
 use crate::stored::{self, hash_of};
 use crate::worker::{WorkerJob, assign_costs, run_share};
+use graph_ir::cells::Nb201Cell;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -88,6 +89,16 @@ pub struct TransferResult {
     /// The same scores without the input-independent networks.
     #[serde(default)]
     pub reading_input: Option<LatencyScores>,
+    /// Whether cross-validation on the shots kept the additive op-count model
+    /// for the networks that read their input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_counts_kept: Option<bool>,
+    /// `scores` had the transfer kept the learned model, and had it kept the
+    /// op-count model (fitted on the shots that read their input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_only: Option<LatencyScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_counts_only: Option<LatencyScores>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +215,7 @@ fn transfer_all(
         at: rows.iter().map(|&r| embedded.at[r]).collect(),
         constant: rows.iter().map(|&r| embedded.constant[r]).collect(),
         live: embedded.live.clone(),
+        cells: embedded.cells.clone(),
     };
     let reads = |r: &usize| data.cells[data.network_of_row[*r]].reads_input();
     let mut results = Vec::new();
@@ -220,11 +232,25 @@ fn transfer_all(
                 seed,
                 device,
             )?;
-            let score = |rows: &[usize]| -> Result<LatencyScores, TableError> {
-                let predicted = tuned.predict_embedded(&select(rows), &[s], device)?;
+            let score_with = |model: &nl::MultiDeviceModel, rows: &[usize]| {
+                let predicted = model.predict_embedded(&select(rows), &[s], device)?;
                 let predicted = predicted.into_iter().next().unwrap_or_default();
-                Ok(LatencyScores::of(&predicted, &data.labels(rows, s)))
+                Ok::<_, TableError>(LatencyScores::of(&predicted, &data.labels(rows, s)))
             };
+            let score = |rows: &[usize]| score_with(&tuned, rows);
+            // The two models the transfer chose between, each kept alone.
+            let with_op_counts = |fit: Option<nl::OpCountFit>| {
+                let mut model = tuned.clone();
+                model.op_counts[s] = fit;
+                model
+            };
+            let reading_shots: Vec<usize> = shots.iter().copied().filter(reads).collect();
+            let shot_cells: Vec<&Nb201Cell> = reading_shots
+                .iter()
+                .map(|&r| &data.cells[data.network_of_row[r]])
+                .collect();
+            let op_count_fit =
+                nl::OpCountFit::fit(&shot_cells, &data.labels(&reading_shots, s), tuned.views[s]);
             let test = scored(&shots);
             let reading: Vec<usize> = test.iter().copied().filter(reads).collect();
             let validation: Vec<usize> = parts
@@ -239,6 +265,11 @@ fn transfer_all(
                 scores: score(&test)?,
                 validation: Some(score(&validation)?),
                 reading_input: Some(score(&reading)?),
+                op_counts_kept: Some(tuned.op_counts[s].is_some()),
+                learned_only: Some(score_with(&with_op_counts(None), &test)?),
+                op_counts_only: op_count_fit
+                    .map(|fit| score_with(&with_op_counts(Some(fit)), &test))
+                    .transpose()?,
             });
         }
     }

@@ -80,12 +80,14 @@ pub struct Protocol {
     pub fine_tune_steps: usize,
     pub fine_tune_learning_rate: f64,
     /// How transfer works beyond steps and rate, named so that stored results
-    /// of another design are not reused: `folding-view+log-fit` (one shot in
+    /// of another design are not reused: `folding-view+log-fit+cv` (one shot in
     /// 16 is an input-independent network; those are left out of fine-tuning
     /// and give the setting's factor on them; the starting setting is the one
     /// whose log predictions correlate best with the shots' log latencies; the
     /// networks are read pruned to what reaches the output when the
-    /// input-independent shots show that the device folds constants:
+    /// input-independent shots show that the device folds constants; the
+    /// predictor, learned with a frozen or tuned head or additive in the op
+    /// counts, is chosen by cross-validation on the shots:
     /// `trainer::nb201_latency::fine_tune_cells`).
     pub transfer_design: String,
 }
@@ -113,7 +115,7 @@ impl Protocol {
             gnn,
             fine_tune_steps: 300,
             fine_tune_learning_rate: 1e-3,
-            transfer_design: "folding-view+log-fit".into(),
+            transfer_design: "folding-view+log-fit+cv".into(),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::stats::{mean, pm};
 use std::fmt::Write as _;
 use trainer::metrics::LatencyScores;
 use trainer::nb201_latency::Nb201Networks;
-use trainer::nb201_latency::{FOLDS_BELOW, constant_shots};
+use trainer::nb201_latency::{CV_FOLDS, FOLDS_BELOW, MIN_CV_SHOTS, constant_shots};
 
 /// Per-setting scores of one model kind across seeds.
 struct Column<'a> {
@@ -237,13 +237,13 @@ pub fn render_markdown(
          the six below (left out together: stricter than leaving out one at a time, and one \
          pretraining per seed instead of six). For each held-out setting, k of the seed's \
          training networks are measured on it (the encoder saw those networks, never their \
-         latency there). {} {} The encoder stays frozen and \
-         the embedding and the head are fitted by {} full-batch Adam steps at lr {}. Scored on \
-         the same test networks as the table above; *validation* is the same on the seed's \
-         other training networks (not test rows), and the last column leaves out the \
-         input-independent networks.\n\n\
+         latency there). {} {} The encoder stays frozen; fitting is {} full-batch Adam steps \
+         at lr {}. Scored on the same test networks as the table above; *validation* is the \
+         same on the seed's other training networks (not test rows), and a later column leaves \
+         out the input-independent networks.\n\n\
          | setting | k | MAPE (%) | Acc(10%) (%) | Spearman rho | validation MAPE (%) | \
-         MAPE (%) / Acc(10%) (%), input-dependent networks only |\n|---|---|---|---|---|---|---|",
+         MAPE (%) / Acc(10%) (%), input-dependent networks only | MAPE (%), learned / op-count \
+         model alone | op-count model kept |\n|---|---|---|---|---|---|---|---|---|",
         protocol.multi.epochs,
         settings.len() - TRANSFER_TARGETS.len(),
         shot_design(),
@@ -261,7 +261,7 @@ pub fn render_markdown(
             }
             let _ = writeln!(
                 md,
-                "| {name} | {k} | {} | {} | {} | {} | {} / {} |",
+                "| {name} | {k} | {} | {} | {} | {} | {} / {} | {} / {} | {} |",
                 pm(&values(&runs, |t| Some(t.scores.mape)), 1.0, 2),
                 pm(&values(&runs, |t| Some(t.scores.acc10)), 100.0, 1),
                 pm(&values(&runs, |t| Some(t.scores.spearman)), 1.0, 3),
@@ -272,6 +272,9 @@ pub fn render_markdown(
                     100.0,
                     1
                 ),
+                pm(&values(&runs, |t| t.learned_only.map(|v| v.mape)), 1.0, 2),
+                pm(&values(&runs, |t| t.op_counts_only.map(|v| v.mape)), 1.0, 2),
+                kept(&runs),
             );
         }
     }
@@ -336,8 +339,26 @@ fn start_design() -> String {
          device that does also drops computation whose result is unused, so it is read through \
          each network pruned to what reaches the classifier; every other device, through the \
          whole network. The input-independent shots are left out of fine-tuning and set the \
-         factor on such networks (the one with the least relative error on them)."
+         factor on such networks (the one with the least relative error on them). Three \
+         predictors then compete for the networks that read their input: the transferred \
+         model with only its setting embedding fitted (head frozen), with the head fitted too, \
+         and an additive op-count model (latency = a constant + a cost per edge op of the cell, \
+         least squares on the shots: nn-Meter's kernel-level idea at NB201's scale). The one \
+         that predicts held-out shots best is kept ({CV_FOLDS}-fold cross-validation over the \
+         shots, mean absolute log error; with at least {MIN_CV_SHOTS} shots that read their \
+         input, else the tuned head). The last columns give the learned model (as chosen) and \
+         the op-count model alone, and how many seeds kept the op-count model."
     )
+}
+
+/// In how many of the runs cross-validation kept the op-count model: `2 of 3`.
+fn kept(runs: &[&TransferResult]) -> String {
+    let known: Vec<bool> = runs.iter().filter_map(|t| t.op_counts_kept).collect();
+    if known.is_empty() {
+        return "-".into();
+    }
+    let n = known.iter().filter(|&&k| k).count();
+    format!("{n} of {}", known.len())
 }
 
 /// The transfer results of the jobs `pick` accepts.
@@ -387,8 +408,9 @@ fn render_help(md: &mut String, protocol: &Protocol, stored: &[Stored]) {
          removed (its `loader.py`, `remove_outlier`), and its hardware embedding reads the \
          latency of a fixed set of reference networks besides the k samples; here nothing is \
          removed and the k shots are all the new device's measurements.\n\n\
-         | split | setting | k | Spearman rho | HELP's rho (k = 10) | MAPE (%) | Acc(10%) (%) |\n\
-         |---|---|---|---|---|---|---|",
+         | split | setting | k | Spearman rho | HELP's rho (k = 10) | MAPE (%) | Acc(10%) (%) | \
+         Spearman rho, learned / op-count model alone | op-count model kept |\n\
+         |---|---|---|---|---|---|---|---|---|",
         protocol.multi.epochs,
         HELP_META_TRAIN.len(),
         HELP_META_TRAIN.join(", "),
@@ -414,11 +436,22 @@ fn render_help(md: &mut String, protocol: &Protocol, stored: &[Stored]) {
             }
             let _ = writeln!(
                 md,
-                "| {split} | {name} | {k} | {} | {} | {} | {} |",
+                "| {split} | {name} | {k} | {} | {} | {} | {} | {} / {} | {} |",
                 pm(&rho, 1.0, 3),
                 published.map_or("-".into(), |r| format!("{r:.3}")),
                 pm(&values(&runs, |t| Some(t.scores.mape)), 1.0, 2),
                 pm(&values(&runs, |t| Some(t.scores.acc10)), 100.0, 1),
+                pm(
+                    &values(&runs, |t| t.learned_only.map(|v| v.spearman)),
+                    1.0,
+                    3
+                ),
+                pm(
+                    &values(&runs, |t| t.op_counts_only.map(|v| v.spearman)),
+                    1.0,
+                    3
+                ),
+                kept(&runs),
             );
         }
     }

@@ -9,6 +9,7 @@
 //! epoch is picked by validation MAPE.
 
 mod multi;
+mod op_counts;
 mod run;
 mod transfer;
 
@@ -22,8 +23,8 @@ use graph_ir::cells::Nb201Cell;
 use graph_ir::networks::nb201_network;
 use graph_ir::{Cost, graph_cost};
 use model::CellModel;
-use multi::embed_cells;
 pub use multi::{EmbeddedRows, MultiDeviceModel, TrainedMulti, train_multi_device};
+pub use op_counts::OpCountFit;
 pub(crate) use run::run;
 pub use run::{LatencyRun, SETTINGS_FILE, SettingSlot, TransferRecord, transfer};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use tokenizer::{GraphTokens, NetworkTokenizer, NetworkVocab};
 pub use transfer::{
-    FOLDS_BELOW, FineTuning, Started, Target, fine_tune, fine_tune_cells, folding_factor,
+    CV_FOLDS, CrossValidation, FOLDS_BELOW, FineTuning, Head, MIN_CV_SHOTS, Started, Target,
+    fine_tune, fine_tune_cells, folding_factor,
 };
 
 /// The latency table with its cells built into whole networks, deduplicated:
@@ -401,7 +403,7 @@ mod tests {
                 .predict(&data, &parts.test, &[2], &device)
                 .is_err()
         );
-        // Both views: the transfer picks the one that ranks the shots best.
+        // Both views: the transfer reads the pruned one on a device that folds constants.
         let test = pretrained
             .embed_rows(&data, &parts.test, true, &device)
             .unwrap();
@@ -410,5 +412,21 @@ mod tests {
         let predicted = tuned.predict_embedded(&test, &[2], &device).unwrap();
         let scores = LatencyScores::of(&predicted[0], &data.labels(&parts.test, 2));
         assert!(scores.mape < 25.0, "transfer: {scores:?}");
+        // `fpga` is additive in the op counts: cross-validation on the shots
+        // keeps the op-count model, exact on the networks that read their input.
+        assert!(tuned.op_counts[2].is_some(), "op-count model kept");
+        let reading: Vec<usize> = (0..parts.test.len())
+            .filter(|&i| data.cells[data.network_of_row[parts.test[i]]].reads_input())
+            .collect();
+        let labels = data.labels(&parts.test, 2);
+        for &i in &reading {
+            let error = (predicted[0][i] / labels[i] - 1.0).abs();
+            assert!(
+                error < 1e-6,
+                "row {i}: {} vs {}",
+                predicted[0][i],
+                labels[i]
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! ([`MultiDeviceModel`], trained on (network, setting) pairs), and few-shot
 //! transfer to a setting left out of pretraining (in `transfer`).
 
-use super::{Nb201Networks, TokenSpec, View, cell_tokens};
+use super::{Nb201Networks, OpCountFit, TokenSpec, View, cell_tokens};
 use crate::batcher::{Flat, flat_batch};
 use crate::fit::{LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::mape;
@@ -33,6 +33,10 @@ pub struct MultiDeviceModel {
     pub constant_ratios: Vec<Option<f64>>,
     /// Per setting: the graph of a network it reads (absent: [`View::Full`]).
     pub views: Vec<View>,
+    /// Per setting: an additive op-count model that predicts the networks
+    /// reading their input instead of the learned one (transfer keeps it when
+    /// it predicts the shots better; absent: the learned model predicts).
+    pub op_counts: Vec<Option<OpCountFit>>,
     pub tokens: TokenSpec,
     pub best_epoch: usize,
 }
@@ -113,6 +117,8 @@ pub struct EmbeddedRows {
     pub constant: Vec<bool>,
     /// The same networks in [`View::Live`], for settings that read it.
     pub live: Option<Tensor<2>>,
+    /// The networks' cells, one per row of `embedding` (for op-count models).
+    pub cells: Vec<Nb201Cell>,
 }
 
 impl MultiDeviceModel {
@@ -126,6 +132,31 @@ impl MultiDeviceModel {
     ) -> Result<Vec<Vec<f64>>, TrainError> {
         let embedded = self.embed_rows(data, rows, false, device)?;
         self.predict_embedded(&embedded, settings, device)
+    }
+
+    /// Predicted latency (ms) of the whole networks of `cells` on `setting`.
+    pub fn predict_cells(
+        &self,
+        cells: &[Nb201Cell],
+        setting: usize,
+        device: &Device,
+    ) -> Result<Vec<f64>, TrainError> {
+        let refs: Vec<&Nb201Cell> = cells.iter().collect();
+        let embed = |view| embed_cells(&refs, &self.model, self.tokens, view, device);
+        let live = (self.views.get(setting) == Some(&View::Live))
+            .then(|| embed(View::Live))
+            .transpose()?;
+        let rows = EmbeddedRows {
+            embedding: embed(View::Full)?,
+            at: (0..cells.len()).collect(),
+            constant: cells.iter().map(|c| !c.reads_input()).collect(),
+            live,
+            cells: cells.to_vec(),
+        };
+        Ok(self
+            .predict_embedded(&rows, &[setting], device)?
+            .pop()
+            .unwrap_or_default())
     }
 
     /// Runs the encoder once per distinct network of `rows` (twice, for the
@@ -145,6 +176,7 @@ impl MultiDeviceModel {
         Ok(EmbeddedRows {
             embedding: embed_cells(&cells, &self.model, self.tokens, View::Full, device)?,
             live,
+            cells: cells.iter().map(|&&c| c).collect(),
             constant: at
                 .iter()
                 .map(|&i| !data.cells[networks[i]].reads_input())
@@ -189,12 +221,14 @@ impl MultiDeviceModel {
                     .copied()
                     .flatten()
                     .unwrap_or(1.0);
+                let additive = self.op_counts.get(s).and_then(Option::as_ref);
                 Ok(at
                     .iter()
                     .zip(&rows.constant)
-                    .map(|(&i, &constant)| {
-                        let ms = scaling.to_label(per_network[i]);
-                        if constant { ms * ratio } else { ms }
+                    .map(|(&i, &constant)| match (constant, additive) {
+                        (true, _) => scaling.to_label(per_network[i]) * ratio,
+                        (false, Some(fit)) => fit.predict(&rows.cells[i]),
+                        (false, None) => scaling.to_label(per_network[i]),
                     })
                     .collect())
             })
@@ -263,6 +297,7 @@ impl Steps for PairSteps<'_> {
             scalings: self.scalings.to_vec(),
             constant_ratios: Vec::new(),
             views: Vec::new(),
+            op_counts: Vec::new(),
             tokens: self.tokens,
             best_epoch: 0,
         };
@@ -278,6 +313,11 @@ impl Steps for PairSteps<'_> {
                 .validation_at
                 .iter()
                 .map(|&i| !self.data.cells[self.validation_networks[i]].reads_input())
+                .collect(),
+            cells: self
+                .validation_networks
+                .iter()
+                .map(|&n| self.data.cells[n])
                 .collect(),
             at: self.validation_at.clone(),
             live: None,
@@ -370,6 +410,7 @@ pub fn train_multi_device(
             scalings,
             constant_ratios: vec![None; n_settings],
             views: vec![View::Full; n_settings],
+            op_counts: vec![None; n_settings],
             tokens: spec,
             best_epoch: fitted.best_epoch,
         },

@@ -8,8 +8,8 @@
 //! device settings in the order of its setting embeddings ([`SettingSlot`]).
 
 use super::{
-    EmbeddedRows, FineTuning, MultiDeviceModel, Nb201Networks, Started, Target, TokenSpec, View,
-    embed_cells, fine_tune_cells, train_multi_device,
+    CrossValidation, FineTuning, Head, MultiDeviceModel, Nb201Networks, OpCountFit, Started,
+    Target, TokenSpec, View, fine_tune_cells, train_multi_device,
 };
 use crate::experiment::Experiment;
 use crate::fit::Session;
@@ -43,6 +43,10 @@ pub struct SettingSlot {
     /// The graph of a network it reads.
     #[serde(default)]
     pub view: View,
+    /// An additive op-count model that predicts its networks that read their
+    /// input (a transferred setting where it fitted the shots better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_counts: Option<OpCountFit>,
     /// Test scores of a trained setting, or a transferred setting's fit to its shots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<LatencyScores>,
@@ -70,6 +74,13 @@ pub struct TransferRecord {
     /// reads networks pruned to what reaches the output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folding_factor: Option<f64>,
+    /// How each predictor did on held-out shots; the best one predicts
+    /// (the op-count model: [`SettingSlot::op_counts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
+    /// Whether fine-tuning moved the shared head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Head>,
     pub tuning: FineTuning,
 }
 
@@ -118,6 +129,7 @@ impl LatencyRun {
             scalings: settings.iter().map(|s| s.scaling).collect(),
             constant_ratios: settings.iter().map(|s| s.constant_ratio).collect(),
             views: settings.iter().map(|s| s.view).collect(),
+            op_counts: settings.iter().map(|s| s.op_counts.clone()).collect(),
             tokens: TokenSpec::of(&config)?,
             best_epoch: 0,
         };
@@ -157,22 +169,7 @@ impl LatencyRun {
         device: &Device,
     ) -> Result<Vec<f64>, TrainError> {
         let s = self.setting(setting)?;
-        let refs: Vec<&Nb201Cell> = cells.iter().collect();
-        let embed = |view| embed_cells(&refs, &self.model.model, self.model.tokens, view, device);
-        let live = (self.settings[s].view == View::Live)
-            .then(|| embed(View::Live))
-            .transpose()?;
-        let rows = EmbeddedRows {
-            embedding: embed(View::Full)?,
-            at: (0..cells.len()).collect(),
-            constant: cells.iter().map(|c| !c.reads_input()).collect(),
-            live,
-        };
-        Ok(self
-            .model
-            .predict_embedded(&rows, &[s], device)?
-            .pop()
-            .unwrap_or_default())
+        self.model.predict_cells(cells, s, device)
     }
 
     /// Writes the run to `dir` (config, format, settings, model).
@@ -252,6 +249,7 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
             scaling: trained.model.scalings[i],
             constant_ratio: None,
             view: View::Full,
+            op_counts: None,
             scores: None,
             transfer: None,
         })
@@ -344,6 +342,7 @@ pub fn transfer(
             scaling: None,
             constant_ratio: None,
             view: View::Full,
+            op_counts: None,
             scores: None,
             transfer: None,
         });
@@ -370,6 +369,7 @@ pub fn transfer(
     slot.scaling = model.scalings[started.setting];
     slot.constant_ratio = model.constant_ratios[started.setting];
     slot.view = started.view;
+    slot.op_counts = model.op_counts[started.setting].clone();
     slot.transfer = Some(TransferRecord {
         shots_file: shots_file.to_path_buf(),
         shots: shots.len(),
@@ -377,6 +377,8 @@ pub fn transfer(
         started_from: pretrained.settings[started.from].name.clone(),
         start_correlation: Some(started.correlation),
         folding_factor: started.folding,
+        cross_validation: started.cross_validation,
+        head: Some(started.head),
         tuning,
     });
     let mut run = LatencyRun {

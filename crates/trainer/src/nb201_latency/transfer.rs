@@ -4,7 +4,7 @@
 //! frozen, the setting's embedding and the head fitted to the shots.
 
 use super::multi::{EmbeddedRows, MultiDeviceModel, embed_cells, floats, ints, network_model};
-use super::{Nb201Networks, View};
+use super::{Nb201Networks, OpCountFit, View};
 use crate::fit::{LearningRate, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::metrics::pearson;
 use crate::train::TargetScaling;
@@ -121,12 +121,151 @@ pub enum Target {
 /// them orders of magnitude faster than their ops suggest; as targets they
 /// would swamp the loss). Without such shots the ratio is the starting
 /// setting's.
+///
+/// Three predictors compete: the transferred model with its head frozen (only
+/// the setting's embedding learns) or tuned, and the additive op-count model
+/// ([`OpCountFit`]) for the networks that read their input. The one that
+/// predicts held-out shots best wins: [`CV_FOLDS`]-fold cross-validation over
+/// the shots that read their input, every predictor refitted per fold, scored
+/// by the mean absolute log ratio of predicted to measured latency.
 pub fn fine_tune_cells(
     pretrained: &MultiDeviceModel,
     shots: &[Nb201Cell],
     labels: &[f64],
     target: Target,
     tuning: FineTuning,
+    device: &Device,
+) -> Result<(MultiDeviceModel, Started), TrainError> {
+    let tune_as = |head: Head, cells: &[Nb201Cell], measured: &[f64]| {
+        tune(pretrained, cells, measured, target, tuning, head, device)
+    };
+    let reading: Vec<usize> = (0..shots.len())
+        .filter(|&i| shots[i].reads_input())
+        .collect();
+    if reading.len() < MIN_CV_SHOTS {
+        return tune_as(Head::Tuned, shots, labels);
+    }
+    let pick = |idx: &[usize]| -> (Vec<Nb201Cell>, Vec<f64>) {
+        (
+            idx.iter().map(|&i| shots[i]).collect(),
+            idx.iter().map(|&i| labels[i]).collect(),
+        )
+    };
+    // Summed |ln(predicted / measured)| over held-out shots: frozen head,
+    // tuned head, op counts.
+    let mut errors = [0.0; 3];
+    let mut view = None;
+    for fold in 0..CV_FOLDS {
+        let held: Vec<usize> = reading
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(n, _)| n % CV_FOLDS == fold)
+            .map(|(_, i)| i)
+            .collect();
+        let kept: Vec<usize> = (0..shots.len()).filter(|i| !held.contains(i)).collect();
+        let (kept_cells, kept_labels) = pick(&kept);
+        let (held_cells, held_labels) = pick(&held);
+        let mut predictions = Vec::new();
+        for head in [Head::Frozen, Head::Tuned] {
+            let (model, start) = tune_as(head, &kept_cells, &kept_labels)?;
+            predictions.push(model.predict_cells(&held_cells, start.setting, device)?);
+            view = Some(start.view);
+        }
+        let kept_reading: Vec<usize> = kept
+            .iter()
+            .copied()
+            .filter(|i| reading.contains(i))
+            .collect();
+        let (fit_cells, fit_labels) = pick(&kept_reading);
+        let fit_refs: Vec<&Nb201Cell> = fit_cells.iter().collect();
+        let fit = OpCountFit::fit(&fit_refs, &fit_labels, view.unwrap_or_default());
+        predictions.push(match fit {
+            Some(fit) => held_cells.iter().map(|c| fit.predict(c)).collect(),
+            None => vec![f64::NAN; held_cells.len()],
+        });
+        for (error, predicted) in errors.iter_mut().zip(&predictions) {
+            *error += predicted
+                .iter()
+                .zip(&held_labels)
+                .map(|(p, y)| (p / y).ln().abs())
+                .sum::<f64>();
+        }
+    }
+    let n = reading.len() as f64;
+    let cv = CrossValidation {
+        frozen_head: errors[0] / n,
+        tuned_head: errors[1] / n,
+        op_counts: errors[2] / n,
+    };
+    // The learned model predicts the input-independent networks either way.
+    let head = if cv.frozen_head <= cv.tuned_head {
+        Head::Frozen
+    } else {
+        Head::Tuned
+    };
+    let (mut tuned, mut started) = tune_as(head, shots, labels)?;
+    if cv.op_counts < cv.frozen_head.min(cv.tuned_head) {
+        let cells: Vec<&Nb201Cell> = reading.iter().map(|&i| &shots[i]).collect();
+        let measured: Vec<f64> = reading.iter().map(|&i| labels[i]).collect();
+        tuned.op_counts[started.setting] = OpCountFit::fit(&cells, &measured, started.view);
+    }
+    started.cross_validation = Some(cv);
+    Ok((tuned, started))
+}
+
+/// Folds of the cross-validation that chooses the predictor.
+pub const CV_FOLDS: usize = 5;
+/// Shots that read their input needed for that choice (each fold's op-count
+/// fit keeps at least five for its five coefficients); with fewer the learned
+/// model with a tuned head predicts.
+pub const MIN_CV_SHOTS: usize = 7;
+
+/// Whether fine-tuning moves the shared regression head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    /// Only the new setting's embedding learns: the head keeps the function
+    /// of devices it learned in pretraining (few shots cannot overfit it).
+    Frozen,
+    /// The embedding and the head learn.
+    Tuned,
+}
+
+/// Cross-validated error (mean |ln(predicted / measured)| over the shots that
+/// read their input) of each predictor a transfer can keep; the lowest wins.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    /// The transferred model, only its setting embedding fitted.
+    pub frozen_head: f64,
+    /// The transferred model, its embedding and head fitted.
+    pub tuned_head: f64,
+    /// The additive op-count model (NaN where a fold could not fit it).
+    pub op_counts: f64,
+}
+
+impl CrossValidation {
+    /// Which predictor won, in words.
+    pub fn winner(&self) -> &'static str {
+        if self.op_counts < self.frozen_head.min(self.tuned_head) {
+            "the additive op-count model"
+        } else if self.frozen_head <= self.tuned_head {
+            "the transferred model, its head frozen"
+        } else {
+            "the transferred model, its head tuned"
+        }
+    }
+}
+
+/// [`fine_tune_cells`] with one predictor: the learned model, its head
+/// frozen or tuned.
+fn tune(
+    pretrained: &MultiDeviceModel,
+    shots: &[Nb201Cell],
+    labels: &[f64],
+    target: Target,
+    tuning: FineTuning,
+    head: Head,
     device: &Device,
 ) -> Result<(MultiDeviceModel, Started), TrainError> {
     let constant: Vec<bool> = shots.iter().map(|c| !c.reads_input()).collect();
@@ -147,6 +286,7 @@ pub fn fine_tune_cells(
         at: (0..shots.len()).collect(),
         constant,
         live: Some(live.clone()),
+        cells: shots.to_vec(),
     };
     // Start from the pretrained setting whose predictions fit the shots best
     // (Pearson's r of the logs: with ten shots, ranks tie too often to choose).
@@ -192,6 +332,8 @@ pub fn fine_tune_cells(
     ratios.resize(scalings.len(), None);
     let mut views = pretrained.views.clone();
     views.resize(scalings.len(), View::Full);
+    let mut op_counts = pretrained.op_counts.clone();
+    op_counts.resize(scalings.len(), None);
     let (setting, start) = match target {
         Target::Existing(setting) => (
             setting,
@@ -204,6 +346,7 @@ pub fn fine_tune_cells(
             scalings.push(None);
             ratios.push(None);
             views.push(View::Full);
+            op_counts.push(None);
             (
                 pretrained.scalings.len(),
                 pretrained
@@ -215,6 +358,10 @@ pub fn fine_tune_cells(
     };
     let autodiff = device.clone().autodiff();
     autodiff.seed(tuning.seed);
+    let start = match head {
+        Head::Frozen => start.map_network(|m| m.with_head_frozen()),
+        Head::Tuned => start,
+    };
     let model = start.fork(&autodiff).train();
     let steps = ShotSteps {
         embedding: Tensor::<2>::from_data(shot_embedding.clone().into_data(), &autodiff),
@@ -239,11 +386,13 @@ pub fn fine_tune_cells(
     scalings[setting] = Some(scaling);
     ratios[setting] = ratios[nearest];
     views[setting] = view;
+    op_counts[setting] = None;
     let mut tuned = MultiDeviceModel {
         model: fitted.model,
         scalings,
         constant_ratios: ratios,
         views,
+        op_counts,
         tokens: pretrained.tokens,
         best_epoch: pretrained.best_epoch,
     };
@@ -270,6 +419,8 @@ pub fn fine_tune_cells(
             view,
             correlation,
             folding,
+            head,
+            cross_validation: None,
         },
     ))
 }
@@ -288,6 +439,11 @@ pub struct Started {
     pub correlation: f64,
     /// [`folding_factor`] of the shots (`None` without both kinds of shot).
     pub folding: Option<f64>,
+    /// Whether the head was fine-tuned too.
+    pub head: Head,
+    /// How each predictor did on held-out shots (`None`: too few shots to
+    /// compare; the learned model with a tuned head kept).
+    pub cross_validation: Option<CrossValidation>,
 }
 
 /// Below this [`folding_factor`], a device is taken to fold constants. On
