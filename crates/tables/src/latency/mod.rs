@@ -244,13 +244,12 @@ fn transfer_all(
                 model.op_counts[s] = fit;
                 model
             };
-            let reading_shots: Vec<usize> = shots.iter().copied().filter(reads).collect();
-            let shot_cells: Vec<&Nb201Cell> = reading_shots
+            let shot_cells: Vec<&Nb201Cell> = shots
                 .iter()
                 .map(|&r| &data.cells[data.network_of_row[r]])
                 .collect();
             let op_count_fit =
-                nl::OpCountFit::fit(&shot_cells, &data.labels(&reading_shots, s), tuned.views[s]);
+                nl::OpCountFit::fit(&shot_cells, &data.labels(&shots, s), tuned.views[s]);
             let test = scored(&shots);
             let reading: Vec<usize> = test.iter().copied().filter(reads).collect();
             let validation: Vec<usize> = parts

@@ -87,7 +87,8 @@ pub struct Protocol {
     /// networks are read pruned to what reaches the output when the
     /// input-independent shots show that the device folds constants; the
     /// predictor, learned with a frozen or tuned head or additive in the op
-    /// counts, is chosen by cross-validation on the shots:
+    /// counts (in the whole view, for every network), is chosen by
+    /// cross-validation on the shots:
     /// `trainer::nb201_latency::fine_tune_cells`).
     pub transfer_design: String,
 }
@@ -115,7 +116,7 @@ impl Protocol {
             gnn,
             fine_tune_steps: 300,
             fine_tune_learning_rate: 1e-3,
-            transfer_design: "folding-view+log-fit+cv".into(),
+            transfer_design: "folding-view+log-fit+cv+full-op-counts".into(),
         }
     }
 }

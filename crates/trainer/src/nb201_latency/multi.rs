@@ -225,10 +225,12 @@ impl MultiDeviceModel {
                 Ok(at
                     .iter()
                     .zip(&rows.constant)
-                    .map(|(&i, &constant)| match (constant, additive) {
-                        (true, _) => scaling.to_label(per_network[i]) * ratio,
-                        (false, Some(fit)) => fit.predict(&rows.cells[i]),
-                        (false, None) => scaling.to_label(per_network[i]),
+                    .map(|(&i, &constant)| match additive {
+                        Some(fit) if !constant || fit.covers_constant_networks() => {
+                            fit.predict(&rows.cells[i])
+                        }
+                        _ if constant => scaling.to_label(per_network[i]) * ratio,
+                        _ => scaling.to_label(per_network[i]),
                     })
                     .collect())
             })

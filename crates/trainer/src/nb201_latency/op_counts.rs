@@ -50,9 +50,20 @@ pub struct OpCountFit {
 
 impl OpCountFit {
     /// Least squares on measured cells; `None` with fewer than two or a
-    /// non-positive label.
+    /// non-positive label. In [`View::Live`] (a device that folds constants)
+    /// the input-independent cells are left out: such a device runs them at
+    /// next to nothing, whatever their ops.
     pub fn fit(cells: &[&Nb201Cell], labels_ms: &[f64], view: View) -> Option<Self> {
-        if cells.len() < 2 || cells.len() != labels_ms.len() {
+        if cells.len() != labels_ms.len() {
+            return None;
+        }
+        let (cells, labels_ms): (Vec<&Nb201Cell>, Vec<f64>) = cells
+            .iter()
+            .zip(labels_ms)
+            .filter(|(c, _)| view == View::Full || c.reads_input())
+            .map(|(&c, &y)| (c, y))
+            .unzip();
+        if cells.len() < 2 {
             return None;
         }
         if labels_ms.iter().any(|y| !(y.is_finite() && *y > 0.0)) {
@@ -60,13 +71,19 @@ impl OpCountFit {
         }
         let smallest = labels_ms.iter().copied().fold(f64::INFINITY, f64::min);
         let x: Vec<Vec<f64>> = cells.iter().map(|c| features(c, view).to_vec()).collect();
-        let w = least_squares(&x, labels_ms);
+        let w = least_squares(&x, &labels_ms);
         let coefficients: [f64; 5] = w.try_into().ok()?;
         Some(Self {
             view,
             coefficients,
             floor_ms: smallest / 2.0,
         })
+    }
+
+    /// Whether it predicts the input-independent networks too (in
+    /// [`View::Full`]: a device that runs every op).
+    pub fn covers_constant_networks(&self) -> bool {
+        self.view == View::Full
     }
 
     /// Predicted latency (ms) of the network of `cell`.
@@ -108,6 +125,32 @@ mod tests {
                 .expect("cell");
         assert_eq!(features(&cell, View::Full), [1.0, 1.0, 0.0, 3.0, 1.0]);
         assert_eq!(features(&cell, View::Live), [1.0, 1.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn a_folding_device_fits_only_the_cells_that_read_their_input() {
+        let reading: Vec<Nb201Cell> = (0..8)
+            .map(|i| Nb201Cell::from_index(i * 1901 + 3))
+            .filter(Nb201Cell::reads_input)
+            .collect();
+        let constant: Nb201Cell = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+            .parse()
+            .expect("cell");
+        assert!(!constant.reads_input());
+        let truth = |c: &Nb201Cell| 1.0 + features(c, View::Live)[3];
+        let mut cells: Vec<&Nb201Cell> = reading.iter().collect();
+        let mut labels: Vec<f64> = reading.iter().map(truth).collect();
+        // Folded to a constant: measured at next to nothing.
+        cells.push(&constant);
+        labels.push(0.004);
+        let live = OpCountFit::fit(&cells, &labels, View::Live).expect("fits");
+        assert!(!live.covers_constant_networks());
+        for c in &reading {
+            assert!((live.predict(c) - truth(c)).abs() < 1e-6, "{c}");
+        }
+        // In the whole view every cell counts, and the fit covers them all.
+        let full = OpCountFit::fit(&cells, &labels, View::Full).expect("fits");
+        assert!(full.covers_constant_networks());
     }
 
     #[test]

@@ -172,14 +172,8 @@ pub fn fine_tune_cells(
             predictions.push(model.predict_cells(&held_cells, start.setting, device)?);
             view = Some(start.view);
         }
-        let kept_reading: Vec<usize> = kept
-            .iter()
-            .copied()
-            .filter(|i| reading.contains(i))
-            .collect();
-        let (fit_cells, fit_labels) = pick(&kept_reading);
-        let fit_refs: Vec<&Nb201Cell> = fit_cells.iter().collect();
-        let fit = OpCountFit::fit(&fit_refs, &fit_labels, view.unwrap_or_default());
+        let fit_refs: Vec<&Nb201Cell> = kept_cells.iter().collect();
+        let fit = OpCountFit::fit(&fit_refs, &kept_labels, view.unwrap_or_default());
         predictions.push(match fit {
             Some(fit) => held_cells.iter().map(|c| fit.predict(c)).collect(),
             None => vec![f64::NAN; held_cells.len()],
@@ -206,9 +200,8 @@ pub fn fine_tune_cells(
     };
     let (mut tuned, mut started) = tune_as(head, shots, labels)?;
     if cv.op_counts < cv.frozen_head.min(cv.tuned_head) {
-        let cells: Vec<&Nb201Cell> = reading.iter().map(|&i| &shots[i]).collect();
-        let measured: Vec<f64> = reading.iter().map(|&i| labels[i]).collect();
-        tuned.op_counts[started.setting] = OpCountFit::fit(&cells, &measured, started.view);
+        let cells: Vec<&Nb201Cell> = shots.iter().collect();
+        tuned.op_counts[started.setting] = OpCountFit::fit(&cells, labels, started.view);
     }
     started.cross_validation = Some(cv);
     Ok((tuned, started))
