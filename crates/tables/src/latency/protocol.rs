@@ -80,12 +80,12 @@ pub struct Protocol {
     pub fine_tune_steps: usize,
     pub fine_tune_learning_rate: f64,
     /// How transfer works beyond steps and rate, named so that stored results
-    /// of another design are not reused: `folding-view+log-fit+cv` (one shot in
+    /// of another design are not reused: `min-folding-view+log-fit+cv+full-op-counts` (one shot in
     /// 16 is an input-independent network; those are left out of fine-tuning
     /// and give the setting's factor on them; the starting setting is the one
     /// whose log predictions correlate best with the shots' log latencies; the
-    /// networks are read pruned to what reaches the output when the
-    /// input-independent shots show that the device folds constants; the
+    /// networks are read pruned to what reaches the output when an
+    /// input-independent shot shows that the device folds constants; the
     /// predictor, learned with a frozen or tuned head or additive in the op
     /// counts (in the whole view, for every network), is chosen by
     /// cross-validation on the shots:
@@ -116,7 +116,7 @@ impl Protocol {
             gnn,
             fine_tune_steps: 300,
             fine_tune_learning_rate: 1e-3,
-            transfer_design: "folding-view+log-fit+cv+full-op-counts".into(),
+            transfer_design: "min-folding-view+log-fit+cv+full-op-counts".into(),
         }
     }
 }

@@ -334,8 +334,9 @@ fn start_design() -> String {
     format!(
         "The setting's embedding starts as a copy of the pretrained setting whose log \
          predictions correlate best (Pearson) with the log latencies of the k networks. The \
-         input-independent shots tell whether the device folds constants: measured against \
-         the prediction, relative to the other shots, under {FOLDS_BELOW} times as long. A \
+         input-independent shots tell whether the device folds constants: one of them measured \
+         against the prediction, relative to the other shots, under {FOLDS_BELOW} times as \
+         long. A \
          device that does also drops computation whose result is unused, so it is read through \
          each network pruned to what reaches the classifier; every other device, through the \
          whole network. The input-independent shots are left out of fine-tuning and set the \
