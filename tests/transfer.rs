@@ -151,6 +151,11 @@ fn pretrain_transfer_to_a_held_out_setting_and_predict() {
         stdout.contains("board: learned from 10 measured cells"),
         "{stdout}"
     );
+    // Nine of the ten read their input: the predictors compete on them.
+    assert!(
+        stdout.contains("cross-validated log error on the shots"),
+        "{stdout}"
+    );
     let out = narformer(&[
         "predict",
         "--run",

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
-use trainer::nb201_latency::{FineTuning, LatencyRun, View, transfer};
+use trainer::nb201_latency::{FineTuning, LatencyRun, MIN_CV_SHOTS, View, transfer};
 
 #[derive(Debug, Args)]
 pub struct TransferArgs {
@@ -102,7 +102,11 @@ pub fn transfer_command(args: TransferArgs, device: &burn::prelude::Device) -> R
             cv.tuned_head,
             cv.op_counts
         ),
-        None => String::new(),
+        None => format!(
+            "; fewer than {MIN_CV_SHOTS} of the cells read their input, too few to compare \
+             predictors by cross-validation: the transferred model, its head fitted, predicts \
+             it (measure more cells to let an additive per-op model compete)"
+        ),
     };
     println!(
         "{}: learned from {} measured cells, starting from {} (log-latency correlation {:.3} \
