@@ -344,7 +344,8 @@ fn start_design() -> String {
          predictors then compete for the networks that read their input: the transferred \
          model with only its setting embedding fitted (head frozen), with the head fitted too, \
          and an additive op-count model (latency = a constant + a cost per edge op of the cell, \
-         least squares on the shots: nn-Meter's kernel-level idea at NB201's scale). The one \
+         least squares on the shots: nn-Meter's kernel-level idea at NB201's scale; on a device \
+         that runs every op it predicts the input-independent networks too). The one \
          that predicts held-out shots best is kept ({CV_FOLDS}-fold cross-validation over the \
          shots, mean absolute log error; with at least {MIN_CV_SHOTS} shots that read their \
          input, else the tuned head). The last columns give the learned model (as chosen) and \
