@@ -146,13 +146,13 @@ fn nb201_profile(c: &mut Criterion, group_name: &str, profile: Profile) {
     }
     let (tokens, twins) = cell_tokens(0..80);
     let train = TrainSet {
-        tokens,
+        tokens: tokens.into(),
         twins,
         labels: labels(80),
     };
     let (val_tokens, _) = cell_tokens(80..88);
     let validation = EvalSet {
-        tokens: val_tokens,
+        tokens: val_tokens.into(),
         labels: labels(8),
     };
     let mut group = c.benchmark_group(group_name);
@@ -218,11 +218,11 @@ fn networks(c: &mut Criterion) {
         let tokens = network_tokens(nodes, 32);
         let train = TrainSet {
             twins: tokens.clone(),
-            tokens,
+            tokens: tokens.into(),
             labels: labels(32),
         };
         let validation = EvalSet {
-            tokens: network_tokens(nodes, 2),
+            tokens: network_tokens(nodes, 2).into(),
             labels: labels(2),
         };
         group.bench_function(format!("{nodes}_nodes_32_graphs_batch_16"), |b| {

@@ -82,7 +82,7 @@ pub(crate) fn eval_set(
         tokens.push(tokenize(tokenizer, &samples[i].arch, &samples[i].graph)?);
     }
     Ok(EvalSet {
-        tokens,
+        tokens: tokens.into(),
         labels: indices.iter().map(|&i| samples[i].label).collect(),
     })
 }
@@ -139,7 +139,8 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
     let train_seconds = fitted.train_seconds;
 
     let started = Instant::now();
-    let scores = train::predict(&fitted.model, &test.tokens, &trained.scaling, device, 1024)?;
+    let scores =
+        train::predict_graphs(&fitted.model, &test.tokens, &trained.scaling, device, 1024)?;
     let kendall_tau = kendall_tau_b(&scores, &test.labels).unwrap_or(f64::NAN);
     let eval_seconds = started.elapsed().as_secs_f64();
     let mut table = String::from("arch,label,prediction\n");
@@ -207,9 +208,10 @@ mod tests {
         let set = train_set(&samples, &[2, 0, 1], &CellTokenizer::new(CellVocab::Nb101)).unwrap();
         assert_eq!(set.labels, vec![0.92, 0.9, 0.91]);
         // Cell 0 (a diamond) has a twin with its middle vertices swapped; cell 1 (a chain) has none.
-        assert_ne!(set.twins[1].features, set.tokens[1].features);
-        assert_eq!(set.twins[2].features, set.tokens[2].features);
-        for (cell, twin) in set.tokens.iter().zip(&set.twins) {
+        assert_ne!(set.twins[1].features, set.tokens.get(1).features);
+        assert_eq!(set.twins[2].features, set.tokens.get(2).features);
+        for (i, twin) in set.twins.iter().enumerate() {
+            let cell = set.tokens.get(i);
             assert_eq!((cell.n, cell.dim), (twin.n, twin.dim));
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::experiment::Experiment;
 use crate::fit::Selection;
+use crate::graphs::Graphs;
 use crate::metrics::{accuracy_within, kendall_tau_b, mape};
 use crate::prior::KernelPrior;
 use crate::report::{Metrics, Report};
@@ -18,7 +19,7 @@ use datasets::nnlqp::{self, LabelFile, TokenCache};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tokenizer::{GraphTokens, NetworkVocab};
+use tokenizer::NetworkVocab;
 
 /// `$NARFORMER_CACHE`, else `.narformer-cache` in the working directory.
 pub fn default_cache_dir() -> PathBuf {
@@ -31,8 +32,9 @@ pub fn default_cache_dir() -> PathBuf {
 #[derive(Debug)]
 pub struct LatencyDataset {
     pub labels: LabelFile,
-    /// One per row of `labels.rows`.
-    pub tokens: Vec<GraphTokens>,
+    /// One per row of `labels.rows` (compact when read from ONNX files: an
+    /// NNLQP-sized set would not fit in memory encoded).
+    pub tokens: Graphs,
     pub unknown_ops: BTreeMap<String, usize>,
 }
 
@@ -57,7 +59,7 @@ pub fn load_dataset(
         let data = ZooData::load(root, platform, vocab)?;
         return Ok(LatencyDataset {
             labels: data.labels,
-            tokens: data.tokens,
+            tokens: data.tokens.into(),
             unknown_ops: data.unknown_ops,
         });
     }
@@ -78,7 +80,7 @@ pub fn load_dataset(
                 for (op, n) in &compact.unknown_ops {
                     *unknown_ops.entry(op.clone()).or_default() += n;
                 }
-                tokens.push(compact.encode());
+                tokens.push(compact);
                 kept.push(row);
             }
             Err(e) if bad_rows == BadRows::Skip => {
@@ -113,7 +115,7 @@ pub fn load_dataset(
     }
     Ok(LatencyDataset {
         labels,
-        tokens,
+        tokens: tokens.into(),
         unknown_ops,
     })
 }
@@ -143,7 +145,7 @@ pub fn load_with_prior(
     let tokens = data.tokens_with_prior(&rows, network.vocab, &prior)?;
     let dataset = LatencyDataset {
         labels: data.labels,
-        tokens,
+        tokens: tokens.into(),
         unknown_ops: data.unknown_ops,
     };
     Ok((dataset, prior))
@@ -151,7 +153,7 @@ pub fn load_with_prior(
 
 pub(crate) fn eval_set(data: &LatencyDataset, indices: &[usize]) -> EvalSet {
     EvalSet {
-        tokens: indices.iter().map(|&i| data.tokens[i].clone()).collect(),
+        tokens: data.tokens.select(indices),
         labels: indices
             .iter()
             .map(|&i| data.labels.rows[i].latency_ms)
@@ -205,7 +207,7 @@ pub(crate) fn run(experiment: &Experiment, device: &Device) -> Result<Report, Tr
         experiment.train_in_run_dir(&train_set, &validation, Selection::MinimiseMape, device)?;
     let fitted = &trained.fitted;
     let started = Instant::now();
-    let scores = train::predict(&fitted.model, &test.tokens, &trained.scaling, device, 64)?;
+    let scores = train::predict_graphs(&fitted.model, &test.tokens, &trained.scaling, device, 64)?;
     let eval_seconds = started.elapsed().as_secs_f64();
     let mut table = String::from("graph_id,onnx_path,family,label,prediction\n");
     for (&i, prediction) in parts.test.iter().zip(&scores) {

@@ -22,6 +22,7 @@ pub mod config;
 mod error;
 pub mod experiment;
 pub mod fit;
+pub mod graphs;
 pub mod latency;
 pub mod loaded;
 pub mod metrics;

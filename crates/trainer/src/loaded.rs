@@ -185,7 +185,7 @@ impl LoadedRun {
         };
         let tokenizer = CellTokenizer::new(vocab(self.config.benchmark)?);
         let set = eval_set(&samples, indices, &tokenizer)?;
-        let scores = train::predict_with(
+        let scores = train::predict_graphs_with(
             &self.model,
             &self.scoring,
             &set.tokens,
@@ -284,7 +284,7 @@ impl LoadedRun {
             SplitPart::Test => &parts.test,
         };
         let set = latency::eval_set(&data, indices);
-        let scores = train::predict_with(
+        let scores = train::predict_graphs_with(
             &self.model,
             &self.scoring,
             &set.tokens,

@@ -202,12 +202,12 @@ pub fn train_and_predict(
         None => data.tokens_in(rows, vocab),
     };
     let train_set = TrainSet {
-        tokens: tokens(&parts.train)?,
+        tokens: tokens(&parts.train)?.into(),
         twins: Vec::new(),
         labels: data.latencies(&parts.train),
     };
     let validation = EvalSet {
-        tokens: tokens(&parts.validation)?,
+        tokens: tokens(&parts.validation)?.into(),
         labels: data.latencies(&parts.validation),
     };
     let trained = train::train_cells(

@@ -148,12 +148,12 @@ pub fn single_device(
             .collect::<Vec<_>>()
     };
     let train_set = TrainSet {
-        tokens: row_tokens(&parts.train),
+        tokens: row_tokens(&parts.train).into(),
         twins: Vec::new(),
         labels: data.labels(&parts.train, setting),
     };
     let validation = EvalSet {
-        tokens: row_tokens(&parts.validation),
+        tokens: row_tokens(&parts.validation).into(),
         labels: data.labels(&parts.validation, setting),
     };
     let trained = train::train_cells(
