@@ -133,12 +133,17 @@ impl Request {
         Ok(kept)
     }
 
-    /// The command the provenance line gives.
+    /// The command the provenance line gives (with its `--only` filters: a
+    /// table of some jobs says which).
     fn command(&self) -> String {
-        format!(
+        let mut command = format!(
             "cargo xtask reproduce-table {} --profile {} --seeds {}",
             self.table, self.profile, self.seeds
-        )
+        );
+        for only in &self.only {
+            command.push_str(&format!(" --only {only}"));
+        }
+        command
     }
 
     /// The markdown's directory, created, and its file stem (plots are named after it).
@@ -325,16 +330,15 @@ mod tests {
         assert!(err.contains("\"speed\"") && err.contains("accuracy, latency, zoo"));
     }
 
-    #[test]
-    fn no_seeds_is_an_error_before_any_work() {
-        let request = Request {
+    fn zoo_request(seeds: u64, only: &[&str]) -> Request {
+        Request {
             table: Table::Zoo,
             profile: Profile::Quick,
-            seeds: 0,
+            seeds,
             workers: 1,
             force: false,
             max_epochs: None,
-            only: Vec::new(),
+            only: only.iter().map(|o| o.to_string()).collect(),
             runs_dir: PathBuf::from("/nonexistent/runs"),
             out: PathBuf::from("/nonexistent/zoo.md"),
             data_dir: PathBuf::from("/nonexistent/zoo"),
@@ -342,7 +346,27 @@ mod tests {
             show_progress: false,
             exe: PathBuf::from("/nonexistent/narformer"),
             device: burn::prelude::Device::flex(),
-        };
-        assert!(matches!(reproduce(&request), Err(TableError::NoSeeds)));
+        }
+    }
+
+    #[test]
+    fn no_seeds_is_an_error_before_any_work() {
+        assert!(matches!(
+            reproduce(&zoo_request(0, &[])),
+            Err(TableError::NoSeeds)
+        ));
+    }
+
+    #[test]
+    fn the_provenance_command_names_the_only_filters() {
+        assert_eq!(
+            zoo_request(3, &[]).command(),
+            "cargo xtask reproduce-table zoo --profile quick --seeds 3"
+        );
+        assert_eq!(
+            zoo_request(3, &["v2-residual", "regression"]).command(),
+            "cargo xtask reproduce-table zoo --profile quick --seeds 3 --only v2-residual \
+             --only regression"
+        );
     }
 }
