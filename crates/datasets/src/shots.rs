@@ -92,13 +92,10 @@ mod tests {
     const B: &str = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|";
     const C: &str = "|none~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|skip_connect~2|";
 
+    /// Loads `text` from a CSV file in a directory removed afterwards.
     fn load(text: &str) -> Result<Vec<Shot>, DatasetError> {
-        let dir = std::env::temp_dir().join(format!("narformer-shots-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!(
-            "{:x}.csv",
-            text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()
-        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shots.csv");
         std::fs::write(&path, text).unwrap();
         load_nb201(&path)
     }
