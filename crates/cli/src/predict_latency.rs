@@ -40,35 +40,12 @@ pub(crate) fn predict_bundled(args: &OnnxArgs<'_>, device: &burn::prelude::Devic
             scale: calibration.map(|c| c.scale),
         });
     }
-    if let Some(note) = other_machine_note(&uncalibrated, &crate::bundled::this_cpu()) {
+    if let Some(note) =
+        crate::bundled::other_machine_note(&uncalibrated, &crate::bundled::this_cpu())
+    {
         eprintln!("{note}");
     }
     predict_latency(&runs, args)
-}
-
-/// What to tell a user whose CPU is not the one the labels of `uncalibrated`
-/// predictors were measured on: their latencies are that machine's until they
-/// are calibrated here (`None` when every one was measured on this CPU).
-fn other_machine_note(uncalibrated: &[&predictors::Predictor], cpu: &str) -> Option<String> {
-    let elsewhere: Vec<&predictors::Predictor> = uncalibrated
-        .iter()
-        .copied()
-        .filter(|p| p.card.device != cpu)
-        .collect();
-    if elsewhere.is_empty() {
-        return None;
-    }
-    let ids: Vec<&str> = elsewhere.iter().map(|p| p.id()).collect();
-    let mut devices: Vec<&str> = elsewhere.iter().map(|p| p.card.device.as_str()).collect();
-    devices.sort_unstable();
-    devices.dedup();
-    Some(format!(
-        "note: the latencies of {} are those of the CPU their labels were measured on ({}), not of \
-         this one ({cpu}); `narformer predictors calibrate` measures their reference models here (a \
-         few minutes on an idle machine) and scales their predictions to this CPU",
-        ids.join(", "),
-        devices.join("; ")
-    ))
 }
 
 /// A run that scores ONNX models: a bundled predictor's (named by its id) or
@@ -202,31 +179,4 @@ fn write_latencies(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn predictors_of_another_cpu_are_named_until_calibrated() {
-        let bundled = predictors::all().unwrap();
-        let refs: Vec<&predictors::Predictor> = bundled.iter().collect();
-        let first = refs
-            .first()
-            .expect("data/predictors is bundled into every build");
-        let note = other_machine_note(&refs, "Some Other CPU").unwrap();
-        assert!(note.contains(first.id()), "{note}");
-        assert!(note.contains(&first.card.device), "{note}");
-        assert!(note.contains("(Some Other CPU)"), "{note}");
-        assert!(note.contains("narformer predictors calibrate"), "{note}");
-        // On the labels' own CPU, or with every predictor calibrated, nothing to say.
-        let same: Vec<&predictors::Predictor> = refs
-            .iter()
-            .copied()
-            .filter(|p| p.card.device == first.card.device)
-            .collect();
-        assert_eq!(other_machine_note(&same, &first.card.device), None);
-        assert_eq!(other_machine_note(&[], "Some Other CPU"), None);
-    }
 }
