@@ -30,6 +30,18 @@ pub fn dropout<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
     input * Tensor::from_data(TensorData::new(mask, shape), &device)
 }
 
+/// A seed for the masks of one hand-written training step
+/// ([`crate::fused::StepDropout`]), from Burn's seeded generator of `device`.
+pub fn step_seed(device: &Device) -> u64 {
+    seed_from(device)
+}
+
+/// The seed of mask number `site` of a step seeded `seed`: hashed, so the
+/// sites' SplitMix64 streams do not overlap.
+pub(crate) fn mix_seed(seed: u64, site: u64) -> u64 {
+    mix(seed ^ mix(site.wrapping_mul(GAMMA)))
+}
+
 /// 64 bits from Burn's generator of `device`: two uniform draws of 2^32.
 fn seed_from(device: &Device) -> u64 {
     let halves: Vec<f32> = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), device)
@@ -44,7 +56,7 @@ fn seed_from(device: &Device) -> u64 {
 /// `n` mask values: `1 / keep` with probability `keep`, else 0. Hash `i`
 /// is SplitMix64's `i`-th output, computed from its counter directly, so the
 /// loop has no carried state and vectorises.
-fn host_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
+pub(crate) fn host_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
     let mut mask = vec![0.0f32; n];

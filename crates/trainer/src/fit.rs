@@ -118,9 +118,34 @@ pub trait Steps {
         device: &Device,
     ) -> Result<Tensor<1>, TrainError>;
 
+    /// The loss of `batch` and every parameter's gradient: Burn's autodiff of
+    /// [`Steps::loss`] unless an implementation computes them otherwise.
+    /// Without a finite loss the gradients are left empty (the loop stops).
+    fn loss_and_gradients(
+        &self,
+        model: &CellModel,
+        batch: &[usize],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<(f32, GradientsParams), TrainError> {
+        autodiff_step(self.loss(model, batch, rng, device)?, model)
+    }
+
     /// Scores of `model` (inference mode, on the plain `device`) on the
     /// validation data. Not called under [`Selection::LastStep`].
     fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError>;
+}
+
+/// A loss's value and, when it is finite, Burn's gradients of it.
+pub fn autodiff_step(
+    loss: Tensor<1>,
+    model: &CellModel,
+) -> Result<(f32, GradientsParams), TrainError> {
+    let value: f32 = loss.clone().into_scalar();
+    if !value.is_finite() {
+        return Ok((value, GradientsParams::new()));
+    }
+    Ok((value, GradientsParams::from_grads(loss.backward(), model)))
 }
 
 /// Called with each new best model (inference mode).
@@ -256,14 +281,12 @@ pub fn fit(
         }
         let mut loss_sum = 0.0f64;
         for chunk in order.chunks(batch_size) {
-            let loss = steps.loss(&model, chunk, &mut rng, &autodiff)?;
-            let value: f32 = loss.clone().into_scalar();
+            let (value, grads) = steps.loss_and_gradients(&model, chunk, &mut rng, &autodiff)?;
             if !value.is_finite() {
                 progress.abandon();
                 return Err(TrainError::Diverged { epoch, loss: value });
             }
             loss_sum += value as f64 * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(rate_at(step), model, grads);
             step += 1;
         }

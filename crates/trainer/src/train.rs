@@ -3,14 +3,17 @@
 //! [`Steps`] adapter of the one loop; label scaling; batched prediction.
 
 use crate::batcher::{Flat, Padded, forward};
-use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, fit};
+use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, autodiff_step, fit};
 use crate::graphs::Graphs;
 use crate::metrics::kendall_tau_b;
 use crate::{Objective, TrainError, TrainingConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 use model::CellModel;
-use model::fused::{CellChunk, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network};
+use model::fused::{
+    CellChunk, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network, StepDropout,
+};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -135,18 +138,15 @@ struct CellSteps<'a> {
     selection: Selection,
 }
 
-impl Steps for CellSteps<'_> {
-    fn len(&self) -> usize {
-        self.train.tokens.len()
-    }
-
-    fn loss(
+impl CellSteps<'_> {
+    /// `f` of the batch's graphs (then their twins, when the consistency
+    /// term is weighted), scaled targets and pairwise pairing (drawn from `rng`).
+    fn with_batch<T>(
         &self,
-        model: &CellModel,
         batch: &[usize],
         rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Result<Tensor<1>, TrainError> {
+        f: impl FnOnce(&[&GraphTokens], &[f32], &[i64]) -> T,
+    ) -> T {
         let b = batch.len();
         // The twins double the cost of a step: leave them out when unused.
         let with_twins = self.config.consistency_weight > 0.0;
@@ -161,14 +161,54 @@ impl Steps for CellSteps<'_> {
         let y_values: Vec<f32> = batch.iter().map(|&i| self.targets[i]).collect();
         let mut perm: Vec<i64> = (0..b as i64).collect();
         perm.shuffle(rng);
-        Ok(batch_loss(
-            self.config,
-            model,
-            &graphs,
-            &y_values,
-            &perm,
-            device,
-        ))
+        f(&graphs, &y_values, &perm)
+    }
+}
+
+impl Steps for CellSteps<'_> {
+    fn len(&self) -> usize {
+        self.train.tokens.len()
+    }
+
+    fn loss(
+        &self,
+        model: &CellModel,
+        batch: &[usize],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<Tensor<1>, TrainError> {
+        Ok(self.with_batch(batch, rng, |graphs, targets, perm| {
+            batch_loss(self.config, model, graphs, targets, perm, device)
+        }))
+    }
+
+    /// The V2 cell model on the CPU default goes through the hand-written
+    /// step ([`FusedV2Cell::train_step`]); the rest through Burn's autodiff.
+    fn loss_and_gradients(
+        &self,
+        model: &CellModel,
+        batch: &[usize],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<(f32, GradientsParams), TrainError> {
+        match model {
+            CellModel::V2(v2) if *device == Device::flex().autodiff() => {
+                let dropout = StepDropout {
+                    prob: self.config.model.dropout,
+                    seed: model::dropout::step_seed(device),
+                };
+                Ok(self.with_batch(batch, rng, |graphs, targets, perm| {
+                    let fused = FusedV2Cell::of(v2);
+                    let (value, grads) = on_padded(graphs, |chunk| {
+                        fused.train_step(chunk, Some(dropout), |predictions| {
+                            loss_and_prediction_grads(self.config, predictions, targets, perm)
+                        })
+                    });
+                    (value, grads.into_params(v2))
+                }))
+            }
+            _ => autodiff_step(self.loss(model, batch, rng, device)?, model),
+        }
     }
 
     fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError> {
@@ -267,6 +307,69 @@ pub fn batch_loss(
     } else {
         loss
     }
+}
+
+/// [`batch_loss`] on ready predictions (`[b]`, then the twins' `[b]` when
+/// the consistency term is weighted), and its gradient with respect to each
+/// prediction: the loss end of the hand-written training step. The sign of
+/// an absolute value's 0 is 0, as in Burn's autodiff.
+pub fn loss_and_prediction_grads(
+    config: &TrainingConfig,
+    predictions: &[f32],
+    targets: &[f32],
+    perm: &[i64],
+) -> (f32, Vec<f32>) {
+    let b = targets.len();
+    let mean = 1.0 / b as f32;
+    let mut grads = vec![0.0f32; predictions.len()];
+    let (pred, twins) = predictions.split_at(b);
+    let mut main = 0.0f32;
+    for ((p, y), g) in pred.iter().zip(targets).zip(&mut grads) {
+        let (term, slope) = match config.objective {
+            Objective::RatioMse => {
+                let r = p / y - 1.0;
+                (r * r, 2.0 * r / y)
+            }
+            Objective::StandardizedMse | Objective::LogErrorMse | Objective::LogMse => {
+                let r = p - y;
+                (r * r, 2.0 * r)
+            }
+        };
+        main += term;
+        *g += slope * mean;
+    }
+    let sign = |v: f32| {
+        if v > 0.0 {
+            1.0
+        } else if v < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    };
+    let pairwise_weight = config.pairwise_weight as f32;
+    let mut pairwise = 0.0f32;
+    for (i, &j) in perm.iter().enumerate() {
+        let j = j as usize;
+        let r = (pred[i] - pred[j]) - (targets[i] - targets[j]);
+        pairwise += r.abs();
+        let slope = sign(r) * pairwise_weight * mean;
+        grads[i] += slope;
+        grads[j] -= slope;
+    }
+    let mut loss = main * mean + pairwise * mean * pairwise_weight;
+    if !twins.is_empty() {
+        let weight = config.consistency_weight as f32;
+        let mut consistency = 0.0f32;
+        for (i, (t, p)) in twins.iter().zip(pred).enumerate() {
+            consistency += (t - p).abs();
+            let slope = sign(t - p) * weight * mean;
+            grads[b + i] += slope;
+            grads[i] -= slope;
+        }
+        loss += consistency * mean * weight;
+    }
+    (loss, grads)
 }
 
 /// A model made ready to score: its fused form ([`model::fused`]: the
@@ -429,7 +532,7 @@ fn predict_fused(
 }
 
 /// `forward` of `graphs` padded to one size.
-fn on_padded(graphs: &[&GraphTokens], forward: impl FnOnce(CellChunk<'_>) -> Vec<f32>) -> Vec<f32> {
+fn on_padded<T>(graphs: &[&GraphTokens], forward: impl FnOnce(CellChunk<'_>) -> T) -> T {
     let padded = Padded::of(graphs);
     forward(CellChunk {
         nodes: padded.nodes,
@@ -467,6 +570,7 @@ mod tests {
     use crate::{Benchmark, Profile};
     use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
     use model::Architecture;
+    use rand::SeedableRng;
     use tokenizer::{CellTokenizer, CellVocab};
 
     #[test]
@@ -503,6 +607,43 @@ mod tests {
                     "{architecture}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_hand_written_step_gives_burns_loss_and_gradients() {
+        let _seeded = crate::test_lock::seeded();
+        let device = Device::flex().autodiff();
+        for objective in [Objective::RatioMse, Objective::StandardizedMse] {
+            let config = tiny_config(objective);
+            let train = train_set(977);
+            let validation = EvalSet {
+                tokens: Vec::<GraphTokens>::new().into(),
+                labels: Vec::new(),
+            };
+            let steps = CellSteps {
+                config: &config,
+                train: &train,
+                targets: train.labels.iter().map(|&y| y as f32).collect(),
+                validation: &validation,
+                scaling: TargetScaling::IDENTITY,
+                selection: Selection::MaximiseKendallTau,
+            };
+            device.seed(3);
+            let model = config.model.init(&device);
+            let batch: Vec<usize> = (0..8).map(|i| i * 2 % 16).collect();
+            let pairing = || ChaCha8Rng::seed_from_u64(4);
+            let (value, ours) = steps
+                .loss_and_gradients(&model, &batch, &mut pairing(), &device)
+                .unwrap();
+            let burn_loss = steps.loss(&model, &batch, &mut pairing(), &device).unwrap();
+            let (burn_value, burn) = autodiff_step(burn_loss, &model).unwrap();
+            assert!(
+                (value - burn_value).abs() <= 1e-5 * burn_value.abs(),
+                "{objective:?}: loss {value} vs burn's {burn_value}"
+            );
+            let gap = model::fused::largest_gradient_gap(&model, &burn, &ours).unwrap();
+            assert!(gap <= 1e-4, "{objective:?}: gradients differ by {gap}");
         }
     }
 

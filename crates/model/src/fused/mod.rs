@@ -9,10 +9,12 @@
 mod network;
 mod sage;
 mod sgemm;
+mod train_step;
 mod transformer;
 
 pub use network::{FlatGraphs, FusedV2Network};
 pub use sage::FusedGnnCell;
+pub use train_step::{CellGradients, StepDropout, largest_gradient_gap};
 pub use transformer::FusedTransformerCell;
 
 use crate::v2::V2CellModel;
@@ -107,12 +109,7 @@ impl GroupLinearNorm {
         let out_width = groups * go;
         let w = &self.weight[g * gi * go..(g + 1) * gi * go];
         matmul(
-            Mat {
-                data: &x[g * gi..],
-                rows,
-                cols: gi,
-                stride: groups * gi,
-            },
+            Mat::strided(&x[g * gi..], rows, gi, groups * gi),
             Mat::dense(w, gi, go),
             &mut out[g * go..],
             out_width,

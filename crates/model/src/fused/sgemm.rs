@@ -4,14 +4,16 @@
 //! function that checks every slice against the shape first.
 #![allow(unsafe_code)]
 
-/// A row-major matrix view: `rows x cols`, row `r` starting at
-/// `r * stride` (a stride above `cols` reads columns out of a wider matrix).
+/// A matrix view: `rows x cols`, element `(r, c)` at `r * stride + c *
+/// col_stride` (a stride above `cols` reads columns out of a wider matrix;
+/// [`Mat::t`] swaps the strides to read the transpose).
 #[derive(Debug, Clone, Copy)]
 pub struct Mat<'a> {
     pub data: &'a [f32],
     pub rows: usize,
     pub cols: usize,
     pub stride: usize,
+    pub col_stride: usize,
 }
 
 impl<'a> Mat<'a> {
@@ -22,6 +24,29 @@ impl<'a> Mat<'a> {
             rows,
             cols,
             stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// `rows` rows of `cols` columns read out of a row-major matrix whose rows are `stride` long.
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, stride: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            stride,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, over the same data.
+    pub fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            stride: self.col_stride,
+            col_stride: self.stride,
         }
     }
 
@@ -29,9 +54,15 @@ impl<'a> Mat<'a> {
     fn in_bounds(&self) -> bool {
         self.rows == 0
             || self.cols == 0
-            || (self.stride >= self.cols
-                && (self.rows - 1) * self.stride + self.cols <= self.data.len())
+            || (self.rows - 1) * self.stride + (self.cols - 1) * self.col_stride < self.data.len()
     }
+}
+
+/// Whether the products run on one thread or let gemm split them over rayon's threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    One,
+    All,
 }
 
 /// `out = a x b` (or `out += a x b` with `accumulate`); `out` is row-major
@@ -41,19 +72,29 @@ impl<'a> Mat<'a> {
 /// When the shapes do not agree or a view runs past its slice: a bug in the
 /// caller, never a property of the input data.
 pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], out_stride: usize, accumulate: bool) {
+    matmul_on(a, b, out, out_stride, accumulate, Threads::One)
+}
+
+/// [`matmul`] on `threads`.
+pub fn matmul_on(
+    a: Mat<'_>,
+    b: Mat<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+    accumulate: bool,
+    threads: Threads,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
     assert!(
         a.in_bounds() && b.in_bounds(),
         "a matrix view runs past its data"
     );
-    let out_view = Mat {
-        data: out,
-        rows: m,
-        cols: n,
-        stride: out_stride,
-    };
-    assert!(out_view.in_bounds(), "the output runs past its buffer");
+    let out_view = Mat::strided(out, m, n, out_stride);
+    assert!(
+        out_stride >= n && out_view.in_bounds(),
+        "the output runs past its buffer"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -65,12 +106,17 @@ pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], out_stride: usize, accumu
         }
         return;
     }
-    // SAFETY: the asserts above check that `a` (m x k, row stride a.stride),
-    // `b` (k x n, row stride b.stride) and `out` (m x n, row stride
-    // out_stride) lie inside their slices, with strides at least their widths
-    // so rows do not overlap; `out` is borrowed mutably, so it aliases neither
-    // input; gemm reads and writes only the elements those shapes and strides
-    // name, on this thread (`Parallelism::None`).
+    let parallelism = match threads {
+        Threads::One => gemm::Parallelism::None,
+        Threads::All => gemm::Parallelism::Rayon(0),
+    };
+    // SAFETY: the asserts above check that every element `a` (m x k) and `b`
+    // (k x n) name through their strides lies inside their slices, and that
+    // `out` (m x n, unit column stride, row stride out_stride >= n, so no two
+    // elements share an address) lies inside its own; `out` is borrowed
+    // mutably, so it aliases neither input, and the borrows outlive the call;
+    // gemm reads and writes only the elements those shapes and strides name
+    // (its rayon threads, when asked for, write disjoint blocks of `out`).
     unsafe {
         gemm::gemm(
             m,
@@ -81,17 +127,17 @@ pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], out_stride: usize, accumu
             out_stride as isize,
             accumulate,
             a.data.as_ptr(),
-            1,
+            a.col_stride as isize,
             a.stride as isize,
             b.data.as_ptr(),
-            1,
+            b.col_stride as isize,
             b.stride as isize,
             1.0,
             1.0,
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
@@ -111,13 +157,21 @@ mod tests {
             (false, [-1.0, 7.5, -1.0, 18.0]),
             (true, [-2.0, 15.0, -2.0, 36.0]),
         ] {
-            let a_view = Mat {
-                data: &a,
-                rows: 2,
-                cols: 3,
-                stride: 4,
-            };
+            let a_view = Mat::strided(&a, 2, 3, 4);
             matmul(a_view, Mat::dense(&b, 3, 2), &mut out, 2, accumulate);
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn transposed_views_read_the_transpose() {
+        // a: 2 x 3; a^T a is 3 x 3, on both thread settings.
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let expected = [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0];
+        for threads in [Threads::One, Threads::All] {
+            let mut out = [0.0f32; 9];
+            let view = Mat::dense(&a, 2, 3);
+            matmul_on(view.t(), view, &mut out, 3, false, threads);
             assert_eq!(out, expected);
         }
     }

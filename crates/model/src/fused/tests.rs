@@ -7,7 +7,7 @@ use burn::tensor::{Distribution, TensorData};
 /// A V2 cell model whose every parameter is random (the defaults would
 /// leave the FFN at a 1e-4 layer scale and its norms at identity, hiding
 /// mistakes there).
-fn random_model(
+pub(super) fn random_model(
     d_input: usize,
     hidden: usize,
     layers: usize,
@@ -43,7 +43,12 @@ fn random_model(
 }
 
 /// `cells` random graphs of `real[c]` nodes padded to `n`, with garbage in the pads.
-fn random_chunk(cells: usize, n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+pub(super) fn random_chunk(
+    cells: usize,
+    n: usize,
+    d: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut next = crate::test_noise::uniform(seed);
     let (mut tokens, mut adjacency, mut mask) = (
         vec![0.0; cells * n * d],

@@ -1,0 +1,93 @@
+//! The hand-written training step against Burn's autodiff, on random weights.
+
+use super::*;
+use crate::GraphBatch;
+use crate::fused::tests::{random_chunk, random_model};
+use burn::tensor::TensorData;
+
+/// Burn's loss `sum_i c_i p_i` on a random chunk and its gradients, and the
+/// hand-written step's, for `model` (built on an autodiff device, no dropout).
+fn both_gradients(model: &V2CellModel, seed: u64) -> (GradientsParams, GradientsParams) {
+    let device = Device::flex().autodiff();
+    let (n, cells, d) = (7, 9, 12);
+    let (tokens, adjacency, mask) = random_chunk(cells, n, d, seed);
+    let weights: Vec<f32> = (0..cells).map(|i| 0.5 + i as f32 * 0.25).collect();
+    let batch = GraphBatch {
+        tokens: Tensor::from_data(TensorData::new(tokens.clone(), [cells, n, d]), &device),
+        adjacency: Tensor::from_data(TensorData::new(adjacency.clone(), [cells, n, n]), &device),
+        mask: Tensor::from_data(TensorData::new(mask.clone(), [cells, n]), &device),
+        statics: None,
+    };
+    let c = Tensor::<1>::from_data(TensorData::new(weights.clone(), [cells]), &device);
+    let burn_loss = (model.forward(batch) * c).sum();
+    let burn_value: f32 = burn_loss.clone().into_scalar();
+    let burn = GradientsParams::from_grads(burn_loss.backward(), model);
+    let chunk = CellChunk {
+        nodes: n,
+        tokens: &tokens,
+        adjacency: &adjacency,
+        mask: &mask,
+    };
+    let (value, grads) = FusedV2Cell::of(model).train_step(chunk, None, |p| {
+        let loss = p.iter().zip(&weights).map(|(p, c)| p * c).sum();
+        (loss, weights.clone())
+    });
+    assert!(
+        (value - burn_value).abs() <= 1e-5 * burn_value.abs().max(1.0),
+        "loss {value} vs burn's {burn_value}"
+    );
+    (burn, grads.into_params(model))
+}
+
+#[test]
+fn the_step_computes_burns_gradients() {
+    let _seeded = crate::test_lock::seeded();
+    let device = Device::flex().autodiff();
+    for (seed, positive, layers) in [(1u64, true, 3), (2, false, 2)] {
+        device.seed(seed);
+        let model = random_model(12, 16, layers, positive, &device);
+        let (burn, ours) = both_gradients(&model, seed);
+        let gap = largest_gradient_gap(&model, &burn, &ours).unwrap();
+        assert!(gap <= 1e-4, "seed {seed}: gradients differ by {gap}");
+    }
+}
+
+#[test]
+fn dropout_is_seeded_and_changes_the_gradients() {
+    let _seeded = crate::test_lock::seeded();
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let model = random_model(12, 16, 2, true, &device);
+    let fused = FusedV2Cell::of(&model);
+    let (n, cells) = (7, 6);
+    let (tokens, adjacency, mask) = random_chunk(cells, n, 12, 5);
+    let chunk = CellChunk {
+        nodes: n,
+        tokens: &tokens,
+        adjacency: &adjacency,
+        mask: &mask,
+    };
+    let step = |dropout| {
+        let (_, grads) = fused.train_step(chunk, dropout, |p| (p.iter().sum(), vec![1.0; p.len()]));
+        grads.into_params(&model)
+    };
+    let flat = |grads: GradientsParams| -> Vec<f32> {
+        let id = model.fusion_hidden.weight.id;
+        grads
+            .get::<2>(id)
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap()
+    };
+    let seeded = |seed| Some(StepDropout { prob: 0.3, seed });
+    let first = flat(step(seeded(9)));
+    assert_eq!(
+        first,
+        flat(step(seeded(9))),
+        "the same seed gives the same step"
+    );
+    assert_ne!(first, flat(step(seeded(10))));
+    assert_ne!(first, flat(step(None)));
+    assert!(first.iter().all(|v| v.is_finite()));
+}
