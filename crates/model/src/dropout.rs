@@ -56,14 +56,29 @@ fn seed_from(device: &Device) -> u64 {
 /// `n` mask values: `1 / keep` with probability `keep`, else 0. Hash `i`
 /// is SplitMix64's `i`-th output, computed from its counter directly, so the
 /// loop has no carried state and vectorises.
-pub(crate) fn host_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
+fn host_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
+    host_mask_range(0, n, keep, seed)
+}
+
+/// Elements `start..start + len` of the mask [`host_mask`] draws from
+/// `seed`: a part of a batch draws its own stretch, the same values
+/// whatever the split.
+pub(crate) fn host_mask_range(start: usize, len: usize, keep: f64, seed: u64) -> Vec<f32> {
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
-    let mut mask = vec![0.0f32; n];
-    for (i, pair) in mask.chunks_mut(2).enumerate() {
-        let bits = mix(seed.wrapping_add((i as u64 + 1).wrapping_mul(GAMMA)));
+    let value = |half: u64| if half < threshold { scale } else { 0.0 };
+    let bits = |pair: usize| mix(seed.wrapping_add((pair as u64 + 1).wrapping_mul(GAMMA)));
+    let mut mask = vec![0.0f32; len];
+    // An odd start takes the upper half of its pair first.
+    let skip = (start % 2).min(len);
+    if skip == 1 {
+        mask[0] = value(bits(start / 2) >> 32);
+    }
+    let first_pair = start.div_ceil(2);
+    for (i, pair) in mask[skip..].chunks_mut(2).enumerate() {
+        let bits = bits(first_pair + i);
         for (m, half) in pair.iter_mut().zip([bits & 0xffff_ffff, bits >> 32]) {
-            *m = if half < threshold { scale } else { 0.0 };
+            *m = value(half);
         }
     }
     mask
@@ -92,6 +107,18 @@ mod tests {
         let scale = (1.0f64 / 0.9) as f32;
         assert!(mask.iter().all(|&m| m == 0.0 || m == scale));
         assert_ne!(host_mask(64, 0.5, 1), host_mask(64, 0.5, 2));
+    }
+
+    #[test]
+    fn a_stretch_of_the_mask_is_the_whole_masks_stretch() {
+        let whole = host_mask(101, 0.5, 11);
+        for (start, len) in [(0, 101), (1, 7), (2, 50), (37, 64), (100, 1), (5, 0)] {
+            assert_eq!(
+                host_mask_range(start, len, 0.5, 11),
+                whole[start..start + len],
+                "{start}..+{len}"
+            );
+        }
     }
 
     #[test]

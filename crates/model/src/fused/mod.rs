@@ -480,6 +480,20 @@ pub struct CellChunk<'a> {
     pub mask: &'a [f32],
 }
 
+impl CellChunk<'_> {
+    /// The cells `range` of the chunk.
+    pub fn cells(&self, range: std::ops::Range<usize>) -> Self {
+        let n = self.nodes;
+        let d = self.tokens.len() / self.mask.len().max(1);
+        CellChunk {
+            nodes: n,
+            tokens: &self.tokens[range.start * n * d..range.end * n * d],
+            adjacency: &self.adjacency[range.start * n * n..range.end * n * n],
+            mask: &self.mask[range.start * n..range.end * n],
+        }
+    }
+}
+
 impl FusedV2Cell {
     pub fn of(model: &V2CellModel) -> Self {
         let head = &model.head;

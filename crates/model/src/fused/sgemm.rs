@@ -58,13 +58,6 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Whether the products run on one thread or let gemm split them over rayon's threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Threads {
-    One,
-    All,
-}
-
 /// `out = a x b` (or `out += a x b` with `accumulate`); `out` is row-major
 /// `a.rows x b.cols` with row stride `out_stride`.
 ///
@@ -72,18 +65,6 @@ pub enum Threads {
 /// When the shapes do not agree or a view runs past its slice: a bug in the
 /// caller, never a property of the input data.
 pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], out_stride: usize, accumulate: bool) {
-    matmul_on(a, b, out, out_stride, accumulate, Threads::One)
-}
-
-/// [`matmul`] on `threads`.
-pub fn matmul_on(
-    a: Mat<'_>,
-    b: Mat<'_>,
-    out: &mut [f32],
-    out_stride: usize,
-    accumulate: bool,
-    threads: Threads,
-) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
     assert!(
@@ -106,17 +87,13 @@ pub fn matmul_on(
         }
         return;
     }
-    let parallelism = match threads {
-        Threads::One => gemm::Parallelism::None,
-        Threads::All => gemm::Parallelism::Rayon(0),
-    };
     // SAFETY: the asserts above check that every element `a` (m x k) and `b`
     // (k x n) name through their strides lies inside their slices, and that
     // `out` (m x n, unit column stride, row stride out_stride >= n, so no two
     // elements share an address) lies inside its own; `out` is borrowed
     // mutably, so it aliases neither input, and the borrows outlive the call;
-    // gemm reads and writes only the elements those shapes and strides name
-    // (its rayon threads, when asked for, write disjoint blocks of `out`).
+    // gemm reads and writes only the elements those shapes and strides name,
+    // on this thread (`Parallelism::None`).
     unsafe {
         gemm::gemm(
             m,
@@ -137,7 +114,7 @@ pub fn matmul_on(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }
@@ -165,15 +142,12 @@ mod tests {
 
     #[test]
     fn transposed_views_read_the_transpose() {
-        // a: 2 x 3; a^T a is 3 x 3, on both thread settings.
+        // a: 2 x 3; a^T a is 3 x 3.
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let expected = [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0];
-        for threads in [Threads::One, Threads::All] {
-            let mut out = [0.0f32; 9];
-            let view = Mat::dense(&a, 2, 3);
-            matmul_on(view.t(), view, &mut out, 3, false, threads);
-            assert_eq!(out, expected);
-        }
+        let mut out = [0.0f32; 9];
+        let view = Mat::dense(&a, 2, 3);
+        matmul(view.t(), view, &mut out, 3, false);
+        assert_eq!(out, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
     }
 
     #[test]

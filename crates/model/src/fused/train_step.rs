@@ -7,11 +7,12 @@
 //! stays the definition: the gradients must equal its autodiff's (tested on
 //! random weights), and its optimiser applies them.
 
-use super::sgemm::{Mat, Threads, matmul_on};
+use super::on_parts;
+use super::sgemm::{Mat, matmul};
 use super::{
     CellChunk, Dense, FusedV2Cell, GroupLinearNorm, Layer, NORM_EPS, dot, lane_sum, sigmoid,
 };
-use crate::dropout::{host_mask, mix_seed};
+use crate::dropout::{host_mask_range, mix_seed};
 use crate::v2::V2CellModel;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -26,18 +27,28 @@ pub struct StepDropout {
     pub seed: u64,
 }
 
-/// Draws the step's masks, one site after another.
+/// Draws one part's masks, one site after another. A site's mask over the
+/// whole step is one stream; a part draws its cells' stretch of it.
 struct Masks {
     dropout: Option<StepDropout>,
+    /// The part's first cell in the step.
+    first_cell: usize,
     site: u64,
 }
 
 impl Masks {
-    /// The next site's mask of `n` elements (`1 / keep` or 0); `None` without dropout.
-    fn next(&mut self, n: usize) -> Option<Vec<f32>> {
+    /// The next site's mask (`1 / keep` or 0) for `cells` cells of
+    /// `rows_per_cell` rows of `width`; `None` without dropout.
+    fn next(&mut self, rows_per_cell: usize, width: usize, cells: usize) -> Option<Vec<f32>> {
         let d = self.dropout.filter(|d| d.prob > 0.0)?;
         self.site += 1;
-        Some(host_mask(n, 1.0 - d.prob, mix_seed(d.seed, self.site)))
+        let per_cell = rows_per_cell * width;
+        Some(host_mask_range(
+            self.first_cell * per_cell,
+            cells * per_cell,
+            1.0 - d.prob,
+            mix_seed(d.seed, self.site),
+        ))
     }
 
     /// The scale of kept elements (1 without dropout).
@@ -49,10 +60,11 @@ impl Masks {
     }
 }
 
-/// `out (+)= a b`, `out` row-major with `b.cols` columns, split over the cores by gemm.
+/// `out (+)= a b`, `out` row-major with `b.cols` columns (on this thread:
+/// the step runs one part of the cells per core).
 fn product(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], accumulate: bool) {
     let width = b.cols;
-    matmul_on(a, b, out, width, accumulate, Threads::All);
+    matmul(a, b, out, width, accumulate);
 }
 
 /// `x W + b` for `rows` rows of `x`.
@@ -254,13 +266,12 @@ fn group_forward(
     let width = groups * go;
     let mut hat = vec![0.0f32; rows * width];
     for g in 0..groups {
-        matmul_on(
+        matmul(
             Mat::strided(&x[g * gi..], rows, gi, groups * gi),
             Mat::dense(&layer.weight[g * gi * go..(g + 1) * gi * go], gi, go),
             &mut hat[g * go..],
             width,
             false,
-            Threads::All,
         );
     }
     add_bias(&mut hat, &layer.bias);
@@ -319,22 +330,14 @@ fn group_backward(
     for g in 0..groups {
         let dy = Mat::strided(&d[g * go..], rows, go, width);
         let weight = Mat::dense(&layer.weight[g * gi * go..(g + 1) * gi * go], gi, go);
-        matmul_on(
+        matmul(
             Mat::strided(&x[g * gi..], rows, gi, groups * gi).t(),
             dy,
             &mut grad.weight[g * gi * go..(g + 1) * gi * go],
             go,
             true,
-            Threads::All,
         );
-        matmul_on(
-            dy,
-            weight.t(),
-            &mut dx[g * gi..],
-            groups * gi,
-            false,
-            Threads::All,
-        );
+        matmul(dy, weight.t(), &mut dx[g * gi..], groups * gi, false);
     }
     dx
 }
@@ -487,10 +490,9 @@ impl Layer {
             *norm = raw.max(1e-12);
             row.iter_mut().for_each(|v| *v /= *norm);
         }
-        let mut x: Vec<f32> = unit.iter().map(|v| v.max(0.0)).collect();
-        if let Some(mask) = masks.next(x.len()) {
-            x.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
-        }
+        let cells = rows / n;
+        let mut x = unit.clone();
+        relu_dropout(&mut x, masks.next(n, h, cells));
         // x + gamma * FFN(LN(x))
         let mut ln_hat = x.clone();
         let mut ln_out = vec![0.0f32; rows * h];
@@ -505,12 +507,10 @@ impl Layer {
         }
         let g = self.groups;
         let (mut wide, up) = group_forward(&self.up, g, &ln_out, rows);
-        wide.iter_mut().for_each(|v| *v = v.max(0.0));
-        if let Some(mask) = masks.next(wide.len()) {
-            wide.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
-        }
+        let wide_width = wide.len() / rows.max(1);
+        relu_dropout(&mut wide, masks.next(n, wide_width, cells));
         let (mut ffn, down) = group_forward(&self.down, g, &wide, rows);
-        let down_mask = masks.next(ffn.len()).unwrap_or_default();
+        let down_mask = masks.next(n, h, cells).unwrap_or_default();
         if !down_mask.is_empty() {
             ffn.iter_mut().zip(&down_mask).for_each(|(v, m)| *v *= m);
         }
@@ -720,6 +720,70 @@ pub struct CellGradients {
 }
 
 impl CellGradients {
+    /// Adds another part's gradients.
+    fn add(&mut self, other: &CellGradients) {
+        let mut ours = self.buffers_mut();
+        for (into, from) in ours.iter_mut().zip(other.buffers()) {
+            into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+        }
+    }
+
+    /// Every gradient buffer, in one fixed order.
+    fn buffers(&self) -> Vec<&[f32]> {
+        let mut out: Vec<&[f32]> = Vec::new();
+        for l in &self.layers {
+            for dense in [&l.degree_gate, &l.qk, &l.neighbour, &l.root] {
+                out.extend([&dense.weight[..], &dense.bias[..]]);
+            }
+            out.extend([&l.norm.gamma[..], &l.norm.beta[..], &l.layer_scale[..]]);
+            for g in [&l.up, &l.down] {
+                out.extend([
+                    &g.weight[..],
+                    &g.bias[..],
+                    &g.norm.gamma[..],
+                    &g.norm.beta[..],
+                ]);
+            }
+        }
+        for dense in [&self.fusion_hidden, &self.fusion_out]
+            .into_iter()
+            .chain(&self.head)
+        {
+            out.extend([&dense.weight[..], &dense.bias[..]]);
+        }
+        out
+    }
+
+    /// [`Self::buffers`], writable.
+    fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> = Vec::new();
+        for l in &mut self.layers {
+            for dense in [&mut l.degree_gate, &mut l.qk, &mut l.neighbour, &mut l.root] {
+                out.extend([&mut dense.weight[..], &mut dense.bias[..]]);
+            }
+            out.extend([
+                &mut l.norm.gamma[..],
+                &mut l.norm.beta[..],
+                &mut l.layer_scale[..],
+            ]);
+            for g in [&mut l.up, &mut l.down] {
+                out.extend([
+                    &mut g.weight[..],
+                    &mut g.bias[..],
+                    &mut g.norm.gamma[..],
+                    &mut g.norm.beta[..],
+                ]);
+            }
+        }
+        for dense in [&mut self.fusion_hidden, &mut self.fusion_out]
+            .into_iter()
+            .chain(&mut self.head)
+        {
+            out.extend([&mut dense.weight[..], &mut dense.bias[..]]);
+        }
+        out
+    }
+
     /// The gradients keyed by `model`'s parameter ids, for Burn's optimiser.
     /// `model` must be the one the step's weights were copied from.
     pub fn into_params(self, model: &V2CellModel) -> GradientsParams {
@@ -737,11 +801,32 @@ impl CellGradients {
     }
 }
 
+/// What the forward pass over one part of a step's cells keeps.
+#[derive(Debug)]
+struct PartForward {
+    caches: Vec<LayerCache>,
+    /// Real nodes per cell (at least 1), `[cells]`.
+    counts: Vec<f32>,
+    /// Each layer's masked node mean per cell, `[cells, layers * hidden]`.
+    means: Vec<f32>,
+    fused_hidden: Vec<f32>,
+    /// `sigmoid` of the fusion's output, `[cells, layers]`.
+    gates: Vec<f32>,
+    embedding: Vec<f32>,
+    /// The head's two hidden activations and its output before the softplus.
+    a1: Vec<f32>,
+    a2: Vec<f32>,
+    z: Vec<f32>,
+}
+
 impl FusedV2Cell {
     /// One training step: the predictions for the chunk's cells (as
     /// [`V2CellModel::forward`] in training mode), `loss` of them (the loss
     /// and its gradient with respect to each prediction), and the gradient of
-    /// that loss with respect to every parameter.
+    /// that loss with respect to every parameter. The cells are split into
+    /// one part per core, each part's forward and backward pass on a thread
+    /// of its own (the loss reads all the predictions between them); the
+    /// dropout masks do not depend on the split.
     ///
     /// # Shapes
     /// - chunk: as [`CellChunk`]; `loss` reads `[cells]` predictions and returns `[cells]` gradients
@@ -751,23 +836,79 @@ impl FusedV2Cell {
         dropout: Option<StepDropout>,
         loss: impl FnOnce(&[f32]) -> (f32, Vec<f32>),
     ) -> (f32, CellGradients) {
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        self.train_step_in_parts(chunk, dropout, loss, threads)
+    }
+
+    /// [`Self::train_step`] with the cells split into (at most) `parts` parts.
+    fn train_step_in_parts(
+        &self,
+        chunk: CellChunk<'_>,
+        dropout: Option<StepDropout>,
+        loss: impl FnOnce(&[f32]) -> (f32, Vec<f32>),
+        parts: usize,
+    ) -> (f32, CellGradients) {
+        let n = chunk.nodes.max(1);
+        let cells = chunk.mask.len() / n;
+        let per = cells.div_ceil(parts.min(cells).max(1)).max(1);
+        let parts: Vec<(usize, CellChunk<'_>)> = (0..cells)
+            .step_by(per)
+            .map(|first| (first, chunk.cells(first..(first + per).min(cells))))
+            .collect();
+        let forwards = on_parts(parts.clone(), |(first, part)| {
+            let mut masks = Masks {
+                dropout,
+                first_cell: first,
+                site: 0,
+            };
+            self.forward_part(part, &mut masks)
+        });
+        let predictions: Vec<f32> = forwards
+            .iter()
+            .flat_map(|(predictions, _)| predictions.iter().copied())
+            .collect();
+        let (value, d_pred) = loss(&predictions);
+        let kept = Masks {
+            dropout,
+            first_cell: 0,
+            site: 0,
+        }
+        .scale();
+        let work: Vec<_> = parts
+            .into_iter()
+            .zip(forwards)
+            .map(|((first, part), (_, forward))| (first, part, forward))
+            .collect();
+        let mut grads = on_parts(work, |(first, part, forward)| {
+            let cells = forward.counts.len();
+            self.backward_part(part, forward, &d_pred[first..first + cells], kept)
+        })
+        .into_iter();
+        let mut total = grads.next().expect("a step has at least one part");
+        for part in grads {
+            total.add(&part);
+        }
+        (value, total)
+    }
+
+    /// The forward pass over one part's cells: their predictions and what
+    /// [`Self::backward_part`] reads.
+    fn forward_part(&self, chunk: CellChunk<'_>, masks: &mut Masks) -> (Vec<f32>, PartForward) {
         let n = chunk.nodes.max(1);
         let cells = chunk.mask.len() / n;
         let layers = self.layers.len();
         let hidden = self.layers.first().map_or(0, |l| l.hidden);
-        let mut masks = Masks { dropout, site: 0 };
-        let kept = masks.scale();
         let counts: Vec<f32> = chunk
             .mask
             .chunks_exact(n)
             .map(|m| m.iter().sum::<f32>().max(1.0))
             .collect();
-        // Forward: the layers, each one's masked node mean per cell.
+        // The layers, each one's masked node mean per cell.
         let mut x = chunk.tokens.to_vec();
         let mut caches = Vec::with_capacity(layers);
         let mut means = vec![0.0f32; cells * layers * hidden];
         for (l, layer) in self.layers.iter().enumerate() {
-            let (y, cache) = layer.train_forward(x, &chunk, &mut masks);
+            let (y, cache) = layer.train_forward(x, &chunk, masks);
             x = y;
             caches.push(cache);
             for cell in 0..cells {
@@ -800,9 +941,9 @@ impl FusedV2Cell {
         // The head: two dropout(relu) layers and a linear one.
         let [first, second, last] = &self.head;
         let mut a1 = dense_forward(first, &embedding, cells);
-        relu_dropout(&mut a1, &mut masks);
+        relu_dropout(&mut a1, masks.next(1, first.d_out, cells));
         let mut a2 = dense_forward(second, &a1, cells);
-        relu_dropout(&mut a2, &mut masks);
+        relu_dropout(&mut a2, masks.next(1, second.d_out, cells));
         let z = dense_forward(last, &a2, cells);
         let predictions: Vec<f32> = if self.positive_output {
             z.iter()
@@ -814,9 +955,46 @@ impl FusedV2Cell {
         } else {
             z.clone()
         };
-        let (value, d_pred) = loss(&predictions);
+        let forward = PartForward {
+            caches,
+            counts,
+            means,
+            fused_hidden,
+            gates,
+            embedding,
+            a1,
+            a2,
+            z,
+        };
+        (predictions, forward)
+    }
 
-        // Backward, head first.
+    /// The backward pass over one part's cells, given the loss's gradient
+    /// with respect to their predictions (`[cells]`).
+    fn backward_part(
+        &self,
+        chunk: CellChunk<'_>,
+        forward: PartForward,
+        d_pred: &[f32],
+        kept: f32,
+    ) -> CellGradients {
+        let n = chunk.nodes.max(1);
+        let cells = forward.counts.len();
+        let layers = self.layers.len();
+        let hidden = self.layers.first().map_or(0, |l| l.hidden);
+        let PartForward {
+            caches,
+            counts,
+            means,
+            fused_hidden,
+            gates,
+            embedding,
+            a1,
+            a2,
+            z,
+        } = forward;
+        // The head, last layer first.
+        let [first, second, last] = &self.head;
         let mut head = [
             DenseGrad::zeros(first),
             DenseGrad::zeros(second),
@@ -830,7 +1008,7 @@ impl FusedV2Cell {
                 .map(|(dp, v)| -dp * sigmoid(-v))
                 .collect()
         } else {
-            d_pred
+            d_pred.to_vec()
         };
         head[2].add(&a2, &d_z, cells);
         let mut d_a2 = vec![0.0f32; cells * second.d_out];
@@ -888,20 +1066,19 @@ impl FusedV2Cell {
             d_x =
                 self.layers[l].backward(&caches[l], &dy, &chunk, kept, &mut layer_grads[l], l > 0);
         }
-        let grads = CellGradients {
+        CellGradients {
             layers: layer_grads,
             fusion_hidden,
             fusion_out,
             head,
-        };
-        (value, grads)
+        }
     }
 }
 
-/// `dropout(relu(x))` in place.
-fn relu_dropout(x: &mut [f32], masks: &mut Masks) {
+/// `dropout(relu(x))` in place (`mask`: none without dropout).
+fn relu_dropout(x: &mut [f32], mask: Option<Vec<f32>>) {
     x.iter_mut().for_each(|v| *v = v.max(0.0));
-    if let Some(mask) = masks.next(x.len()) {
+    if let Some(mask) = mask {
         x.iter_mut().zip(&mask).for_each(|(v, m)| *v *= m);
     }
 }

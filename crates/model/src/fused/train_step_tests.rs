@@ -91,3 +91,44 @@ fn dropout_is_seeded_and_changes_the_gradients() {
     assert_ne!(first, flat(step(None)));
     assert!(first.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn the_split_over_cores_changes_nothing_but_summation_order() {
+    let _seeded = crate::test_lock::seeded();
+    let device = Device::flex().autodiff();
+    device.seed(6);
+    let model = random_model(12, 16, 2, true, &device);
+    let fused = FusedV2Cell::of(&model);
+    let (n, cells) = (7, 9);
+    let (tokens, adjacency, mask) = random_chunk(cells, n, 12, 6);
+    let chunk = CellChunk {
+        nodes: n,
+        tokens: &tokens,
+        adjacency: &adjacency,
+        mask: &mask,
+    };
+    let dropout = Some(StepDropout { prob: 0.3, seed: 4 });
+    let step = |parts| {
+        let mut seen = Vec::new();
+        let (value, grads) = fused.train_step_in_parts(
+            chunk,
+            dropout,
+            |p| {
+                seen = p.to_vec();
+                (
+                    p.iter().sum(),
+                    (0..p.len()).map(|i| i as f32 - 3.0).collect(),
+                )
+            },
+            parts,
+        );
+        (value, seen, grads.into_params(&model))
+    };
+    let (value, predictions, whole) = step(1);
+    for parts in [2, 4, 9] {
+        let (v, p, grads) = step(parts);
+        assert_eq!((v, &p), (value, &predictions), "{parts} parts");
+        let gap = largest_gradient_gap(&model, &whole, &grads).unwrap();
+        assert!(gap <= 1e-5, "{parts} parts: gradients differ by {gap}");
+    }
+}
