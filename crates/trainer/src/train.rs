@@ -138,6 +138,12 @@ struct CellSteps<'a> {
     selection: Selection,
 }
 
+/// A model with a hand-written training step, its weights copied out.
+enum ByHand<'m> {
+    Cell(FusedV2Cell, &'m model::v2::V2CellModel),
+    Network(FusedV2Network, &'m model::network::V2NetworkModel),
+}
+
 impl CellSteps<'_> {
     /// `f` of the batch's graphs (then their twins, when the consistency
     /// term is weighted), scaled targets and pairwise pairing (drawn from `rng`).
@@ -182,8 +188,10 @@ impl Steps for CellSteps<'_> {
         }))
     }
 
-    /// The V2 cell model on the CPU default goes through the hand-written
-    /// step ([`FusedV2Cell::train_step`]); the rest through Burn's autodiff.
+    /// The V2 models on the CPU default go through the hand-written steps
+    /// ([`FusedV2Cell::train_step`], [`FusedV2Network::train_step`]); the
+    /// rest (the baselines, multi-setting models, other backends) through
+    /// Burn's autodiff.
     fn loss_and_gradients(
         &self,
         model: &CellModel,
@@ -191,24 +199,39 @@ impl Steps for CellSteps<'_> {
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<(f32, GradientsParams), TrainError> {
-        match model {
-            CellModel::V2(v2) if *device == Device::flex().autodiff() => {
-                let dropout = StepDropout {
-                    prob: self.config.model.dropout,
-                    seed: model::dropout::step_seed(device),
-                };
-                Ok(self.with_batch(batch, rng, |graphs, targets, perm| {
-                    let fused = FusedV2Cell::of(v2);
-                    let (value, grads) = on_padded(graphs, |chunk| {
-                        fused.train_step(chunk, Some(dropout), |predictions| {
-                            loss_and_prediction_grads(self.config, predictions, targets, perm)
-                        })
-                    });
-                    (value, grads.into_params(v2))
-                }))
+        let by_hand = match model {
+            _ if *device != Device::flex().autodiff() => None,
+            CellModel::V2(v2) => Some(ByHand::Cell(FusedV2Cell::of(v2), v2)),
+            CellModel::V2Network(network) => FusedV2Network::of(network)
+                .filter(FusedV2Network::trains_by_hand)
+                .map(|fused| ByHand::Network(fused, network)),
+            _ => None,
+        };
+        let Some(by_hand) = by_hand else {
+            return autodiff_step(self.loss(model, batch, rng, device)?, model);
+        };
+        let dropout = Some(StepDropout {
+            prob: self.config.model.dropout,
+            seed: model::dropout::step_seed(device),
+        });
+        let step = self.with_batch(batch, rng, |graphs, targets, perm| {
+            let loss = |predictions: &[f32]| {
+                loss_and_prediction_grads(self.config, predictions, targets, perm)
+            };
+            match by_hand {
+                ByHand::Cell(fused, v2) => {
+                    let (value, grads) =
+                        on_padded(graphs, |chunk| fused.train_step(chunk, dropout, loss));
+                    Some((value, grads.into_params(v2)))
+                }
+                ByHand::Network(fused, network) => {
+                    let flat = Flat::of(graphs);
+                    let (value, grads) = fused.train_step(flat.view(), dropout, loss)?;
+                    Some((value, grads.into_params(network)))
+                }
             }
-            _ => autodiff_step(self.loss(model, batch, rng, device)?, model),
-        }
+        });
+        step.ok_or_else(|| TrainError::InvalidConfig("no hand-written step for this model".into()))
     }
 
     fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError> {
@@ -644,6 +667,64 @@ mod tests {
             );
             let gap = model::fused::largest_gradient_gap(&model, &burn, &ours).unwrap();
             assert!(gap <= 1e-4, "{objective:?}: gradients differ by {gap}");
+        }
+    }
+
+    #[test]
+    fn the_hand_written_network_step_gives_burns_loss_and_gradients() {
+        use graph_ir::networks::nb201_network;
+        use tokenizer::{NetworkTokenizer, NetworkVocab};
+        let _seeded = crate::test_lock::seeded();
+        let device = Device::flex().autodiff();
+        let tokenizer = NetworkTokenizer::new(NetworkVocab::Nnlqp);
+        let graphs: Vec<GraphTokens> = (0..6)
+            .map(|k| tokenizer.tokenize(&nb201_network(&Nb201Cell::from_index(k * 2_311), 1), 1))
+            .collect();
+        for readout in [model::Readout::Sum, model::Readout::Additive] {
+            let mut config = TrainingConfig::latency(Profile::Quick, 0, NetworkVocab::Nnlqp);
+            config.model = config
+                .model
+                .with_hidden(16)
+                .with_groups(4)
+                .with_readout(readout);
+            config.objective = if readout == model::Readout::Sum {
+                Objective::RatioMse
+            } else {
+                Objective::LogMse
+            };
+            config.pairwise_weight = 0.1;
+            let train = TrainSet {
+                tokens: graphs.clone().into(),
+                twins: graphs.clone(),
+                labels: (0..6).map(|k| 1.0 + k as f64 * 0.3).collect(),
+            };
+            let validation = EvalSet {
+                tokens: Vec::<GraphTokens>::new().into(),
+                labels: Vec::new(),
+            };
+            let steps = CellSteps {
+                config: &config,
+                train: &train,
+                targets: train.labels.iter().map(|&y| y as f32).collect(),
+                validation: &validation,
+                scaling: TargetScaling::IDENTITY,
+                selection: Selection::MinimiseMape,
+            };
+            device.seed(3);
+            let model = config.model.init(&device);
+            let batch = [4, 0, 5, 2];
+            let pairing = || ChaCha8Rng::seed_from_u64(4);
+            let (value, ours) = steps
+                .loss_and_gradients(&model, &batch, &mut pairing(), &device)
+                .unwrap();
+            let burn_loss = steps.loss(&model, &batch, &mut pairing(), &device).unwrap();
+            let (burn_value, burn) = autodiff_step(burn_loss, &model).unwrap();
+            assert!(
+                (value - burn_value).abs() <= 1e-5 * burn_value.abs(),
+                "{readout:?}: loss {value} vs burn's {burn_value}"
+            );
+            let gap = model::fused::largest_gradient_gap(&model, &burn, &ours).unwrap();
+            assert!(gap <= 1e-4, "{readout:?}: gradients differ by {gap}");
         }
     }
 

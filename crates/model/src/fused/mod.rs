@@ -9,12 +9,12 @@
 mod network;
 mod sage;
 mod sgemm;
-mod train_step;
+mod train;
 mod transformer;
 
 pub use network::{FlatGraphs, FusedV2Network};
 pub use sage::FusedGnnCell;
-pub use train_step::{CellGradients, StepDropout, largest_gradient_gap};
+pub use train::{CellGradients, NetworkGradients, StepDropout, largest_gradient_gap};
 pub use transformer::FusedTransformerCell;
 
 use crate::v2::V2CellModel;

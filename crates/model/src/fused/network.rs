@@ -8,8 +8,8 @@ use super::{Dense, Layer, Workspace, dense_head};
 use crate::network::V2NetworkModel;
 
 /// A node's `ln` share is clamped to this range before `exp`, as the model does.
-const MIN_NODE_LN: f32 = -30.0;
-const MAX_NODE_LN: f32 = 15.0;
+pub(super) const MIN_NODE_LN: f32 = -30.0;
+pub(super) const MAX_NODE_LN: f32 = 15.0;
 
 /// Graphs stacked node after node: tokens `[nodes, d_input]`; node `t`'s
 /// neighbours are `neighbour[row_start[t]..row_start[t + 1]]` (global node
@@ -25,7 +25,7 @@ pub struct FlatGraphs<'a> {
 }
 
 #[derive(Debug, Clone)]
-enum Readout {
+pub(super) enum Readout {
     /// Sum over nodes, the static branch, the head on `concat(graph, static)`.
     Sum {
         static_branch: Dense,
@@ -38,7 +38,7 @@ enum Readout {
 }
 
 #[derive(Debug, Clone)]
-enum Encoder {
+pub(super) enum Encoder {
     V2(Vec<Layer>),
     Sage(Vec<Sage>),
 }
@@ -62,11 +62,11 @@ impl Encoder {
 /// A trained whole-network model's weights.
 #[derive(Debug, Clone)]
 pub struct FusedV2Network {
-    encoder: Encoder,
-    readout: Readout,
+    pub(super) encoder: Encoder,
+    pub(super) readout: Readout,
     /// `[settings, hidden]`: multi-setting models' setting embeddings, read
     /// by the head beside the graph's embedding.
-    settings: Option<Vec<f32>>,
+    pub(super) settings: Option<Vec<f32>>,
 }
 
 impl FusedV2Network {

@@ -175,16 +175,16 @@ fn the_fused_transformer_cell_predicts_what_burn_predicts() {
 }
 
 /// Random graphs as a flat batch for Burn and as index lists for the fused path.
-struct RandomFlat {
-    batch: crate::FlatBatch,
-    tokens: Vec<f32>,
-    row_start: Vec<usize>,
-    neighbour: Vec<usize>,
-    graph_start: Vec<usize>,
-    statics: Vec<f32>,
+pub(super) struct RandomFlat {
+    pub(super) batch: crate::FlatBatch,
+    pub(super) tokens: Vec<f32>,
+    pub(super) row_start: Vec<usize>,
+    pub(super) neighbour: Vec<usize>,
+    pub(super) graph_start: Vec<usize>,
+    pub(super) statics: Vec<f32>,
 }
 
-fn random_flat(
+pub(super) fn random_flat(
     sizes: &[usize],
     d: usize,
     d_static: usize,
