@@ -3,7 +3,8 @@
 //! `cargo xtask bench`, or `cargo bench -p trainer --bench throughput`.
 //!
 //! - `nb201_train`: NB201 cell model (6 layers x 512), batch 8 with the consistency
-//!   twins, 80 cells = 10 optimiser steps per iteration (plus one validation pass of 8 cells).
+//!   twins, 80 cells = 10 optimiser steps per iteration (plus one validation pass of 8 cells;
+//!   the model is initialised outside the timing, as the peer's is).
 //! - `nb201_score`: all 15,625 NB201 cells scored at batch 512 (model only, tokens ready).
 //! - `nb201_quick/*`: the same two for the quick profile's cell model (3 layers x 128, batch 32).
 //! - `network_train/{60,120,250}`: whole-network model (2 layers x 512), batch 16,
@@ -15,14 +16,15 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use graph_ir::cells::{Nb201Cell, relabelled_twin};
-use model::Architecture;
+use model::{Architecture, CellModel};
 use std::time::Duration;
 use tokenizer::{CellTokenizer, CellVocab, GraphTokens, NetworkTokenizer, NetworkVocab};
 use trainer::fit::{Selection, Session};
 use trainer::train::{
-    EvalSet, Scoring, TargetScaling, TrainSet, predict, predict_with, train_cells,
+    EvalSet, Scoring, TargetScaling, TrainSet, initial_model, predict, predict_with,
+    train_cells_from,
 };
 use trainer::{Benchmark, Profile, TrainingConfig};
 
@@ -66,8 +68,17 @@ fn labels(n: usize) -> Vec<f64> {
         .collect()
 }
 
-fn train_once(config: &TrainingConfig, train: &TrainSet, validation: &EvalSet, device: &Device) {
-    train_cells(
+/// One timed training run of `model` (made untimed by [`initial_model`], as
+/// the peer's model is made before its timing starts).
+fn train_once(
+    model: CellModel,
+    config: &TrainingConfig,
+    train: &TrainSet,
+    validation: &EvalSet,
+    device: &Device,
+) {
+    train_cells_from(
+        model,
         config,
         train,
         validation,
@@ -160,7 +171,11 @@ fn nb201_profile(c: &mut Criterion, group_name: &str, profile: Profile) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(30));
     group.bench_function(format!("train_80_cells_batch_{}", config.batch_size), |b| {
-        b.iter(|| train_once(&config, &train, &validation, &device))
+        b.iter_batched(
+            || initial_model(&config, &device),
+            |model| train_once(model, &config, &train, &validation, &device),
+            BatchSize::PerIteration,
+        )
     });
     let model = config.model.init(&device);
     let (all, _) = cell_tokens(0..15_625);
@@ -226,7 +241,11 @@ fn networks(c: &mut Criterion) {
             labels: labels(2),
         };
         group.bench_function(format!("{nodes}_nodes_32_graphs_batch_16"), |b| {
-            b.iter(|| train_once(&config, &train, &validation, &device))
+            b.iter_batched(
+                || initial_model(&config, &device),
+                |model| train_once(model, &config, &train, &validation, &device),
+                BatchSize::PerIteration,
+            )
         });
     }
     group.finish();

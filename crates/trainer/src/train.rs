@@ -267,10 +267,38 @@ pub fn train_cells(
     session: Session<'_>,
 ) -> Result<Trained, TrainError> {
     config.validate().map_err(TrainError::InvalidConfig)?;
-    let scaling = TargetScaling::for_config(config, &train.labels);
+    train_cells_from(
+        initial_model(config, device),
+        config,
+        train,
+        validation,
+        device,
+        selection,
+        session,
+    )
+}
+
+/// The model [`train_cells`] starts from: `config`'s, initialised on
+/// `device`'s autodiff form seeded with the config's seed.
+pub fn initial_model(config: &TrainingConfig, device: &Device) -> CellModel {
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let model = config.model.init(&autodiff);
+    config.model.init(&autodiff)
+}
+
+/// [`train_cells`] from a given `model` (on `device`'s autodiff form): the
+/// throughput bench times the training alone, as the PyTorch peer does.
+pub fn train_cells_from(
+    model: CellModel,
+    config: &TrainingConfig,
+    train: &TrainSet,
+    validation: &EvalSet,
+    device: &Device,
+    selection: Selection,
+    session: Session<'_>,
+) -> Result<Trained, TrainError> {
+    config.validate().map_err(TrainError::InvalidConfig)?;
+    let scaling = TargetScaling::for_config(config, &train.labels);
     let steps = CellSteps {
         config,
         train,
