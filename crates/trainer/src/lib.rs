@@ -25,6 +25,7 @@ pub mod fit;
 pub mod graphs;
 pub mod latency;
 pub mod loaded;
+mod losses;
 pub mod metrics;
 pub mod nb201_latency;
 mod pipeline;
