@@ -102,31 +102,60 @@ impl GroupLinearNorm {
         }
     }
 
-    /// Group `g` of `x` (`[rows, groups * d_in]`) into columns `g * d_out..`
-    /// of `out` (`[rows, groups * d_out]`), normalised.
-    fn forward(&self, g: usize, groups: usize, x: &[f32], rows: usize, out: &mut [f32]) {
+    /// Every group of `x` (`[rows, groups * d_in]`) through its own weights
+    /// into `out` (`[rows, groups * d_out]`), each group's columns normalised
+    /// on their own. The statistics of a row's groups are taken together
+    /// ([`normalise_segments`]): one call per group and row spent most of its
+    /// time on a scalar square root and division.
+    fn forward(&self, groups: usize, x: &[f32], rows: usize, out: &mut [f32]) {
         let (gi, go) = (self.d_in, self.d_out);
         let out_width = groups * go;
-        let w = &self.weight[g * gi * go..(g + 1) * gi * go];
-        matmul(
-            Mat::strided(&x[g * gi..], rows, gi, groups * gi),
-            Mat::dense(w, gi, go),
-            &mut out[g * go..],
-            out_width,
-            false,
-        );
-        let params = g * go..(g + 1) * go;
-        let (bias, gamma, beta) = (
-            &self.bias[params.clone()],
-            &self.gamma[params.clone()],
-            &self.beta[params],
-        );
+        for g in 0..groups {
+            let w = &self.weight[g * gi * go..(g + 1) * gi * go];
+            matmul(
+                Mat::strided(&x[g * gi..], rows, gi, groups * gi),
+                Mat::dense(w, gi, go),
+                &mut out[g * go..],
+                out_width,
+                false,
+            );
+        }
+        let mut stats = vec![0.0f32; 2 * groups];
         for row in out.chunks_exact_mut(out_width).take(rows) {
-            let y = &mut row[g * go..(g + 1) * go];
-            for (v, b) in y.iter_mut().zip(bias) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
                 *v += b;
             }
-            normalise(y, gamma, beta);
+            normalise_segments(row, go, &self.gamma, &self.beta, &mut stats);
+        }
+    }
+}
+
+/// [`normalise`] on each `len`-wide segment of `row` with the matching
+/// stretch of `gamma` and `beta` (as wide as `row`); `stats` is scratch of
+/// two values per segment. Each segment's mean, variance and scaling are
+/// computed as [`normalise`] computes them, so the results are the same.
+fn normalise_segments(row: &mut [f32], len: usize, gamma: &[f32], beta: &[f32], stats: &mut [f32]) {
+    let n = len as f32;
+    let (means, invs) = stats.split_at_mut(stats.len() / 2);
+    for ((y, mean), inv) in row
+        .chunks_exact(len)
+        .zip(means.iter_mut())
+        .zip(invs.iter_mut())
+    {
+        *mean = lane_sum(y, |v| v) / n;
+        let m = *mean;
+        *inv = lane_sum(y, |v| (v - m) * (v - m)) / n;
+    }
+    // Independent of one another: vector square roots and divisions.
+    for inv in invs.iter_mut() {
+        *inv = 1.0 / (*inv + NORM_EPS).sqrt();
+    }
+    let segments = row
+        .chunks_exact_mut(len)
+        .zip(gamma.chunks_exact(len).zip(beta.chunks_exact(len)));
+    for ((y, (gamma, beta)), (&mean, &inv)) in segments.zip(means.iter().zip(invs.iter())) {
+        for ((v, g), b) in y.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
         }
     }
 }
@@ -444,13 +473,9 @@ impl Layer {
         let wide = g * self.up.d_out;
         resize(&mut s.wide, rows * wide);
         resize(&mut s.ffn, rows * h);
-        for group in 0..g {
-            self.up.forward(group, g, &s.normed, rows, &mut s.wide);
-        }
+        self.up.forward(g, &s.normed, rows, &mut s.wide);
         s.wide.iter_mut().for_each(|v| *v = v.max(0.0));
-        for group in 0..g {
-            self.down.forward(group, g, &s.wide, rows, &mut s.ffn);
-        }
+        self.down.forward(g, &s.wide, rows, &mut s.ffn);
         for (row, ffn) in x.chunks_exact_mut(h).zip(s.ffn.chunks_exact(h)) {
             for ((v, f), scale) in row.iter_mut().zip(ffn).zip(&self.layer_scale) {
                 *v += f * scale;
