@@ -24,6 +24,8 @@ pub enum TrainError {
         #[source]
         source: burn::store::RecordError,
     },
+    #[error(transparent)]
+    OptimizerState(#[from] model::fused::OptimizerStateError),
     #[error("invalid config: {0}")]
     InvalidConfig(String),
     #[error(transparent)]

@@ -11,9 +11,10 @@ use crate::TrainError;
 pub use crate::report::EpochLog;
 use crate::resume::{ResumeState, ResumeStore};
 use crate::schedule::WarmupLinear;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use model::CellModel;
+use model::fused::{AdamSettings, HostTraining};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -98,6 +99,14 @@ impl LoopConfig {
     }
 }
 
+/// The optimiser of every run: Adam with PyTorch's constants (epsilon 1e-8,
+/// where Burn's default is 1e-5), as the reference trains.
+pub const ADAM: AdamSettings = AdamSettings {
+    beta_1: 0.9,
+    beta_2: 0.999,
+    epsilon: 1e-8,
+};
+
 /// What one training step computes, over examples `0..len()`.
 pub trait Steps {
     /// Number of training examples.
@@ -129,6 +138,30 @@ pub trait Steps {
         device: &Device,
     ) -> Result<(f32, GradientsParams), TrainError> {
         autodiff_step(self.loss(model, batch, rng, device)?, model)
+    }
+
+    /// Whether [`fit`] trains the model on the host ([`HostTraining`]) on
+    /// the autodiff `device`, where the model has a hand-written step:
+    /// [`Steps::host_step`] then replaces [`Steps::loss_and_gradients`] and
+    /// Burn's optimiser.
+    fn trains_on_host(&self, _device: &Device) -> bool {
+        false
+    }
+
+    /// The loss of `batch` under `host`'s weights and, when it is finite,
+    /// Adam's update of them at rate `lr`. Called only where
+    /// [`Steps::trains_on_host`] says so.
+    fn host_step(
+        &self,
+        _host: &mut HostTraining,
+        _batch: &[usize],
+        _rng: &mut ChaCha8Rng,
+        _device: &Device,
+        _lr: f64,
+    ) -> Result<f32, TrainError> {
+        Err(TrainError::InvalidConfig(
+            "this training data has no host step".into(),
+        ))
     }
 
     /// Scores of `model` (inference mode, on the plain `device`) on the
@@ -201,7 +234,8 @@ pub struct Fitted {
 }
 
 /// Trains `model` (initialised on `device`'s autodiff form, which the caller
-/// seeded) with Adam on `steps`. `device` is the plain device validation runs
+/// seeded) with Adam ([`ADAM`]) on `steps`: on the host where
+/// [`Steps::trains_on_host`], else through Burn's autodiff and optimiser. `device` is the plain device validation runs
 /// on. With a resume store, progress is snapshotted after every validation pass
 /// and an existing snapshot is continued (dropout masks after a resume differ
 /// from an uninterrupted run's; everything else is restored exactly).
@@ -213,7 +247,7 @@ pub fn fit(
     mut session: Session<'_>,
 ) -> Result<Fitted, TrainError> {
     let autodiff = device.clone().autodiff();
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optim = ADAM.burn();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_cafe);
     let n = steps.len();
     let batch_size = config.batch_size.max(1);
@@ -275,19 +309,35 @@ pub fn fit(
             progress.set_position(state.epoch as u64);
         }
     }
+    // The weights and moments move to the host once, after a resume; Burn's
+    // modules and optimiser are written back for validation and snapshots.
+    let mut host = match steps.trains_on_host(&autodiff) {
+        true => HostTraining::of(&model, &optim, ADAM).transpose()?,
+        false => None,
+    };
     for epoch in first_epoch..=config.epochs {
         if config.shuffle {
             order.shuffle(&mut rng);
         }
         let mut loss_sum = 0.0f64;
         for chunk in order.chunks(batch_size) {
-            let (value, grads) = steps.loss_and_gradients(&model, chunk, &mut rng, &autodiff)?;
+            let lr = rate_at(step);
+            let value = match host.as_mut() {
+                Some(host) => steps.host_step(host, chunk, &mut rng, &autodiff, lr)?,
+                None => {
+                    let (value, grads) =
+                        steps.loss_and_gradients(&model, chunk, &mut rng, &autodiff)?;
+                    if value.is_finite() {
+                        model = optim.step(lr, model, grads);
+                    }
+                    value
+                }
+            };
             if !value.is_finite() {
                 progress.abandon();
                 return Err(TrainError::Diverged { epoch, loss: value });
             }
             loss_sum += value as f64 * chunk.len() as f64;
-            model = optim.step(rate_at(step), model, grads);
             step += 1;
         }
         let train_loss = loss_sum / n.max(1) as f64;
@@ -295,6 +345,9 @@ pub fn fit(
             && (epoch % config.eval_every.max(1) == 0 || epoch == config.epochs);
         let mut validation = None;
         if validates {
+            if let Some(host) = host.as_mut() {
+                model = host.write_into(model);
+            }
             let snapshot = model.valid();
             let scores = steps.validate(&snapshot, device)?;
             let improves = best
@@ -329,7 +382,13 @@ pub fn fit(
                 history: history.clone(),
                 train_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
             };
-            store.save(&model, best_model, &optim, &state)?;
+            let from_host = host.as_ref().map(HostTraining::optimizer).transpose()?;
+            store.save(
+                &model,
+                best_model,
+                from_host.as_ref().unwrap_or(&optim),
+                &state,
+            )?;
             let stop = session.stop_after_epoch.is_some_and(|n| epoch >= n);
             if stop && epoch < config.epochs {
                 progress.abandon();
@@ -338,6 +397,9 @@ pub fn fit(
         }
     }
     progress.finish();
+    if let Some(host) = host.as_mut() {
+        model = host.write_into(model);
+    }
     let (model, best_epoch, best) = if selection.validates() {
         best.ok_or(TrainError::NoValidationPass)?
     } else {

@@ -3,15 +3,15 @@
 //! [`Steps`] adapter of the one loop; label scaling; batched prediction.
 
 use crate::batcher::{Flat, Padded, forward};
-use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, autodiff_step, fit};
+use crate::fit::{Fitted, LoopConfig, Selection, Session, Steps, Validation, fit};
 use crate::graphs::Graphs;
 use crate::metrics::kendall_tau_b;
 use crate::{Objective, TrainError, TrainingConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use model::CellModel;
 use model::fused::{
-    CellChunk, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network, StepDropout,
+    CellChunk, FusedGnnCell, FusedTransformerCell, FusedV2Cell, FusedV2Network, HostInput,
+    HostTraining, StepDropout,
 };
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -139,12 +139,6 @@ struct CellSteps<'a> {
     selection: Selection,
 }
 
-/// A model with a hand-written training step, its weights copied out.
-enum ByHand<'m> {
-    Cell(FusedV2Cell, &'m model::v2::V2CellModel),
-    Network(FusedV2Network, &'m model::network::V2NetworkModel),
-}
-
 impl CellSteps<'_> {
     /// `f` of the batch's graphs (then their twins, when the consistency
     /// term is weighted), scaled targets and pairwise pairing (drawn from `rng`).
@@ -172,6 +166,57 @@ impl CellSteps<'_> {
     }
 }
 
+impl CellSteps<'_> {
+    /// `f` of the batch's graphs (then their twins), the step's dropout and
+    /// the loss of predictions with its gradient: what a hand-written step reads.
+    fn by_hand<T>(
+        &self,
+        batch: &[usize],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+        f: impl FnOnce(&[&GraphTokens], Option<StepDropout>, &dyn Fn(&[f32]) -> (f32, Vec<f32>)) -> T,
+    ) -> T {
+        let dropout = Some(StepDropout {
+            prob: self.config.model.dropout,
+            seed: model::dropout::step_seed(device),
+        });
+        self.with_batch(batch, rng, |graphs, targets, perm| {
+            let loss = |predictions: &[f32]| {
+                loss_and_prediction_grads(self.config, predictions, targets, perm)
+            };
+            f(graphs, dropout, &loss)
+        })
+    }
+
+    /// The hand-written step's loss and gradients (weights copied out of
+    /// `model`), the host step without Adam: checked against Burn's autodiff.
+    #[cfg(test)]
+    fn hand_gradients(
+        &self,
+        model: &CellModel,
+        batch: &[usize],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> (f32, burn::optim::GradientsParams) {
+        self.by_hand(batch, rng, device, |graphs, dropout, loss| match model {
+            CellModel::V2(v2) => {
+                let fused = FusedV2Cell::of(v2);
+                let (value, grads) =
+                    on_padded(graphs, |chunk| fused.train_step(chunk, dropout, loss));
+                (value, grads.into_params(v2))
+            }
+            CellModel::V2Network(network) => {
+                let fused = FusedV2Network::of(network).expect("a V2 network has layers");
+                let (value, grads) = fused
+                    .train_step(Flat::of(graphs).view(), dropout, loss)
+                    .expect("a V2 network trains by hand");
+                (value, grads.into_params(network))
+            }
+            _ => panic!("no hand-written step for this model"),
+        })
+    }
+}
+
 impl Steps for CellSteps<'_> {
     fn len(&self) -> usize {
         self.train.tokens.len()
@@ -189,50 +234,29 @@ impl Steps for CellSteps<'_> {
         }))
     }
 
-    /// The V2 models on the CPU default go through the hand-written steps
-    /// ([`FusedV2Cell::train_step`], [`FusedV2Network::train_step`]); the
-    /// rest (the baselines, multi-setting models, other backends) through
-    /// Burn's autodiff.
-    fn loss_and_gradients(
+    /// The V2 models on the CPU default train on the host, through their
+    /// hand-written steps ([`HostTraining`]); the rest (the baselines,
+    /// multi-setting models, other backends) through Burn's autodiff.
+    fn trains_on_host(&self, device: &Device) -> bool {
+        *device == Device::flex().autodiff()
+    }
+
+    fn host_step(
         &self,
-        model: &CellModel,
+        host: &mut HostTraining,
         batch: &[usize],
         rng: &mut ChaCha8Rng,
         device: &Device,
-    ) -> Result<(f32, GradientsParams), TrainError> {
-        let by_hand = match model {
-            _ if *device != Device::flex().autodiff() => None,
-            CellModel::V2(v2) => Some(ByHand::Cell(FusedV2Cell::of(v2), v2)),
-            CellModel::V2Network(network) => FusedV2Network::of(network)
-                .filter(FusedV2Network::trains_by_hand)
-                .map(|fused| ByHand::Network(fused, network)),
-            _ => None,
-        };
-        let Some(by_hand) = by_hand else {
-            return autodiff_step(self.loss(model, batch, rng, device)?, model);
-        };
-        let dropout = Some(StepDropout {
-            prob: self.config.model.dropout,
-            seed: model::dropout::step_seed(device),
-        });
-        let step = self.with_batch(batch, rng, |graphs, targets, perm| {
-            let loss = |predictions: &[f32]| {
-                loss_and_prediction_grads(self.config, predictions, targets, perm)
-            };
-            match by_hand {
-                ByHand::Cell(fused, v2) => {
-                    let (value, grads) =
-                        on_padded(graphs, |chunk| fused.train_step(chunk, dropout, loss));
-                    Some((value, grads.into_params(v2)))
-                }
-                ByHand::Network(fused, network) => {
-                    let flat = Flat::of(graphs);
-                    let (value, grads) = fused.train_step(flat.view(), dropout, loss)?;
-                    Some((value, grads.into_params(network)))
-                }
+        lr: f64,
+    ) -> Result<f32, TrainError> {
+        let input = host.input();
+        let value = self.by_hand(batch, rng, device, |graphs, dropout, loss| match input {
+            HostInput::Cells => {
+                on_padded(graphs, |chunk| host.step_cells(chunk, dropout, loss, lr))
             }
+            HostInput::Flat => host.step_flat(Flat::of(graphs).view(), dropout, loss, lr),
         });
-        step.ok_or_else(|| TrainError::InvalidConfig("no hand-written step for this model".into()))
+        value.ok_or_else(|| TrainError::InvalidConfig("no hand-written step for this model".into()))
     }
 
     fn validate(&self, model: &CellModel, device: &Device) -> Result<Validation, TrainError> {
@@ -511,7 +535,7 @@ pub fn predict_on_this_thread(
 mod tests {
     use super::*;
 
-    use crate::fit::EpochLog;
+    use crate::fit::{EpochLog, autodiff_step};
     use crate::resume::ResumeStore;
     use crate::{Benchmark, Profile};
     use graph_ir::cells::{Nb201Cell, Nb201Op, relabelled_twin};
@@ -579,9 +603,7 @@ mod tests {
             let model = config.model.init(&device);
             let batch: Vec<usize> = (0..8).map(|i| i * 2 % 16).collect();
             let pairing = || ChaCha8Rng::seed_from_u64(4);
-            let (value, ours) = steps
-                .loss_and_gradients(&model, &batch, &mut pairing(), &device)
-                .unwrap();
+            let (value, ours) = steps.hand_gradients(&model, &batch, &mut pairing(), &device);
             let burn_loss = steps.loss(&model, &batch, &mut pairing(), &device).unwrap();
             let (burn_value, burn) = autodiff_step(burn_loss, &model).unwrap();
             assert!(
@@ -637,9 +659,7 @@ mod tests {
             let model = config.model.init(&device);
             let batch = [4, 0, 5, 2];
             let pairing = || ChaCha8Rng::seed_from_u64(4);
-            let (value, ours) = steps
-                .loss_and_gradients(&model, &batch, &mut pairing(), &device)
-                .unwrap();
+            let (value, ours) = steps.hand_gradients(&model, &batch, &mut pairing(), &device);
             let burn_loss = steps.loss(&model, &batch, &mut pairing(), &device).unwrap();
             let (burn_value, burn) = autodiff_step(burn_loss, &model).unwrap();
             assert!(

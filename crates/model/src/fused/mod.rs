@@ -15,7 +15,10 @@ mod transformer;
 
 pub use network::{FlatGraphs, FusedV2Network};
 pub use sage::FusedGnnCell;
-pub use train::{CellGradients, NetworkGradients, StepDropout, largest_gradient_gap};
+pub use train::{
+    AdamSettings, CellGradients, HostInput, HostTraining, NetworkGradients, OptimizerStateError,
+    StepDropout, largest_gradient_gap,
+};
 pub use transformer::FusedTransformerCell;
 
 use crate::v2::V2CellModel;

@@ -7,8 +7,6 @@ use super::{
     head_backward, head_grads, head_train_forward, relu_dropout_backward, softplus_neg,
 };
 use crate::fused::{CellChunk, FusedV2Cell, dot, on_parts, sigmoid};
-use crate::v2::V2CellModel;
-use burn::optim::GradientsParams;
 
 /// Every parameter's gradient of a [`V2CellModel`], from [`FusedV2Cell::train_step`].
 #[derive(Debug, Clone)]
@@ -26,7 +24,7 @@ impl CellGradients {
     }
 
     /// Every gradient buffer, in one fixed order.
-    fn buffers(&self) -> Vec<&[f32]> {
+    pub(super) fn buffers(&self) -> Vec<&[f32]> {
         let mut out: Vec<&[f32]> = self.layers.iter().flat_map(LayerGrad::buffers).collect();
         for dense in [&self.fusion_hidden, &self.fusion_out]
             .into_iter()
@@ -51,22 +49,6 @@ impl CellGradients {
             out.extend(dense.buffers_mut());
         }
         out
-    }
-
-    /// The gradients keyed by `model`'s parameter ids, for Burn's optimiser.
-    /// `model` must be the one the step's weights were copied from.
-    pub fn into_params(self, model: &V2CellModel) -> GradientsParams {
-        let mut grads = GradientsParams::new();
-        for (grad, layer) in self.layers.into_iter().zip(&model.layers) {
-            grad.register(layer, &mut grads);
-        }
-        self.fusion_hidden
-            .register(&model.fusion_hidden, &mut grads);
-        self.fusion_out.register(&model.fusion_out, &mut grads);
-        for (grad, linear) in self.head.into_iter().zip(&model.head.layers) {
-            grad.register(linear, &mut grads);
-        }
-        grads
     }
 }
 

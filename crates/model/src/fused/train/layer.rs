@@ -3,12 +3,10 @@
 
 use super::{
     DenseGrad, GroupCache, GroupGrad, Masks, NormGrad, dense_forward, dense_input_grad,
-    group_backward, group_forward, norm_backward, product, register, relu_dropout, scale_shift,
-    standardise,
+    group_backward, group_forward, norm_backward, product, relu_dropout, scale_shift, standardise,
 };
 use crate::fused::sgemm::Mat;
 use crate::fused::{CellChunk, Layer, dot, lane_sum, sigmoid};
-use burn::optim::GradientsParams;
 
 /// Which rows each row attends to, as runs of an index list: row `t`
 /// reads rows `neighbour[row_start[t]..row_start[t + 1]]`, with adjacency
@@ -179,20 +177,6 @@ impl LayerGrad {
             ]);
         }
         out
-    }
-
-    pub(super) fn register(self, layer: &crate::layer::V2Layer, grads: &mut GradientsParams) {
-        self.degree_gate.register(&layer.degree_gate, grads);
-        self.qk.register(&layer.qk, grads);
-        self.neighbour.register(&layer.neighbour, grads);
-        self.root.register(&layer.root, grads);
-        register(grads, &layer.norm.gamma, self.norm.gamma);
-        if let Some(beta) = &layer.norm.beta {
-            register(grads, beta, self.norm.beta);
-        }
-        self.up.register(&layer.ffn.up, grads);
-        self.down.register(&layer.ffn.down, grads);
-        register(grads, &layer.layer_scale, self.layer_scale);
     }
 }
 

@@ -9,11 +9,16 @@
 //! stays the definition: the gradients must equal its autodiff's (tested on
 //! random weights), and its optimiser applies them.
 
+mod adam;
 mod cell;
+mod host;
 mod layer;
 mod network;
+mod params;
 
+pub use adam::{AdamSettings, OptimizerStateError};
 pub use cell::CellGradients;
+pub use host::{HostInput, HostTraining};
 pub use network::NetworkGradients;
 
 use super::sgemm::{Mat, matmul};
@@ -22,7 +27,6 @@ use crate::dropout::{host_mask_range, mix_seed};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 
 /// The dropout of one training step: every site's mask is drawn from `seed`
 /// (and the site's number), each element kept with probability `1 - prob`.
@@ -164,25 +168,6 @@ impl DenseGrad {
     fn buffers_mut(&mut self) -> [&mut [f32]; 2] {
         [&mut self.weight, &mut self.bias]
     }
-
-    fn register(self, linear: &burn::nn::Linear, grads: &mut GradientsParams) {
-        register(grads, &linear.weight, self.weight);
-        if let Some(bias) = &linear.bias {
-            register(grads, bias, self.bias);
-        }
-    }
-}
-
-/// Records `values` as the gradient of `param` (on the parameter's plain device, as Burn's are).
-fn register<const D: usize>(
-    grads: &mut GradientsParams,
-    param: &Param<Tensor<D>>,
-    values: Vec<f32>,
-) {
-    let tensor = param.val();
-    let device = tensor.device().inner();
-    let data = TensorData::new(values, tensor.shape());
-    grads.register(param.id, Tensor::<D>::from_data(data, &device));
 }
 
 /// Standardises `y` in place (mean 0, biased variance 1 up to the epsilon);
@@ -266,13 +251,6 @@ impl GroupGrad {
             bias: vec![0.0; g.bias.len()],
             norm: NormGrad::zeros(g.gamma.len()),
         }
-    }
-
-    fn register(self, g: &crate::grouped_ffn::GroupedLinearNorm, grads: &mut GradientsParams) {
-        register(grads, &g.weight, self.weight);
-        register(grads, &g.bias, self.bias);
-        register(grads, &g.gamma, self.norm.gamma);
-        register(grads, &g.beta, self.norm.beta);
     }
 }
 
@@ -535,5 +513,7 @@ impl ModuleVisitor for GradientGap<'_> {
     }
 }
 
+#[cfg(test)]
+mod host_tests;
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,6 @@ use super::{
 };
 use crate::fused::network::{Encoder, FlatGraphs, MAX_NODE_LN, MIN_NODE_LN, Readout};
 use crate::fused::{FusedV2Network, Layer, on_parts, sigmoid};
-use crate::network::V2NetworkModel;
-use burn::optim::GradientsParams;
 
 /// Every trained parameter's gradient of a [`V2NetworkModel`], from
 /// [`FusedV2Network::train_step`]. The readout the model does not use has
@@ -30,7 +28,7 @@ impl NetworkGradients {
         add_buffers(self.buffers_mut(), other.buffers());
     }
 
-    fn buffers(&self) -> Vec<&[f32]> {
+    pub(super) fn buffers(&self) -> Vec<&[f32]> {
         let mut out: Vec<&[f32]> = self.layers.iter().flat_map(LayerGrad::buffers).collect();
         for dense in self.static_branch.iter().chain(&self.head) {
             out.extend(dense.buffers());
@@ -48,23 +46,6 @@ impl NetworkGradients {
             out.extend(dense.buffers_mut());
         }
         out
-    }
-
-    /// The gradients keyed by `model`'s parameter ids, for Burn's optimiser.
-    /// `model` must be the one the step's weights were copied from.
-    pub fn into_params(self, model: &V2NetworkModel) -> GradientsParams {
-        let mut grads = GradientsParams::new();
-        for (grad, layer) in self.layers.into_iter().zip(&model.layers) {
-            grad.register(layer, &mut grads);
-        }
-        if let Some(static_branch) = self.static_branch {
-            static_branch.register(&model.static_branch, &mut grads);
-        }
-        let head = model.node_head.as_ref().unwrap_or(&model.head);
-        for (grad, linear) in self.head.into_iter().zip(&head.layers) {
-            grad.register(linear, &mut grads);
-        }
-        grads
     }
 }
 
